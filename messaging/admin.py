@@ -1,0 +1,70 @@
+from django.contrib import admin
+
+from .models import (
+    CallbackAttempt,
+    CallbackDelivery,
+    IdempotencyRecord,
+    Message,
+    MessageEvent,
+    MessageRequest,
+    Template,
+)
+
+
+@admin.register(Template)
+class TemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "mode", "tenant", "is_active", "updated_at")
+    list_filter = ("mode", "is_active", "tenant")
+    search_fields = ("name",)
+
+
+class EventInline(admin.TabularInline):
+    model = MessageEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "status", "source", "error_code", "description")
+    readonly_fields = fields
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "channel", "to", "status", "provider", "attempts")
+    list_filter = ("channel", "status")
+    search_fields = ("=id", "=to", "=provider_message_id", "=request__id")
+    list_select_related = ("provider",)
+    show_full_result_count = False
+    inlines = [EventInline]
+
+
+@admin.register(MessageRequest)
+class MessageRequestAdmin(ReadOnlyAdmin):
+    list_display = ("id", "tenant", "app", "message_count", "created_at")
+
+
+@admin.register(CallbackDelivery)
+class CallbackDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("message", "url", "state", "attempts", "next_attempt_at", "delivered_at")
+    list_filter = ("state",)
+
+
+@admin.register(CallbackAttempt)
+class CallbackAttemptAdmin(ReadOnlyAdmin):
+    list_display = ("delivery", "number", "response_status", "error", "duration_ms", "created_at")
+
+
+@admin.register(MessageEvent)
+class MessageEventAdmin(ReadOnlyAdmin):
+    list_display = ("message", "status", "source", "created_at")
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    list_display = ("app", "key", "response_status", "created_at")

@@ -1,0 +1,74 @@
+"""`Idempotency-Key` on POST: a repeat with the same body within 24 hours replays the first
+answer and creates nothing; the same key with another body is a 409."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.response import Response
+
+from ..models import IdempotencyRecord
+from .errors import ApiError
+
+WINDOW = timedelta(hours=24)
+
+
+def _replay(record: IdempotencyRecord, request_hash: str) -> Response:
+    if record.request_hash != request_hash:
+        raise ApiError(
+            "idempotency_conflict",
+            "This Idempotency-Key was used with a different request.",
+            source="Idempotency-Key",
+            status=409,
+        )
+    return Response(
+        record.response_body, status=record.response_status, headers={"Idempotent-Replayed": "true"}
+    )
+
+
+def idempotent(view_method):
+    @functools.wraps(view_method)
+    def wrapper(self, request, *args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            with transaction.atomic():
+                return view_method(self, request, *args, **kwargs)
+        if len(key) > 255:
+            raise ApiError(
+                "invalid_header",
+                "Idempotency-Key is at most 255 characters.",
+                source="Idempotency-Key",
+            )
+        app = request.user.app
+        digest = hashlib.sha256(
+            request.method.encode() + b" " + request.path.encode() + b"\n" + request.body
+        ).hexdigest()
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.filter(app=app, key=key).first()
+                if record and record.created_at > timezone.now() - WINDOW:
+                    return _replay(record, digest)
+                if record:
+                    record.delete()
+                response = view_method(self, request, *args, **kwargs)
+                if 200 <= response.status_code < 300:
+                    IdempotencyRecord.objects.create(
+                        app=app,
+                        key=key,
+                        request_hash=digest,
+                        response_status=response.status_code,
+                        response_body=response.data,
+                    )
+                return response
+        except IntegrityError:
+            # A concurrent request with the same key won; ours rolled back whole.
+            record = IdempotencyRecord.objects.filter(app=app, key=key).first()
+            if record is None:
+                raise
+            return _replay(record, digest)
+
+    return wrapper

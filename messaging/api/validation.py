@@ -1,0 +1,45 @@
+"""Small typed checks of a JSON object's fields, each failure naming its field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ApiError, ApiErrors
+
+TYPE_NAMES = {
+    str: "a string",
+    bool: "true or false",
+    int: "an integer",
+    dict: "an object",
+    list: "a list",
+}
+
+
+def check_object(
+    body: Any, spec: dict[str, tuple[type, bool]], *, partial: bool = False
+) -> dict[str, Any]:
+    """`spec` maps a field to (type, required). Unknown fields are refused."""
+    if not isinstance(body, dict):
+        raise ApiError("invalid_type", "The request body must be a JSON object.")
+    errors = []
+    for key, value in body.items():
+        if key not in spec:
+            errors.append(ApiError("unknown_field", f"'{key}' is not a known field.", source=key))
+            continue
+        kind, _ = spec[key]
+        wrong = (kind is int and isinstance(value, bool)) or not isinstance(value, kind)
+        if wrong and value is not None:
+            errors.append(ApiError("invalid_type", f"must be {TYPE_NAMES[kind]}.", source=key))
+    if not partial:
+        for key, (_, required) in spec.items():
+            if required and body.get(key) in (None, ""):
+                errors.append(ApiError("required", f"{key} is required.", source=key))
+    if errors:
+        raise ApiErrors(errors)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def check_name(name: Any, source: str = "name") -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > 100 or "/" in name:
+        raise ApiError("invalid_name", "a name is 1 to 100 characters, without '/'.", source=source)
+    return name.strip()

@@ -1,0 +1,212 @@
+import uuid
+
+from django.db import models
+
+from providers.models import CHANNEL_CHOICES, Provider
+from tenants.models import App, Tenant
+
+from . import status as st
+
+TEMPLATE_MODES = CHANNEL_CHOICES
+
+
+class Template(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(max_length=100)
+    mode = models.CharField(max_length=16, choices=TEMPLATE_MODES)
+    # body, subject, format, from, externalRef, originationNumber, media, buttons
+    data = models.JSONField(default=dict)
+    is_active = models.BooleanField(default=True)
+    tags = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="uniq_template_name")
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.mode})"
+
+
+class Priority(models.IntegerChoices):
+    HIGH = 0, "high"
+    NORMAL = 1, "normal"
+    LOW = 2, "low"
+
+
+class TextStore(models.TextChoices):
+    PLAINTEXT = "plaintext"
+    SHA256 = "sha256"
+    NOSTORE = "nostore"
+
+
+class MessageRequest(models.Model):
+    """One accepted POST: the messages it made share its callback and options."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="requests")
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="requests")
+    callback_url = models.URLField(max_length=2000, blank=True)
+    callback_meta = models.JSONField(null=True, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    validity = models.PositiveIntegerField(help_text="Minutes a message may wait to be delivered.")
+    text_store = models.CharField(
+        max_length=10, choices=TextStore.choices, default=TextStore.PLAINTEXT
+    )
+    message_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class Message(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="messages")
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="messages")
+    request = models.ForeignKey(MessageRequest, on_delete=models.CASCADE, related_name="messages")
+    channel = models.CharField(max_length=16, choices=CHANNEL_CHOICES)
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="messages")
+    template = models.ForeignKey(
+        Template, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    to = models.CharField(max_length=320)
+    # Email: every address of the one email ({"to": [...], "cc": [...], "bcc": [...]}).
+    recipients = models.JSONField(null=True, blank=True)
+    sender = models.CharField(max_length=100, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    body = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    # Channel extras: media, buttons, replyTo, externalRef, ...
+    content = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=40, default=st.PENDING_ACCEPTED)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_description = models.TextField(blank=True)
+    error_permanent = models.BooleanField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=128, blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    text_store = models.CharField(max_length=10, default=TextStore.PLAINTEXT)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    final_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="msg_tenant_created"),
+            models.Index(fields=["tenant", "status"], name="msg_tenant_status"),
+            models.Index(fields=["tenant", "to"], name="msg_tenant_to"),
+            models.Index(fields=["status", "next_attempt_at"], name="msg_status_due"),
+            models.Index(fields=["provider", "provider_message_id"], name="msg_provider_ref"),
+            models.Index(fields=["claim_token"], name="msg_claim"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.to} ({self.status})"
+
+    @property
+    def status_info(self) -> st.Status:
+        return st.get(self.status)
+
+    @property
+    def error(self) -> dict | None:
+        if not self.error_code:
+            return None
+        return {
+            "code": self.error_code,
+            "description": self.error_description,
+            "permanent": bool(self.error_permanent),
+        }
+
+
+class MessageEvent(models.Model):
+    """One step of a message's status timeline."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=40)
+    source = models.CharField(max_length=16)  # api, dispatch, provider, sweep, client
+    error_code = models.CharField(max_length=64, blank=True)
+    description = models.TextField(blank=True)
+    provider_event_id = models.CharField(max_length=128, blank=True)
+    raw = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["message", "created_at"], name="event_message_time")]
+
+    def __str__(self) -> str:
+        return f"{self.status} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class CallbackDelivery(models.Model):
+    """One status change to POST to the app's callback URL, retried until a 2xx."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        DELIVERING = "delivering"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="callbacks")
+    url = models.URLField(max_length=2000)
+    payload = models.JSONField()
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claim_token = models.UUIDField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "callback deliveries"
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="callback_due")]
+
+    def __str__(self) -> str:
+        return f"callback {self.pk} ({self.state})"
+
+
+class CallbackAttempt(models.Model):
+    delivery = models.ForeignKey(CallbackDelivery, on_delete=models.CASCADE, related_name="tries")
+    number = models.PositiveSmallIntegerField()
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of callback {self.delivery_id}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a POST with an Idempotency-Key, replayed for 24 hours."""
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["app", "key"], name="uniq_idempotency")]
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,0 +1,531 @@
+"""Accept a send request: validate everything, render, persist in one transaction, enqueue.
+
+Nothing is stored unless the whole request is valid, and nothing is enqueued unless the
+transaction commits. The work per request is a fixed number of queries whatever the
+batch size: providers and templates are loaded once, rows go in with bulk_create.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from providers.models import Provider
+from tenants.models import App
+
+from .. import status as st
+from ..api.errors import ApiError, ApiErrors
+from ..models import Message, MessageEvent, MessageRequest, Priority, Template, TextStore
+from ..queue import DISPATCH_CHUNK, DISPATCH_REQUEST, chunked, enqueue_on_commit
+from .templates import MAX_LENGTH, content_render
+
+CHANNEL_KEYS = ("sms", "email", "whatsapp")
+OPTION_KEYS = ("callback", "scheduledAt", "priority", "validity", "textStore")
+PHONE_ENTRY_KEYS = {
+    "template", "body", "provider", "data", "to", "senderId", "from", "originationNumber",
+    "externalRef", "media", "buttons", "tags",
+}  # fmt: skip
+EMAIL_ENTRY_KEYS = {
+    "template", "body", "subject", "format", "provider", "data", "to", "cc", "bcc", "from",
+    "replyTo", "tags", "attachments",
+}  # fmt: skip
+MAX_EMAIL_RECIPIENTS = 50
+MAX_VALIDITY_MINUTES = 10080
+MAX_ERRORS = 25
+_email_validator = EmailValidator()
+
+
+class _Errors:
+    """Collects problems across the whole request, so a client fixes them in one go."""
+
+    def __init__(self) -> None:
+        self.items: list[ApiError] = []
+
+    def add(self, code: str, detail: str, source: str | None) -> None:
+        if len(self.items) < MAX_ERRORS:
+            self.items.append(ApiError(code, detail, source=source))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ApiErrors(self.items)
+
+
+def phone_normalize(value: Any, region: str) -> str:
+    """A recipient as E.164: "+14155550100", "0412 345 678" (tenant's country) or
+    {"countryCode": "1", "number": "5551234567"}. Raises ValueError with the reason."""
+    if isinstance(value, dict):
+        cc = str(value.get("countryCode") or "").strip().lstrip("+")
+        number = str(value.get("number") or "").strip()
+        if not number:
+            raise ValueError("number is required")
+        text = f"+{cc}{number}" if cc and not number.startswith("+") else number
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        raise ValueError("must be a phone number string or {countryCode, number}")
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"'{text}' is not a valid phone number") from None
+    # "Possible" (right length for the country) rather than "valid": new number ranges and
+    # test numbers must pass; the operator's verdict comes back as a delivery report.
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError(f"'{text}' is not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def email_normalize(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 254:
+        raise ValueError("must be an email address")
+    address = value.strip()
+    try:
+        _email_validator(address)
+    except ValidationError:
+        raise ValueError(f"'{address}' is not a valid email address") from None
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def url_check(url: Any, source: str) -> str:
+    """A callback URL: http(s), and not private or loopback unless ALLOW_PRIVATE_URLS."""
+    if not isinstance(url, str) or not url.strip():
+        raise ApiError("invalid_url", "url is required.", source=source)
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApiError("invalid_url", f"'{url}' is not an http(s) URL.", source=source)
+    if not settings.ALLOW_PRIVATE_URLS and host_is_private(parts.hostname):
+        raise ApiError(
+            "private_url", f"'{parts.hostname}' is a private or loopback address.", source=source
+        )
+    return url.strip()
+
+
+def host_is_private(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".local"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return not ip.is_global
+
+
+@dataclass
+class Options:
+    callback_url: str = ""
+    callback_meta: Any = None
+    scheduled_at: datetime | None = None
+    priority: int = Priority.NORMAL
+    validity: int = settings.DEFAULT_VALIDITY_MINUTES
+    text_store: str = TextStore.PLAINTEXT
+
+
+def _options(body: dict[str, Any], errors: _Errors, now: datetime) -> Options:
+    opts = Options()
+    callback = body.get("callback")
+    if callback is not None:
+        if not isinstance(callback, dict):
+            errors.add("invalid_type", "callback must be an object {url, meta}.", "callback")
+        else:
+            try:
+                opts.callback_url = url_check(callback.get("url"), "callback.url")
+            except ApiError as exc:
+                errors.add(exc.code, exc.detail, exc.source)
+            opts.callback_meta = callback.get("meta")
+    if body.get("scheduledAt") is not None:
+        raw = body["scheduledAt"]
+        when = parse_datetime(raw) if isinstance(raw, str) else None
+        if when is None:
+            errors.add("invalid_datetime", f"'{raw}' is not an ISO-8601 date-time.", "scheduledAt")
+        elif timezone.is_naive(when):
+            errors.add("invalid_datetime", "scheduledAt must include a timezone.", "scheduledAt")
+        elif when < now - timedelta(seconds=60):
+            errors.add("in_the_past", f"scheduledAt {raw} is in the past.", "scheduledAt")
+        elif when > now:
+            opts.scheduled_at = when
+    if body.get("priority") is not None:
+        choices = {label: value for value, label in Priority.choices}
+        if body["priority"] not in choices:
+            errors.add("invalid_choice", "priority is one of high, normal, low.", "priority")
+        else:
+            opts.priority = choices[body["priority"]]
+    if body.get("validity") is not None:
+        v = body["validity"]
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_VALIDITY_MINUTES:
+            errors.add(
+                "invalid_validity",
+                f"validity is a number of minutes from 1 to {MAX_VALIDITY_MINUTES}.",
+                "validity",
+            )
+        else:
+            opts.validity = v
+    if body.get("textStore") is not None:
+        if body["textStore"] not in TextStore.values:
+            errors.add(
+                "invalid_choice", "textStore is one of plaintext, sha256, nostore.", "textStore"
+            )
+        else:
+            opts.text_store = body["textStore"]
+    return opts
+
+
+@dataclass
+class _Planned:
+    """One entry, validated and rendered: the messages it makes share everything but `to`."""
+
+    channel: str
+    provider: Provider
+    template: Template | None
+    recipients: list[str]
+    email_recipients: dict[str, list[str]] | None
+    sender: str
+    subject: str
+    body: str
+    html: str
+    content: dict[str, Any] | None
+
+
+def _count_messages(body: dict[str, Any]) -> int:
+    total = 0
+    for channel in CHANNEL_KEYS:
+        entries = body.get(channel)
+        if isinstance(entries, list):
+            if channel == "email":
+                total += len(entries)
+            else:
+                total += sum(
+                    len(e["to"])
+                    for e in entries
+                    if isinstance(e, dict) and isinstance(e.get("to"), list)
+                )
+    return total
+
+
+def _entry(
+    channel: str,
+    i: int,
+    entry: Any,
+    *,
+    app: App,
+    providers: dict[str, Provider],
+    defaults: dict[str, Provider],
+    templates: dict[str, Template],
+    errors: _Errors,
+) -> _Planned | None:
+    path = f"{channel}[{i}]"
+    if not isinstance(entry, dict):
+        errors.add("invalid_type", "each entry must be an object.", path)
+        return None
+    allowed = EMAIL_ENTRY_KEYS if channel == "email" else PHONE_ENTRY_KEYS
+    before = len(errors.items)
+    for key in entry:
+        if key not in allowed:
+            errors.add(
+                "unknown_field", f"'{key}' is not a field of a {channel} entry.", f"{path}.{key}"
+            )
+
+    # Provider: named, else the tenant's default for the channel.
+    provider = None
+    name = entry.get("provider")
+    if name:
+        provider = providers.get(name)
+        if provider is None:
+            errors.add("unknown_provider", f"No provider named '{name}'.", f"{path}.provider")
+        elif not provider.is_active:
+            errors.add("inactive_provider", f"Provider '{name}' is not active.", f"{path}.provider")
+        elif channel not in provider.channels:
+            errors.add(
+                "unsupported_channel",
+                f"Provider '{name}' does not serve {channel}.",
+                f"{path}.provider",
+            )
+    else:
+        provider = defaults.get(channel)
+        if provider is None:
+            errors.add(
+                "no_default_provider",
+                f"No provider given and the tenant has no active default provider for {channel}.",
+                f"{path}.provider",
+            )
+
+    # Content: a template, or inline text.
+    template = None
+    fields: dict[str, Any] | None = None
+    if entry.get("template") is not None and entry.get("body") is not None:
+        errors.add("ambiguous_content", "give either template or body, not both.", f"{path}.body")
+    elif entry.get("template") is not None:
+        tname = entry["template"]
+        template = templates.get(tname) if isinstance(tname, str) else None
+        if template is None:
+            errors.add("unknown_template", f"No template named '{tname}'.", f"{path}.template")
+        elif not template.is_active:
+            errors.add(
+                "inactive_template", f"Template '{tname}' is not active.", f"{path}.template"
+            )
+            template = None
+        elif template.mode != channel:
+            errors.add(
+                "template_mode",
+                f"Template '{tname}' is a {template.mode} template, not {channel}.",
+                f"{path}.template",
+            )
+            template = None
+        else:
+            fields = dict(template.data)
+            for key in ("subject", "format"):
+                if entry.get(key) is not None:
+                    fields[key] = entry[key]
+    elif isinstance(entry.get("body"), str) and entry["body"].strip():
+        fields = {
+            "body": entry["body"],
+            "subject": entry.get("subject") or "",
+            "format": entry.get("format"),
+        }
+        if channel == "email" and not (
+            isinstance(entry.get("subject"), str) and entry["subject"].strip()
+        ):
+            errors.add("required", "an email needs a subject.", f"{path}.subject")
+        if entry.get("format") not in (None, "text/plain", "text/html"):
+            errors.add("invalid_choice", "format is text/plain or text/html.", f"{path}.format")
+    else:
+        errors.add("required", "template or body is required.", f"{path}.template")
+
+    data = entry.get("data", {})
+    if not isinstance(data, dict):
+        errors.add("invalid_type", "data must be an object.", f"{path}.data")
+        data = {}
+
+    # Recipients.
+    region = app.tenant.default_country
+    recipients: list[str] = []
+    email_recipients = None
+    if channel == "email":
+        email_recipients = {}
+        total = 0
+        for key in ("to", "cc", "bcc"):
+            values = entry.get(key, [] if key != "to" else None)
+            if isinstance(values, str):
+                values = [values]
+            if not isinstance(values, list):
+                errors.add(
+                    "invalid_type", f"{key} must be a list of email addresses.", f"{path}.{key}"
+                )
+                values = []
+            total += len(values)
+            cleaned = []
+            for j, value in enumerate(values):
+                try:
+                    cleaned.append(email_normalize(value))
+                except ValueError as exc:
+                    errors.add("invalid_recipient", str(exc), f"{path}.{key}[{j}]")
+            email_recipients[key] = cleaned
+        if not entry.get("to"):
+            errors.add("no_recipients", "at least one 'to' address is required.", f"{path}.to")
+        elif total > MAX_EMAIL_RECIPIENTS:
+            errors.add(
+                "too_many_recipients",
+                f"to, cc and bcc together have {total} addresses; at most {MAX_EMAIL_RECIPIENTS}.",
+                f"{path}.to",
+            )
+        recipients = email_recipients.get("to", [])[:1]
+    else:
+        values = entry.get("to")
+        if not isinstance(values, list) or not values:
+            errors.add("no_recipients", "to must be a non-empty list of recipients.", f"{path}.to")
+            values = []
+        for j, value in enumerate(values):
+            try:
+                recipients.append(phone_normalize(value, region))
+            except ValueError as exc:
+                source = f"{path}.to[{j}]" + (".number" if isinstance(value, dict) else "")
+                errors.add("invalid_recipient", str(exc), source)
+                if len(errors.items) >= MAX_ERRORS:
+                    break
+
+    for key in ("media",):
+        if entry.get(key) is not None and not isinstance(entry[key], dict):
+            errors.add("invalid_type", f"{key} must be an object.", f"{path}.{key}")
+    if entry.get("buttons") is not None and not isinstance(entry["buttons"], list):
+        errors.add("invalid_type", "buttons must be a list.", f"{path}.buttons")
+
+    if len(errors.items) > before or fields is None or provider is None:
+        return None
+
+    merged = {**app.tenant.placeholders, **app.placeholders, **data}
+    try:
+        rendered = content_render(channel, fields, merged, source=f"{path}.data")
+    except ApiError as exc:
+        errors.add(exc.code, exc.detail, exc.source)
+        return None
+    limit = MAX_LENGTH.get(channel)
+    if limit and len(rendered["body"]) > limit:
+        errors.add(
+            "body_too_long",
+            f"The {channel} text is {len(rendered['body'])} characters; at most {limit}.",
+            f"{path}.body" if template is None else f"{path}.template",
+        )
+        return None
+    if not rendered["body"].strip():
+        errors.add("empty_body", "The message text is empty.", f"{path}.body")
+        return None
+
+    tdata = template.data if template else {}
+    sender = entry.get("senderId") or entry.get("from") or entry.get("originationNumber")
+    sender = sender or tdata.get("from") or tdata.get("originationNumber") or ""
+    content = {
+        k: entry[k] if entry.get(k) is not None else tdata.get(k)
+        for k in ("media", "buttons", "externalRef", "replyTo", "tags", "originationNumber")
+        if entry.get(k) is not None or tdata.get(k) is not None
+    }
+    return _Planned(
+        channel=channel,
+        provider=provider,
+        template=template,
+        recipients=recipients,
+        email_recipients=email_recipients,
+        sender=str(sender)[:100],
+        subject=rendered.get("subject", "")[:998],
+        body=rendered["body"],
+        html=rendered.get("html", ""),
+        content=content or None,
+    )
+
+
+def message_accept(*, app: App, body: Any) -> tuple[MessageRequest, list[Message]]:
+    """Validate, render and store a send request; enqueue its dispatch after commit."""
+    if not isinstance(body, dict):
+        raise ApiError("invalid_type", "The request body must be a JSON object.")
+    errors = _Errors()
+    for key in body:
+        if key not in CHANNEL_KEYS and key not in OPTION_KEYS:
+            errors.add(
+                "unknown_channel" if isinstance(body[key], list) else "unknown_field",
+                f"'{key}' is not a channel ({', '.join(CHANNEL_KEYS)}) or an option.",
+                key,
+            )
+    for channel in CHANNEL_KEYS:
+        if channel in body and not isinstance(body[channel], list):
+            errors.add("invalid_type", f"{channel} must be a list of entries.", channel)
+    errors.raise_if_any()
+    count = _count_messages(body)
+    if count > settings.API_MAX_MESSAGES:
+        raise ApiError(
+            "too_many_messages",
+            f"The request makes {count} messages; at most {settings.API_MAX_MESSAGES} per request.",
+            status=413,
+        )
+    if not any(body.get(c) for c in CHANNEL_KEYS):
+        raise ApiError(
+            "no_messages", "Give at least one entry in sms, email or whatsapp.", source="sms"
+        )
+
+    now = timezone.now()
+    opts = _options(body, errors, now)
+    tenant = app.tenant
+    providers = {p.name: p for p in Provider.objects.filter(tenant=tenant)}
+    defaults = {
+        ch: p
+        for p in providers.values()
+        if p.is_active and p.is_tenant_default
+        for ch in p.channels
+    }
+    names = {
+        e["template"]
+        for c in CHANNEL_KEYS
+        for e in body.get(c) or []
+        if isinstance(e, dict) and isinstance(e.get("template"), str)
+    }
+    templates = (
+        {t.name: t for t in Template.objects.filter(tenant=tenant, name__in=names)} if names else {}
+    )
+
+    planned = []
+    for channel in CHANNEL_KEYS:
+        for i, entry in enumerate(body.get(channel) or []):
+            p = _entry(
+                channel, i, entry, app=app, providers=providers, defaults=defaults,
+                templates=templates, errors=errors,
+            )  # fmt: skip
+            if p is not None:
+                planned.append(p)
+            if len(errors.items) >= MAX_ERRORS:
+                break
+    errors.raise_if_any()
+    return _persist(app=app, opts=opts, planned=planned, now=now, count=count)
+
+
+def _persist(*, app: App, opts: Options, planned: list[_Planned], now: datetime, count: int):
+    start = opts.scheduled_at or now
+    expires_at = start + timedelta(minutes=opts.validity)
+    initial = st.PENDING_SCHEDULED if opts.scheduled_at else st.PENDING_ACCEPTED
+    with transaction.atomic():
+        request = MessageRequest.objects.create(
+            tenant=app.tenant,
+            app=app,
+            callback_url=opts.callback_url,
+            callback_meta=opts.callback_meta,
+            scheduled_at=opts.scheduled_at,
+            priority=opts.priority,
+            validity=opts.validity,
+            text_store=opts.text_store,
+            message_count=count,
+        )
+        messages = [
+            Message(
+                id=uuid.uuid4(),
+                tenant_id=app.tenant_id,
+                app_id=app.pk,
+                request_id=request.pk,
+                channel=p.channel,
+                provider_id=p.provider.pk,
+                template_id=p.template.pk if p.template else None,
+                to=to,
+                recipients=p.email_recipients,
+                sender=p.sender,
+                subject=p.subject,
+                body=p.body,
+                html=p.html,
+                content=p.content,
+                status=initial,
+                scheduled_at=opts.scheduled_at,
+                expires_at=expires_at,
+                priority=opts.priority,
+                text_store=opts.text_store,
+                created_at=now,
+                updated_at=now,
+            )
+            for p in planned
+            for to in p.recipients
+        ]
+        Message.objects.bulk_create(messages)
+        MessageEvent.objects.bulk_create(
+            MessageEvent(message_id=m.id, status=initial, source="api", created_at=now)
+            for m in messages
+        )
+        if initial == st.PENDING_ACCEPTED:
+            dispatch_enqueue(request_id=request.pk, message_ids=[m.id for m in messages])
+    return request, messages
+
+
+def dispatch_enqueue(*, request_id, message_ids: list) -> None:
+    """After commit: one task per chunk for a small request, one fan-out task for a big one
+    (so the API request costs a fixed number of queue writes)."""
+    size = settings.DISPATCH_CHUNK_SIZE
+    ids = [str(i) for i in message_ids]
+    if len(ids) <= 2 * size:
+        for chunk in chunked(ids, size):
+            enqueue_on_commit(DISPATCH_CHUNK, chunk)
+    else:
+        enqueue_on_commit(DISPATCH_REQUEST, str(request_id))

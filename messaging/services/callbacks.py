@@ -1,0 +1,102 @@
+"""Callbacks: POST each status change to the app, signed, retried with backoff until a 2xx."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import socket
+import time
+import uuid
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from providers.http import pooled_session
+
+from ..models import CallbackAttempt, CallbackDelivery
+from .accept import host_is_private
+
+USER_AGENT = "omnichannel-messaging-callbacks/1"
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def callback_delay(attempt: int) -> float:
+    """30 s, 1 min, 2 min ... capped at 2 hours, with jitter; 12 attempts span about a day."""
+    base = min(30 * 2 ** (attempt - 1), 7200)
+    return base * random.uniform(0.8, 1.2)
+
+
+def _resolves_private(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host_is_private(host):
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False  # let the request fail and be retried
+    return any(host_is_private(info[4][0]) for info in infos)
+
+
+def callback_deliver(*, delivery_id: int) -> str:
+    """One attempt at one callback; returns the delivery's state afterwards."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    claimed = CallbackDelivery.objects.filter(
+        Q(state=CallbackDelivery.State.PENDING, next_attempt_at__lte=now),
+        pk=delivery_id,
+    ).update(
+        state=CallbackDelivery.State.DELIVERING,
+        claim_token=token,
+        claimed_until=now + timedelta(seconds=120),
+        attempts=F("attempts") + 1,
+    )
+    if not claimed:
+        return "skipped"
+    delivery = CallbackDelivery.objects.select_related("message__app").get(pk=delivery_id)
+    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Signature": sign(body, delivery.message.app.webhook_secret),
+        "X-Callback-Id": str(delivery.pk),
+        "X-Callback-Attempt": str(delivery.attempts),
+    }
+    attempt = CallbackAttempt(delivery=delivery, number=delivery.attempts)
+    started = time.monotonic()
+    ok = False
+    try:
+        if not settings.ALLOW_PRIVATE_URLS and _resolves_private(delivery.url):
+            raise ValueError("the callback URL resolves to a private or loopback address")
+        response = pooled_session("callbacks").post(
+            delivery.url, data=body, headers=headers, timeout=(5, 10), allow_redirects=False
+        )
+        attempt.response_status = response.status_code
+        attempt.response_body = response.text[:2000]
+        ok = 200 <= response.status_code < 300
+    except (requests.RequestException, ValueError) as exc:
+        attempt.error = f"{type(exc).__name__}: {exc}"[:2000]
+    attempt.duration_ms = int((time.monotonic() - started) * 1000)
+    attempt.save()
+    if ok:
+        state = CallbackDelivery.State.DELIVERED
+        changes = {"delivered_at": timezone.now()}
+    elif delivery.attempts >= settings.CALLBACK_MAX_ATTEMPTS:
+        state, changes = CallbackDelivery.State.FAILED, {}
+    else:
+        state = CallbackDelivery.State.PENDING
+        changes = {
+            "next_attempt_at": timezone.now() + timedelta(seconds=callback_delay(delivery.attempts))
+        }
+    CallbackDelivery.objects.filter(pk=delivery.pk, claim_token=token).update(
+        state=state, claim_token=None, claimed_until=None, **changes
+    )
+    return state

@@ -1,0 +1,22 @@
+from .. import status as st
+from ..api.errors import ApiError
+from ..models import Message
+from .status import message_transition
+
+
+def message_cancel(*, message: Message) -> Message:
+    """Cancel a message that has not left yet; 409 once it has."""
+    if not message_transition(
+        message=message,
+        new_status=st.CANCELLED_BY_CLIENT,
+        source="client",
+        expect=st.CANCELLABLE,
+        description="Cancelled by the client.",
+    ):
+        message.refresh_from_db()
+        raise ApiError(
+            "already_sent",
+            f"The message can no longer be cancelled: it is {message.status}.",
+            status=409,
+        )
+    return message

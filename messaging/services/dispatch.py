@@ -1,0 +1,213 @@
+"""Dispatch: claim a chunk of messages, hand each to its provider, record the outcome.
+
+Claim before send: one conditional UPDATE stamps a fresh claim token on the chunk's
+messages that are still sendable, then only the rows holding that token are sent. A task
+that runs twice (redelivered, or re-enqueued by the sweep) finds nothing left to claim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+import uuid
+from datetime import timedelta
+
+import requests
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from providers.backends import OutboundMessage, SendError, SendResult
+
+from .. import status as st
+from ..models import Message, TextStore
+from ..queue import DISPATCH_CHUNK, SANDBOX_REPORT, chunked, enqueue, enqueue_on_commit
+from .status import message_transition
+
+logger = logging.getLogger(__name__)
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with jitter: ~10 s, 20 s, 40 s ... capped at an hour."""
+    base = min(10 * 2 ** (attempt - 1), 3600)
+    return base / 2 + random.uniform(0, base / 2)
+
+
+def dispatch_request(*, request_id: str) -> int:
+    """Fan a big request out into chunk tasks; returns how many chunks were enqueued."""
+    ids = list(
+        Message.objects.filter(request_id=request_id, status__in=st.SENDABLE)
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)
+    )
+    n = 0
+    for chunk in chunked([str(i) for i in ids], settings.DISPATCH_CHUNK_SIZE):
+        enqueue(DISPATCH_CHUNK, chunk)
+        n += 1
+    return n
+
+
+def _claim(message_ids: list[str]) -> tuple[uuid.UUID, list[Message]]:
+    token = uuid.uuid4()
+    now = timezone.now()
+    Message.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        id__in=message_ids,
+        status__in=st.SENDABLE,
+    ).update(
+        status=st.PENDING_PROCESSING,
+        claim_token=token,
+        claimed_until=now + timedelta(seconds=settings.DISPATCH_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        updated_at=now,
+    )
+    claimed = list(
+        Message.objects.filter(claim_token=token)
+        .select_related("provider", "request")
+        .order_by("priority", "created_at")
+    )
+    return token, claimed
+
+
+def outbound_for(message: Message) -> OutboundMessage:
+    recipients = message.recipients or {}
+    return OutboundMessage(
+        id=str(message.id),
+        channel=message.channel,
+        to=message.to,
+        body=message.body,
+        sender=message.sender,
+        subject=message.subject,
+        html=message.html,
+        cc=recipients.get("cc", []),
+        bcc=recipients.get("bcc", []),
+        payload={**(message.content or {}), "to": recipients.get("to", [])}
+        if recipients
+        else dict(message.content or {}),
+        attempt=message.attempts,
+        status_webhook_url=message.provider.status_webhook_url,
+    )
+
+
+def _stored_text(message: Message) -> dict:
+    """What textStore keeps of the text once it has left: all, a hash, or nothing."""
+    if message.text_store == TextStore.SHA256:
+        return {"body": hashlib.sha256(message.body.encode()).hexdigest(), "html": ""}
+    if message.text_store == TextStore.NOSTORE:
+        return {"body": "", "html": ""}
+    return {}
+
+
+def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
+    """Send the chunk's claimable messages; returns counts by outcome."""
+    token, messages = _claim(message_ids)
+    counts = {"claimed": len(messages), "sent": 0, "failed": 0, "retry": 0, "released": 0}
+    backends: dict[int, object] = {}
+    started = time.monotonic()
+    for index, message in enumerate(messages):
+        if time.monotonic() - started > settings.DISPATCH_TIME_BUDGET:
+            counts["released"] = _release(token, messages[index:])
+            break
+        if timezone.now() >= message.expires_at:
+            message_transition(
+                message=message,
+                new_status=st.EXPIRED_EXPIRED,
+                source="dispatch",
+                expect=[st.PENDING_PROCESSING],
+                claim_token=token,
+                error=("VALIDITY_PASSED", "Its validity passed before it could be sent.", True),
+            )
+            counts["failed"] += 1
+            continue
+        backend = backends.get(message.provider_id)
+        if backend is None:
+            backend = backends[message.provider_id] = message.provider.backend()
+        try:
+            result = backend.send(outbound_for(message))
+        except SendError as exc:
+            counts["failed" if _record_failure(message, token, exc) else "retry"] += 1
+        except requests.RequestException as exc:
+            error = SendError("NETWORK_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
+            counts["failed" if _record_failure(message, token, error) else "retry"] += 1
+        except Exception as exc:  # a bug in an adapter must not strand the rest of the chunk
+            logger.exception(
+                "Adapter %s failed on message %s", message.provider.provider_type, message.id
+            )
+            error = SendError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
+            counts["failed" if _record_failure(message, token, error) else "retry"] += 1
+        else:
+            _record_success(message, token, result)
+            counts["sent"] += 1
+    return counts
+
+
+def _release(token: uuid.UUID, rest: list[Message]) -> int:
+    """Out of time: hand the unsent rest back and to a fresh task (the attempt didn't count)."""
+    ids = [m.id for m in rest]
+    n = Message.objects.filter(id__in=ids, claim_token=token, status=st.PENDING_PROCESSING).update(
+        status=st.PENDING_ACCEPTED, claim_token=None, claimed_until=None, attempts=F("attempts") - 1
+    )
+    enqueue(DISPATCH_CHUNK, [str(i) for i in ids])
+    return n
+
+
+def _record_success(message: Message, token: uuid.UUID, result: SendResult) -> None:
+    updates = {
+        "provider_message_id": result.provider_message_id,
+        "sent_at": timezone.now(),
+        "claim_token": None,
+        "claimed_until": None,
+        "next_attempt_at": None,
+        "error_code": "",
+        "error_description": "",
+        "error_permanent": None,
+        **_stored_text(message),
+    }
+    if result.price is not None:
+        updates["price"], updates["currency"] = result.price, result.currency
+    moved = message_transition(
+        message=message,
+        new_status=result.status,
+        source="dispatch",
+        expect=[st.PENDING_PROCESSING],
+        claim_token=token,
+        description=f"Accepted by {message.provider.name} as {result.provider_message_id}.",
+        updates=updates,
+    )
+    if moved and result.follow_up_report is not None:
+        enqueue_on_commit(SANDBOX_REPORT, message.provider.webhook_token, result.follow_up_report)
+
+
+def _record_failure(message: Message, token: uuid.UUID, exc: SendError) -> bool:
+    """Record a failed attempt; returns True when the message is now final."""
+    now = timezone.now()
+    error = (exc.code, exc.description, exc.permanent)
+    common = {"expect": [st.PENDING_PROCESSING], "claim_token": token, "source": "dispatch"}
+    if exc.permanent:
+        message_transition(message=message, new_status=exc.status, error=error, **common)
+        return True
+    delay = max(retry_delay(message.attempts), exc.retry_after or 0)
+    next_at = now + timedelta(seconds=delay)
+    if message.attempts >= settings.DISPATCH_MAX_ATTEMPTS or next_at >= message.expires_at:
+        final = (
+            st.EXPIRED_EXPIRED if next_at >= message.expires_at else st.UNDELIVERABLE_NOT_DELIVERED
+        )
+        message_transition(
+            message=message,
+            new_status=final,
+            error=error,
+            description=f"Gave up after {message.attempts} attempts: {exc.description}",
+            **common,
+        )
+        return True
+    message_transition(
+        message=message,
+        new_status=st.PENDING_WAITING_RETRY,
+        error=error,
+        description=f"Attempt {message.attempts} failed; retrying in {int(delay)} s.",
+        updates={"next_attempt_at": next_at, "claim_token": None, "claimed_until": None},
+        **common,
+    )
+    return False

@@ -1,0 +1,143 @@
+"""Status changes: the one place a message's status moves, with its event and callback."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import status as st
+from ..models import CallbackDelivery, Message, MessageEvent
+from ..queue import DELIVER_CALLBACK, enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+
+def callback_payload(message: Message, at: datetime) -> dict[str, Any]:
+    request = message.request
+    return {
+        "event": "message.status",
+        "messageId": str(message.id),
+        "requestId": str(message.request_id),
+        "channel": message.channel,
+        "to": message.to,
+        "status": message.status_info.as_dict(),
+        "error": message.error,
+        "timestamp": at.isoformat(),
+        "meta": request.callback_meta,
+    }
+
+
+def _callback_for(message: Message, at: datetime) -> None:
+    if message.status in st.SILENT or not message.request.callback_url:
+        return
+    delivery = CallbackDelivery.objects.create(
+        message=message,
+        url=message.request.callback_url,
+        payload=callback_payload(message, at),
+        next_attempt_at=at,
+    )
+    enqueue_on_commit(DELIVER_CALLBACK, delivery.pk)
+
+
+def message_transition(
+    *,
+    message: Message,
+    new_status: str,
+    source: str,
+    expect: Iterable[str] | None = None,
+    claim_token=None,
+    error: tuple[str, str, bool] | None = None,
+    description: str = "",
+    provider_event_id: str = "",
+    raw: Any = None,
+    updates: dict[str, Any] | None = None,
+) -> bool:
+    """Move `message` to `new_status` if it is still in one of `expect` (default: its
+    current status). The guarded UPDATE makes concurrent writers safe: exactly one wins.
+    Records the event and, for a status the app cares about, queues its callback."""
+    now = timezone.now()
+    fields: dict[str, Any] = {"status": new_status, "updated_at": now, **(updates or {})}
+    if error is not None:
+        fields["error_code"], fields["error_description"], fields["error_permanent"] = error
+    if st.get(new_status).is_final:
+        fields["final_at"] = now
+        fields["claim_token"] = None
+        fields["next_attempt_at"] = None
+    guard = Q(pk=message.pk, status__in=list(expect or [message.status]))
+    if claim_token is not None:
+        guard &= Q(claim_token=claim_token)
+    with transaction.atomic():
+        if not Message.objects.filter(guard).update(**fields):
+            return False
+        for key, value in fields.items():
+            setattr(message, key, value)
+        MessageEvent.objects.create(
+            message=message,
+            status=new_status,
+            source=source,
+            error_code=error[0] if error else "",
+            description=description or (error[1] if error else ""),
+            provider_event_id=provider_event_id,
+            raw=raw,
+            created_at=now,
+        )
+        _callback_for(message, now)
+    return True
+
+
+def message_reports_apply(*, provider, reports: Iterable) -> int:
+    """Apply a provider's status reports (webhook or polling), forward only.
+
+    Returns how many reports moved a message. Unknown message ids and stale or
+    repeated reports are ignored (a provider retries; a late "sent" never undoes).
+    """
+    applied = 0
+    for report in reports:
+        message = (
+            Message.objects.select_related("request")
+            .filter(provider=provider, provider_message_id=report.provider_message_id)
+            .first()
+        )
+        if message is None:
+            logger.info("Status report for unknown message %s", report.provider_message_id)
+            continue
+        if (
+            report.event_id
+            and MessageEvent.objects.filter(
+                message=message, provider_event_id=report.event_id
+            ).exists()
+        ):
+            continue
+        # Another writer may move the message between our read and our update; re-read once.
+        for _ in range(2):
+            if not st.can_move(message.status, report.status):
+                break
+            error = None
+            if st.get(report.status).group in (st.UNDELIVERABLE, st.REJECTED, st.EXPIRED):
+                error = (
+                    report.error_code or report.status,
+                    report.error_description or st.get(report.status).description,
+                    True,
+                )
+            updates: dict[str, Any] = {}
+            if report.price is not None:
+                updates["price"], updates["currency"] = report.price, report.currency
+            if message_transition(
+                message=message,
+                new_status=report.status,
+                source="provider",
+                error=error,
+                provider_event_id=report.event_id,
+                raw=report.raw if isinstance(report.raw, dict | list) else None,
+                updates=updates,
+            ):
+                applied += 1
+                break
+            message.refresh_from_db(fields=["status"])
+    return applied

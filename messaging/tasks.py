@@ -1,0 +1,39 @@
+"""django-q2 entry points: thin; each calls one service."""
+
+from providers.backends import WebhookRequest
+
+from .services.callbacks import callback_deliver
+from .services.dispatch import dispatch_chunk as _dispatch_chunk
+from .services.dispatch import dispatch_request as _dispatch_request
+from .services.sweep import sweep as _sweep
+
+
+def dispatch_chunk(message_ids: list[str]) -> dict[str, int]:
+    return _dispatch_chunk(message_ids=message_ids)
+
+
+def dispatch_request(request_id: str) -> int:
+    return _dispatch_request(request_id=request_id)
+
+
+def deliver_callback(delivery_id: int) -> str:
+    return callback_deliver(delivery_id=delivery_id)
+
+
+def sandbox_report(webhook_token: str, report: dict) -> int:
+    """The sandbox's delivery report, through the same path as a provider's webhook call."""
+    import json
+
+    from providers.services import status_webhook_receive
+
+    request = WebhookRequest(
+        method="POST",
+        url=f"/webhooks/providers/{webhook_token}/status",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(report).encode(),
+    )
+    return status_webhook_receive(token=webhook_token, request=request)
+
+
+def sweep() -> dict[str, int]:
+    return _sweep()

@@ -1,0 +1,216 @@
+"""The adapter contract, like django-anymail's backends: one base class, one module per type.
+
+An adapter knows how to validate its credentials, send one message, and read the
+provider's status and inbound webhooks. It knows nothing of tenants, tasks or the database.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import requests
+
+from ..http import pooled_session
+
+
+@dataclass
+class OutboundMessage:
+    """Everything an adapter needs to send one message; plain values only."""
+
+    id: str
+    channel: str
+    to: str
+    body: str = ""
+    sender: str = ""
+    subject: str = ""
+    html: str = ""
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+    payload: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 1
+    status_webhook_url: str = ""
+
+
+@dataclass
+class SendResult:
+    provider_message_id: str
+    status: str = "PENDING_ENROUTE"
+    price: Decimal | None = None
+    currency: str = ""
+    raw: Any = None
+    # A status report the provider will push to our status webhook (the sandbox's
+    # simulated delivery report); sent through the very same webhook path.
+    follow_up_report: dict | None = None
+
+
+class SendError(Exception):
+    """A send that did not go through: permanent (final) or transient (retried)."""
+
+    def __init__(
+        self,
+        code: str,
+        description: str,
+        *,
+        permanent: bool,
+        status: str = "REJECTED_PROVIDER",
+        retry_after: float | None = None,
+        raw: Any = None,
+    ) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.permanent = permanent
+        self.status = status
+        self.retry_after = retry_after
+        self.raw = raw
+
+
+class CredentialsInvalid(Exception):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class WebhookRejected(Exception):
+    """A webhook call that is not genuine (bad signature) or not understood."""
+
+    def __init__(self, detail: str, status: int = 403) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+
+
+@dataclass
+class WebhookRequest:
+    """A provider's webhook call, detached from Django's request object."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    query: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError as exc:
+            raise WebhookRejected("The body is not valid JSON.", status=400) from exc
+
+
+@dataclass
+class StatusReport:
+    provider_message_id: str
+    status: str
+    error_code: str = ""
+    error_description: str = ""
+    permanent: bool = True
+    price: Decimal | None = None
+    currency: str = ""
+    occurred_at: datetime | None = None
+    event_id: str = ""
+    raw: Any = None
+
+
+@dataclass
+class Inbound:
+    channel: str
+    sender: str
+    recipient: str
+    text: str
+    provider_message_id: str = ""
+    raw: Any = None
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    name: str
+    required: bool = True
+    secret: bool = True
+    help: str = ""
+    kind: type = str
+    default: Any = None
+
+
+class Backend:
+    provider_type: ClassVar[str]
+    label: ClassVar[str]
+    channels: ClassVar[tuple[str, ...]]
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = ()
+
+    def __init__(
+        self,
+        credentials: dict[str, Any],
+        *,
+        default_sender: str = "",
+        provider_id: int | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.credentials = credentials
+        self.default_sender = default_sender
+        self.provider_id = provider_id
+        self._session = session
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            self._session = pooled_session(self.provider_type)
+        return self._session
+
+    @classmethod
+    def clean_credentials(cls, credentials: dict[str, Any]) -> dict[str, Any]:
+        """Check credentials against `credential_fields`; unknown keys are refused."""
+        if not isinstance(credentials, dict):
+            raise CredentialsInvalid({"": "must be an object"})
+        known = {f.name: f for f in cls.credential_fields}
+        errors: dict[str, str] = {}
+        cleaned: dict[str, Any] = {}
+        for key, value in credentials.items():
+            spec = known.get(key)
+            if spec is None:
+                errors[key] = f"is not a credential of provider type '{cls.provider_type}'"
+            elif spec.kind is bool and not isinstance(value, bool):
+                errors[key] = "must be true or false"
+            elif spec.kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+                errors[key] = "must be an integer"
+            elif spec.kind is str and not isinstance(value, str):
+                errors[key] = "must be a string"
+            else:
+                cleaned[key] = value
+        for spec in cls.credential_fields:
+            if spec.required and not cleaned.get(spec.name) and spec.name not in errors:
+                errors[spec.name] = "is required"
+        if errors:
+            raise CredentialsInvalid(errors)
+        return cleaned
+
+    def sender_for(self, message: OutboundMessage) -> str:
+        return message.sender or self.default_sender
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        raise NotImplementedError
+
+    def parse_status_webhook(self, request: WebhookRequest) -> list[StatusReport]:
+        raise WebhookRejected("This provider type has no status webhook.", status=404)
+
+    def parse_inbound_webhook(self, request: WebhookRequest) -> list[Inbound]:
+        raise WebhookRejected("This provider type has no inbound webhook.", status=404)
+
+
+_REGISTRY: dict[str, type[Backend]] = {}
+
+
+def register(cls: type[Backend]) -> type[Backend]:
+    _REGISTRY[cls.provider_type] = cls
+    return cls
+
+
+def get_backend_class(provider_type: str) -> type[Backend]:
+    return _REGISTRY[provider_type]
+
+
+def backend_types() -> dict[str, type[Backend]]:
+    return dict(_REGISTRY)

@@ -1,0 +1,153 @@
+"""The sandbox: delivers every channel without an account, into an outbox admins can browse.
+
+Its recipients steer the outcome (API.md), by a phone number's last four digits or the
+start of an email address's local part. Its delivery report is posted through the same
+status-webhook path a real provider's report takes.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from messaging import status as st
+
+from .base import (
+    Backend,
+    Inbound,
+    OutboundMessage,
+    SendError,
+    SendResult,
+    StatusReport,
+    WebhookRejected,
+    WebhookRequest,
+    register,
+)
+
+PHONE_CHANNELS = ("sms", "whatsapp", "viber", "rcs")
+ACCOUNT_CHANNELS = ("whatsapp", "viber", "rcs")
+REPORT_STATUSES = {
+    "DELIVERED": st.DELIVERED_TO_HANDSET,
+    "READ": st.DELIVERED_READ,
+    "UNDELIVERABLE": st.UNDELIVERABLE_NOT_DELIVERED,
+    "EXPIRED": st.EXPIRED_EXPIRED,
+    "REJECTED": st.REJECTED_DESTINATION,
+}
+
+
+def outcome_for(channel: str, to: str) -> str:
+    """The scripted outcome: deliver, reject, flaky, no_account or bounce."""
+    if channel == "email":
+        local = to.split("@", 1)[0].lower()
+        for prefix, outcome in (("reject", "reject"), ("flaky", "flaky"), ("bounce", "bounce")):
+            if local.startswith(prefix):
+                return outcome
+        return "deliver"
+    digits = "".join(ch for ch in to if ch.isdigit())
+    return {"0001": "reject", "0002": "flaky", "0003": "no_account", "0004": "bounce"}.get(
+        digits[-4:], "deliver"
+    )
+
+
+@register
+class SandboxBackend(Backend):
+    provider_type = "sandbox"
+    label = "Sandbox (no account, nothing leaves the server)"
+    channels = ("sms", "email", "whatsapp", "viber", "rcs", "push")
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        outcome = outcome_for(message.channel, message.to)
+        if outcome == "reject":
+            raise SendError(
+                "SANDBOX_REJECTED",
+                f"The sandbox rejects {message.to} (magic recipient).",
+                permanent=True,
+                status=st.REJECTED_DESTINATION,
+            )
+        if outcome == "flaky" and message.attempt <= 2:
+            raise SendError(
+                "SANDBOX_TRANSIENT",
+                f"Simulated transient failure, attempt {message.attempt} of 3.",
+                permanent=False,
+            )
+        if outcome == "no_account" and message.channel in ACCOUNT_CHANNELS:
+            raise SendError(
+                "SANDBOX_NO_ACCOUNT",
+                f"{message.to} has no {message.channel} account (magic recipient).",
+                permanent=True,
+                status=st.REJECTED_NOT_ON_CHANNEL,
+            )
+        provider_message_id = f"sbx-{uuid.uuid4().hex}"
+        self._record(message, provider_message_id)
+        report = {"messageId": provider_message_id, "status": "DELIVERED"}
+        if outcome == "bounce":
+            report = {
+                "messageId": provider_message_id,
+                "status": "UNDELIVERABLE",
+                "errorCode": "SANDBOX_BOUNCE",
+                "errorDescription": "Simulated bounce (magic recipient).",
+            }
+        return SendResult(provider_message_id=provider_message_id, follow_up_report=report)
+
+    def _record(self, message: OutboundMessage, provider_message_id: str) -> None:
+        # The outbox is the sandbox's own "network": the one adapter that writes a table.
+        from providers.models import SandboxOutboxEntry
+
+        SandboxOutboxEntry.objects.create(
+            provider_id=self.provider_id,
+            message_id=message.id,
+            provider_message_id=provider_message_id,
+            channel=message.channel,
+            to=message.to,
+            sender=self.sender_for(message),
+            subject=message.subject,
+            body=message.body,
+            html=message.html,
+            payload={"cc": message.cc, "bcc": message.bcc, **message.payload},
+        )
+
+    def parse_status_webhook(self, request: WebhookRequest) -> list[StatusReport]:
+        body = request.json()
+        items = body if isinstance(body, list) else [body]
+        reports = []
+        for item in items:
+            if not isinstance(item, dict) or not item.get("messageId"):
+                raise WebhookRejected("Each report needs a messageId.", status=400)
+            name = REPORT_STATUSES.get(str(item.get("status", "")).upper())
+            if name is None:
+                raise WebhookRejected(
+                    f"Unknown status {item.get('status')!r}; use one of "
+                    f"{', '.join(REPORT_STATUSES)}.",
+                    status=400,
+                )
+            reports.append(
+                StatusReport(
+                    provider_message_id=str(item["messageId"]),
+                    status=name,
+                    error_code=str(item.get("errorCode", "")),
+                    error_description=str(item.get("errorDescription", "")),
+                    event_id=str(item.get("eventId", "")),
+                    raw=item,
+                )
+            )
+        return reports
+
+    def parse_inbound_webhook(self, request: WebhookRequest) -> list[Inbound]:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise WebhookRejected("The body must be a JSON object.", status=400)
+        missing = [k for k in ("from", "to", "text") if not isinstance(body.get(k), str)]
+        if missing:
+            raise WebhookRejected(f"Missing or non-string field(s): {', '.join(missing)}.", 400)
+        channel = body.get("channel") or "sms"
+        if channel not in self.channels:
+            raise WebhookRejected(f"Unknown channel {channel!r}.", status=400)
+        return [
+            Inbound(
+                channel=channel,
+                sender=body["from"],
+                recipient=body["to"],
+                text=body["text"],
+                provider_message_id=str(body.get("messageId", "")),
+                raw=body,
+            )
+        ]

@@ -1,0 +1,114 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+from tenants.models import Tenant
+
+from .crypto import decrypt_json, encrypt_json
+
+CHANNELS = ("sms", "email", "whatsapp", "viber", "rcs", "push")
+CHANNEL_CHOICES = [(c, c.upper() if c in ("sms", "rcs") else c.capitalize()) for c in CHANNELS]
+
+
+def new_webhook_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Provider(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="providers")
+    name = models.CharField(max_length=100)
+    provider_type = models.CharField(max_length=32)
+    channels = models.JSONField(default=list)
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    default_sender = models.CharField(max_length=100, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_tenant_default = models.BooleanField(
+        default=False, help_text="The provider used for its channels when a request names none."
+    )
+    webhook_token = models.CharField(
+        max_length=64, unique=True, default=new_webhook_token, editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="uniq_provider_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.provider_type})"
+
+    @property
+    def credentials(self) -> dict:
+        return decrypt_json(self.credentials_encrypted)
+
+    @credentials.setter
+    def credentials(self, value: dict) -> None:
+        self.credentials_encrypted = encrypt_json(value)
+
+    @property
+    def status_webhook_url(self) -> str:
+        return f"{settings.PUBLIC_BASE_URL}/webhooks/providers/{self.webhook_token}/status"
+
+    @property
+    def inbound_webhook_url(self) -> str:
+        return f"{settings.PUBLIC_BASE_URL}/webhooks/providers/{self.webhook_token}/inbound"
+
+    def backend(self):
+        from .backends import get_backend_class
+
+        return get_backend_class(self.provider_type)(
+            self.credentials, default_sender=self.default_sender, provider_id=self.pk
+        )
+
+
+class SandboxOutboxEntry(models.Model):
+    """What the sandbox provider "sent": browsable by admins, nothing leaves the server."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="outbox")
+    message_id = models.UUIDField(db_index=True)
+    provider_message_id = models.CharField(max_length=64, unique=True)
+    channel = models.CharField(max_length=16)
+    to = models.CharField(max_length=320)
+    sender = models.CharField(max_length=100, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    body = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = "sandbox outbox entry"
+        verbose_name_plural = "sandbox outbox"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.to}"
+
+
+class InboundMessage(models.Model):
+    """A message a recipient sent to us, through a provider's inbound webhook."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="inbound_messages")
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="inbound")
+    channel = models.CharField(max_length=16)
+    sender = models.CharField(max_length=320, db_index=True)
+    recipient = models.CharField(max_length=320, blank=True)
+    text = models.TextField(blank=True)
+    provider_message_id = models.CharField(max_length=128, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_message_id"],
+                condition=~models.Q(provider_message_id=""),
+                name="uniq_inbound_provider_msg",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} from {self.sender}"

@@ -1,0 +1,85 @@
+import hashlib
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+API_KEY_PREFIX = "omk"
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Tenant(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    # Region used to read national phone numbers ("0412 345 678") that lack a country code.
+    default_country = models.CharField(max_length=2, default="US")
+    placeholders = models.JSONField(
+        default=dict, blank=True, help_text="Values every template of this tenant can use."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class App(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="apps")
+    name = models.CharField(max_length=100)
+    webhook_secret = models.CharField(
+        max_length=100,
+        default=new_webhook_secret,
+        help_text="Signs the callbacks this app receives (X-Signature).",
+    )
+    placeholders = models.JSONField(
+        default=dict, blank=True, help_text="Values that override the tenant's placeholders."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="uniq_app_name")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant.slug}/{self.name}"
+
+
+def hash_key(raw: str) -> str:
+    # Keys carry 256 bits of randomness, so a fast hash is enough (no need for a KDF).
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="api_keys")
+    prefix = models.CharField(
+        max_length=16, help_text="The key's first characters, to tell keys apart."
+    )
+    key_hash = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.app})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @classmethod
+    def issue(cls, app: App, name: str = "") -> tuple["ApiKey", str]:
+        """Create a key and return it with its raw value, which is never stored or shown again."""
+        raw = f"{API_KEY_PREFIX}_{secrets.token_urlsafe(32)}"
+        key = cls.objects.create(app=app, prefix=raw[:12], key_hash=hash_key(raw), name=name)
+        return key, raw
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
