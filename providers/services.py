@@ -59,6 +59,8 @@ def _clean_credentials(provider_type: str, credentials: dict[str, Any]) -> dict[
 
 def _check_default(tenant: Tenant, channels: list[str], exclude_pk: int | None) -> None:
     """One default provider per channel per tenant: a clash is refused, naming the holder."""
+    # Lock the tenant row so two concurrent requests cannot both become the default.
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
     others = Provider.objects.filter(tenant=tenant, is_tenant_default=True).exclude(pk=exclude_pk)
     for other in others:
         clash = sorted(set(other.channels) & set(channels))

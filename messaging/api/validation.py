@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from django.utils.dateparse import parse_datetime
 
 from .errors import ApiError, ApiErrors
 
@@ -43,3 +46,14 @@ def check_name(name: Any, source: str = "name") -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > 100 or "/" in name:
         raise ApiError("invalid_name", "a name is 1 to 100 characters, without '/'.", source=source)
     return name.strip()
+
+
+def parse_iso_datetime(value: Any) -> datetime | None:
+    """An ISO-8601 date-time, or None when it is not one (also for a well-formed but
+    impossible date such as 2026-02-30T10:00:00Z, where Django raises ValueError)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value.strip())
+    except ValueError:
+        return None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from django.utils.dateparse import parse_datetime
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -22,7 +24,8 @@ from . import serializers as s
 from .errors import ApiError
 from .idempotency import idempotent
 from .pagination import PageNumberPagination
-from .validation import check_name, check_object
+from .parsers import JSONParser
+from .validation import check_name, check_object, parse_iso_datetime
 
 ERRORS = {
     400: s.ErrorSerializer,
@@ -77,6 +80,8 @@ PROVIDER_RESPONSE_EXAMPLE = OpenApiExample(
 
 
 class TenantScoped(APIView):
+    parser_classes = [JSONParser]
+
     @property
     def tenant(self):
         return self.request.user.tenant
@@ -295,6 +300,7 @@ class TemplatePreviewView(TenantScoped):
         ],
         tags=["templates"],
     )
+    @idempotent
     def post(self, request, name: str):
         template = get_object_or_404(
             Template.objects.select_related("tenant"), tenant=self.tenant, name=name
@@ -397,11 +403,13 @@ class MessageListView(TenantScoped):
             qs = qs.filter(request_id=self._uuid(q["requestId"], "requestId"))
         for key, lookup in (("since", "created_at__gte"), ("until", "created_at__lt")):
             if q.get(key):
-                when = parse_datetime(q[key])
+                when = parse_iso_datetime(q[key])
                 if when is None:
                     raise ApiError(
                         "invalid_filter", f"'{q[key]}' is not an ISO-8601 date-time.", source=key
                     )
+                if timezone.is_naive(when):
+                    when = timezone.make_aware(when, UTC)
                 qs = qs.filter(**{lookup: when})
         return self.paginate(qs.order_by("-created_at", "id"), s.message_data)
 

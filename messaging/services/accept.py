@@ -20,26 +20,28 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from providers.models import Provider
 from tenants.models import App
 
 from .. import status as st
 from ..api.errors import ApiError, ApiErrors
+from ..api.validation import parse_iso_datetime
 from ..models import Message, MessageEvent, MessageRequest, Priority, Template, TextStore
 from ..queue import DISPATCH_CHUNK, DISPATCH_REQUEST, chunked, enqueue_on_commit
-from .templates import MAX_LENGTH, content_render
+from ..rendering import TemplateSyntaxError, compile_template
+from .templates import FORMATS, MAX_LENGTH, content_render
 
 CHANNEL_KEYS = ("sms", "email", "whatsapp")
 OPTION_KEYS = ("callback", "scheduledAt", "priority", "validity", "textStore")
+CALLBACK_KEYS = ("url", "meta")
 PHONE_ENTRY_KEYS = {
     "template", "body", "provider", "data", "to", "senderId", "from", "originationNumber",
     "externalRef", "media", "buttons", "tags",
 }  # fmt: skip
 EMAIL_ENTRY_KEYS = {
     "template", "body", "subject", "format", "provider", "data", "to", "cc", "bcc", "from",
-    "replyTo", "tags", "attachments",
+    "replyTo", "tags",
 }  # fmt: skip
 MAX_EMAIL_RECIPIENTS = 50
 MAX_VALIDITY_MINUTES = 10080
@@ -139,6 +141,13 @@ def _options(body: dict[str, Any], errors: _Errors, now: datetime) -> Options:
         if not isinstance(callback, dict):
             errors.add("invalid_type", "callback must be an object {url, meta}.", "callback")
         else:
+            for key in callback:
+                if key not in CALLBACK_KEYS:
+                    errors.add(
+                        "unknown_field",
+                        f"'{key}' is not a field of callback (url, meta).",
+                        f"callback.{key}",
+                    )
             try:
                 opts.callback_url = url_check(callback.get("url"), "callback.url")
             except ApiError as exc:
@@ -146,7 +155,7 @@ def _options(body: dict[str, Any], errors: _Errors, now: datetime) -> Options:
             opts.callback_meta = callback.get("meta")
     if body.get("scheduledAt") is not None:
         raw = body["scheduledAt"]
-        when = parse_datetime(raw) if isinstance(raw, str) else None
+        when = parse_iso_datetime(raw)
         if when is None:
             errors.add("invalid_datetime", f"'{raw}' is not an ISO-8601 date-time.", "scheduledAt")
         elif timezone.is_naive(when):
@@ -157,7 +166,7 @@ def _options(body: dict[str, Any], errors: _Errors, now: datetime) -> Options:
             opts.scheduled_at = when
     if body.get("priority") is not None:
         choices = {label: value for value, label in Priority.choices}
-        if body["priority"] not in choices:
+        if not isinstance(body["priority"], str) or body["priority"] not in choices:
             errors.add("invalid_choice", "priority is one of high, normal, low.", "priority")
         else:
             opts.priority = choices[body["priority"]]
@@ -172,7 +181,7 @@ def _options(body: dict[str, Any], errors: _Errors, now: datetime) -> Options:
         else:
             opts.validity = v
     if body.get("textStore") is not None:
-        if body["textStore"] not in TextStore.values:
+        if not isinstance(body["textStore"], str) or body["textStore"] not in TextStore.values:
             errors.add(
                 "invalid_choice", "textStore is one of plaintext, sha256, nostore.", "textStore"
             )
@@ -239,7 +248,9 @@ def _entry(
     # Provider: named, else the tenant's default for the channel.
     provider = None
     name = entry.get("provider")
-    if name:
+    if name is not None and not isinstance(name, str):
+        errors.add("invalid_type", "provider must be a provider's name.", f"{path}.provider")
+    elif name:
         provider = providers.get(name)
         if provider is None:
             errors.add("unknown_provider", f"No provider named '{name}'.", f"{path}.provider")
@@ -287,6 +298,9 @@ def _entry(
             for key in ("subject", "format"):
                 if entry.get(key) is not None:
                     fields[key] = entry[key]
+            _check_text_fields(entry, ("subject",), path, errors)
+            if entry.get("format") not in (None, *FORMATS):
+                errors.add("invalid_choice", "format is text/plain or text/html.", f"{path}.format")
     elif isinstance(entry.get("body"), str) and entry["body"].strip():
         fields = {
             "body": entry["body"],
@@ -297,8 +311,9 @@ def _entry(
             isinstance(entry.get("subject"), str) and entry["subject"].strip()
         ):
             errors.add("required", "an email needs a subject.", f"{path}.subject")
-        if entry.get("format") not in (None, "text/plain", "text/html"):
+        if entry.get("format") not in (None, *FORMATS):
             errors.add("invalid_choice", "format is text/plain or text/html.", f"{path}.format")
+        _check_text_fields(entry, ("body", "subject"), path, errors)
     else:
         errors.add("required", "template or body is required.", f"{path}.template")
 
@@ -346,6 +361,14 @@ def _entry(
             errors.add("no_recipients", "to must be a non-empty list of recipients.", f"{path}.to")
             values = []
         for j, value in enumerate(values):
+            if isinstance(value, dict):
+                for key in value:
+                    if key not in ("countryCode", "number"):
+                        errors.add(
+                            "unknown_field",
+                            f"'{key}' is not a field of a recipient (countryCode, number).",
+                            f"{path}.to[{j}].{key}",
+                        )
             try:
                 recipients.append(phone_normalize(value, region))
             except ValueError as exc:
@@ -354,18 +377,32 @@ def _entry(
                 if len(errors.items) >= MAX_ERRORS:
                     break
 
+    for key in ("senderId", "from", "originationNumber", "externalRef"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            errors.add("invalid_type", f"{key} must be a string.", f"{path}.{key}")
+    if entry.get("tags") is not None and not (
+        isinstance(entry["tags"], list) and all(isinstance(t, str) for t in entry["tags"])
+    ):
+        errors.add("invalid_type", "tags must be a list of strings.", f"{path}.tags")
     for key in ("media",):
         if entry.get(key) is not None and not isinstance(entry[key], dict):
             errors.add("invalid_type", f"{key} must be an object.", f"{path}.{key}")
     if entry.get("buttons") is not None and not isinstance(entry["buttons"], list):
         errors.add("invalid_type", "buttons must be a list.", f"{path}.buttons")
+    if entry.get("replyTo") is not None:
+        try:
+            email_normalize(entry["replyTo"])
+        except ValueError as exc:
+            errors.add("invalid_recipient", str(exc), f"{path}.replyTo")
 
     if len(errors.items) > before or fields is None or provider is None:
         return None
 
     merged = {**app.tenant.placeholders, **app.placeholders, **data}
     try:
-        rendered = content_render(channel, fields, merged, source=f"{path}.data")
+        rendered = content_render(
+            channel, fields, merged, source=f"{path}.data", syntax_source=f"{path}.template"
+        )
     except ApiError as exc:
         errors.add(exc.code, exc.detail, exc.source)
         return None
@@ -401,6 +438,21 @@ def _entry(
         html=rendered.get("html", ""),
         content=content or None,
     )
+
+
+def _check_text_fields(entry: dict, keys: tuple[str, ...], path: str, errors: _Errors) -> None:
+    """Inline text given in the request: a string that parses as a template."""
+    for key in keys:
+        value = entry.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            errors.add("invalid_type", f"{key} must be a string.", f"{path}.{key}")
+            continue
+        try:
+            compile_template(value)
+        except TemplateSyntaxError as exc:
+            errors.add("template_syntax", f"The {key} does not parse: {exc}.", f"{path}.{key}")
 
 
 def message_accept(*, app: App, body: Any) -> tuple[MessageRequest, list[Message]]:

@@ -3,6 +3,7 @@ admin all use)."""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -152,12 +153,18 @@ def template_update(*, template: Template, fields: dict[str, Any]) -> Template:
 
 
 def content_render(
-    mode: str, fields: dict[str, Any], data: dict[str, Any], *, source: str = "data"
+    mode: str,
+    fields: dict[str, Any],
+    data: dict[str, Any],
+    *,
+    source: str = "data",
+    syntax_source: str | None = None,
 ) -> dict[str, Any]:
     """Render a template's (or an inline entry's) text strictly.
 
     Returns `body` and, for email, `subject` and `html` (values escaped in HTML only).
-    A missing placeholder is a 400 whose source is `<source>.<name>`.
+    A missing placeholder is a 400 whose source is `<source>.<name>`; text that does not
+    parse (a template stored before it was checked) is a 400 whose source is `syntax_source`.
     """
     try:
         out: dict[str, Any] = {}
@@ -165,7 +172,8 @@ def content_render(
             out["subject"] = compile_template(fields.get("subject") or "").render(data)
             if fields.get("format") == "text/html":
                 out["html"] = compile_template(fields["body"]).render(data, escape_html=True)
-                out["body"] = strip_tags(out["html"]).strip()
+                # The text part is plain text: tags stripped, entities turned back.
+                out["body"] = html.unescape(strip_tags(out["html"])).strip()
             else:
                 out["body"] = compile_template(fields["body"]).render(data)
                 out["html"] = ""
@@ -176,6 +184,10 @@ def content_render(
             "missing_placeholder",
             f"The template needs a value for '{exc.name}'.",
             source=f"{source}.{exc.name}",
+        ) from None
+    except (TemplateSyntaxError, TypeError) as exc:
+        raise ApiError(
+            "template_syntax", f"The template does not parse: {exc}.", source=syntax_source
         ) from None
     return out
 
