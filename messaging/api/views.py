@@ -20,6 +20,7 @@ from ..models import Message, MessageEvent, Template
 from ..services import templates as template_services
 from ..services.accept import email_normalize, message_accept, phone_normalize
 from ..services.cancel import message_cancel
+from . import examples as ex
 from . import serializers as s
 from .errors import ApiError
 from .idempotency import idempotent
@@ -95,6 +96,7 @@ class TenantScoped(APIView):
 class ProviderListView(TenantScoped):
     @extend_schema(
         summary="List providers",
+        examples=ex.PROVIDER_LIST,
         responses={200: s.ProviderSerializer(many=True)},
         tags=["providers"],
     )
@@ -107,7 +109,12 @@ class ProviderListView(TenantScoped):
         summary="Register a provider",
         request=s.ProviderInSerializer,
         responses={201: s.ProviderEnvelopeSerializer, **ERRORS},
-        examples=[PROVIDER_EXAMPLE, PROVIDER_TWILIO_EXAMPLE, PROVIDER_RESPONSE_EXAMPLE],
+        examples=[
+            PROVIDER_EXAMPLE,
+            PROVIDER_TWILIO_EXAMPLE,
+            PROVIDER_RESPONSE_EXAMPLE,
+            *ex.PROVIDER_CHANGED[1:],
+        ],
         tags=["providers"],
     )
     @idempotent
@@ -132,6 +139,7 @@ class ProviderDetailView(TenantScoped):
 
     @extend_schema(
         summary="Get a provider",
+        examples=ex.PROVIDER_ONE,
         responses={200: s.ProviderEnvelopeSerializer, 404: s.ErrorSerializer},
         tags=["providers"],
     )
@@ -145,7 +153,8 @@ class ProviderDetailView(TenantScoped):
         examples=[
             OpenApiExample(
                 "Make it the default", value={"isTenantDefault": True}, request_only=True
-            )
+            ),
+            *ex.PROVIDER_CHANGED,
         ],
         tags=["providers"],
     )
@@ -157,7 +166,12 @@ class ProviderDetailView(TenantScoped):
         provider = provider_services.provider_update(provider=self.get_object(name), changes=body)
         return Response({"data": s.provider_data(provider)})
 
-    @extend_schema(summary="Remove a provider", responses={204: None, **ERRORS}, tags=["providers"])
+    @extend_schema(
+        summary="Remove a provider",
+        examples=ex.PROVIDER_DELETE,
+        responses={204: None, **ERRORS},
+        tags=["providers"],
+    )
     def delete(self, request, name: str):
         provider_services.provider_delete(provider=self.get_object(name))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -195,6 +209,7 @@ TEMPLATE_EXAMPLES = [
 class TemplateListView(TenantScoped):
     @extend_schema(
         summary="List templates",
+        examples=ex.TEMPLATE_LIST,
         parameters=[OpenApiParameter("mode", str), OpenApiParameter("tag", str)],
         responses={200: s.TemplateSerializer(many=True)},
         tags=["templates"],
@@ -211,7 +226,7 @@ class TemplateListView(TenantScoped):
         summary="Create a template",
         request=s.TemplateSerializer,
         responses={201: s.TemplateEnvelopeSerializer, **ERRORS},
-        examples=TEMPLATE_EXAMPLES,
+        examples=[*TEMPLATE_EXAMPLES, *ex.TEMPLATE_CREATED],
         tags=["templates"],
     )
     @idempotent
@@ -238,6 +253,7 @@ class TemplateDetailView(TenantScoped):
 
     @extend_schema(
         summary="Get a template",
+        examples=ex.TEMPLATE_ONE,
         responses={200: s.TemplateEnvelopeSerializer, 404: s.ErrorSerializer},
         tags=["templates"],
     )
@@ -248,7 +264,10 @@ class TemplateDetailView(TenantScoped):
         summary="Change a template",
         request=s.TemplateSerializer,
         responses={200: s.TemplateEnvelopeSerializer, **ERRORS},
-        examples=[OpenApiExample("Deactivate", value={"isActive": False}, request_only=True)],
+        examples=[
+            OpenApiExample("Deactivate", value={"isActive": False}, request_only=True),
+            *ex.TEMPLATE_ONE,
+        ],
         tags=["templates"],
     )
     def patch(self, request, name: str):
@@ -268,6 +287,7 @@ class TemplateDetailView(TenantScoped):
 
     @extend_schema(
         summary="Delete a template",
+        examples=ex.TEMPLATE_DELETE,
         responses={204: None, 404: s.ErrorSerializer},
         tags=["templates"],
     )
@@ -297,6 +317,7 @@ class TemplatePreviewView(TenantScoped):
                 },
                 response_only=True,
             ),
+            *ex.PREVIEW_ERRORS,
         ],
         tags=["templates"],
     )
@@ -371,6 +392,7 @@ SEND_EXAMPLES = [
 class MessageListView(TenantScoped):
     @extend_schema(
         summary="Delivery reports: list messages",
+        examples=ex.MESSAGE_LIST,
         parameters=[
             OpenApiParameter("status", str, description="a group (DELIVERED) or a precise name"),
             OpenApiParameter("channel", str),
@@ -439,7 +461,7 @@ class MessageListView(TenantScoped):
         summary="Send messages",
         request=s.SendInSerializer,
         responses={202: s.AcceptedSerializer, **ERRORS, 413: s.ErrorSerializer},
-        examples=SEND_EXAMPLES,
+        examples=[*SEND_EXAMPLES, *ex.SEND_ERRORS],
         tags=["messages"],
     )
     @idempotent
@@ -475,6 +497,7 @@ class MessageDetailView(TenantScoped):
 
     @extend_schema(
         summary="A message with its status timeline",
+        examples=ex.MESSAGE_ONE,
         responses={200: s.MessageSerializer, 404: s.ErrorSerializer},
         tags=["messages"],
     )
@@ -484,6 +507,7 @@ class MessageDetailView(TenantScoped):
 
     @extend_schema(
         summary="Cancel a scheduled message",
+        examples=ex.MESSAGE_CANCELLED,
         request=None,
         responses={202: s.MessageSerializer, 404: s.ErrorSerializer, 409: s.ErrorSerializer},
         tags=["messages"],
