@@ -2,6 +2,7 @@
 
 import logging
 
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -37,8 +38,17 @@ def status_webhook(request: HttpRequest, token: str) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def inbound_webhook(request: HttpRequest, token: str) -> JsonResponse:
-    try:
-        stored = inbound_webhook_receive(token=token, request=_webhook_request(request))
-    except WebhookRejected as exc:
-        return json_error("webhook_rejected", exc.detail, exc.status)
+    webhook_request = _webhook_request(request)
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                stored = inbound_webhook_receive(token=token, request=webhook_request)
+            break
+        except WebhookRejected as exc:
+            return json_error("webhook_rejected", exc.detail, exc.status)
+        except IntegrityError:
+            # A provider's retry raced its first call and stored the same message first;
+            # the second pass finds it (the receive deduplicates by provider message id).
+            if attempt == 2:
+                raise
     return JsonResponse({"accepted": len(stored)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import random
 import socket
 import time
@@ -21,6 +22,8 @@ from providers.http import pooled_session
 
 from ..models import CallbackAttempt, CallbackDelivery
 from .accept import host_is_private
+
+logger = logging.getLogger(__name__)
 
 USER_AGENT = "omnichannel-messaging-callbacks/1"
 
@@ -83,6 +86,9 @@ def callback_deliver(*, delivery_id: int) -> str:
         attempt.response_body = response.text[:2000]
         ok = 200 <= response.status_code < 300
     except (requests.RequestException, ValueError) as exc:
+        attempt.error = f"{type(exc).__name__}: {exc}"[:2000]
+    except Exception as exc:  # recorded and retried like any failure, never left "delivering"
+        logger.exception("Callback %s failed unexpectedly", delivery.pk)
         attempt.error = f"{type(exc).__name__}: {exc}"[:2000]
     attempt.duration_ms = int((time.monotonic() - started) * 1000)
     attempt.save()

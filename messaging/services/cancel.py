@@ -1,7 +1,7 @@
 from .. import status as st
 from ..api.errors import ApiError
 from ..models import Message
-from .status import message_transition
+from .status import message_transition, stored_text
 
 
 def message_cancel(*, message: Message) -> Message:
@@ -12,6 +12,7 @@ def message_cancel(*, message: Message) -> Message:
         source="client",
         expect=st.CANCELLABLE,
         description="Cancelled by the client.",
+        updates=stored_text(message),
     ):
         message.refresh_from_db()
         raise ApiError(

@@ -7,7 +7,6 @@ that runs twice (redelivered, or re-enqueued by the sweep) finds nothing left to
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import time
@@ -22,9 +21,9 @@ from django.utils import timezone
 from providers.backends import OutboundMessage, SendError, SendResult
 
 from .. import status as st
-from ..models import Message, TextStore
+from ..models import Message
 from ..queue import DISPATCH_CHUNK, SANDBOX_REPORT, chunked, enqueue, enqueue_on_commit
-from .status import message_transition
+from .status import message_transition, stored_text
 
 logger = logging.getLogger(__name__)
 
@@ -91,15 +90,6 @@ def outbound_for(message: Message) -> OutboundMessage:
     )
 
 
-def _stored_text(message: Message) -> dict:
-    """What textStore keeps of the text once it has left: all, a hash, or nothing."""
-    if message.text_store == TextStore.SHA256:
-        return {"body": hashlib.sha256(message.body.encode()).hexdigest(), "html": ""}
-    if message.text_store == TextStore.NOSTORE:
-        return {"body": "", "html": ""}
-    return {}
-
-
 def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
     """Send the chunk's claimable messages; returns counts by outcome."""
     token, messages = _claim(message_ids)
@@ -107,7 +97,9 @@ def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
     backends: dict[int, object] = {}
     started = time.monotonic()
     for index, message in enumerate(messages):
-        if time.monotonic() - started > settings.DISPATCH_TIME_BUDGET:
+        # Out of time: hand the rest to a fresh task, but only after sending at least one,
+        # or a budget smaller than one send would pass the chunk on forever.
+        if index and time.monotonic() - started > settings.DISPATCH_TIME_BUDGET:
             counts["released"] = _release(token, messages[index:])
             break
         if timezone.now() >= message.expires_at:
@@ -118,6 +110,7 @@ def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
                 expect=[st.PENDING_PROCESSING],
                 claim_token=token,
                 error=("VALIDITY_PASSED", "Its validity passed before it could be sent.", True),
+                updates=stored_text(message),
             )
             counts["failed"] += 1
             continue
@@ -163,7 +156,7 @@ def _record_success(message: Message, token: uuid.UUID, result: SendResult) -> N
         "error_code": "",
         "error_description": "",
         "error_permanent": None,
-        **_stored_text(message),
+        **stored_text(message),
     }
     if result.price is not None:
         updates["price"], updates["currency"] = result.price, result.currency
@@ -186,7 +179,13 @@ def _record_failure(message: Message, token: uuid.UUID, exc: SendError) -> bool:
     error = (exc.code, exc.description, exc.permanent)
     common = {"expect": [st.PENDING_PROCESSING], "claim_token": token, "source": "dispatch"}
     if exc.permanent:
-        message_transition(message=message, new_status=exc.status, error=error, **common)
+        message_transition(
+            message=message,
+            new_status=exc.status,
+            error=error,
+            updates=stored_text(message),
+            **common,
+        )
         return True
     delay = max(retry_delay(message.attempts), exc.retry_after or 0)
     next_at = now + timedelta(seconds=delay)
@@ -199,6 +198,7 @@ def _record_failure(message: Message, token: uuid.UUID, exc: SendError) -> bool:
             new_status=final,
             error=error,
             description=f"Gave up after {message.attempts} attempts: {exc.description}",
+            updates=stored_text(message),
             **common,
         )
         return True

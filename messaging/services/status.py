@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
 from datetime import datetime
@@ -12,10 +13,20 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .. import status as st
-from ..models import CallbackDelivery, Message, MessageEvent
+from ..models import CallbackDelivery, Message, MessageEvent, TextStore
 from ..queue import DELIVER_CALLBACK, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
+
+
+def stored_text(message: Message) -> dict[str, str]:
+    """What textStore keeps of the text once it has left or never will: all, a hash, or
+    nothing. For the one transition out of the pre-send states (the text is still whole)."""
+    if message.text_store == TextStore.SHA256:
+        return {"body": hashlib.sha256(message.body.encode()).hexdigest(), "html": ""}
+    if message.text_store == TextStore.NOSTORE:
+        return {"body": "", "html": ""}
+    return {}
 
 
 def callback_payload(message: Message, at: datetime) -> dict[str, Any]:
@@ -68,6 +79,7 @@ def message_transition(
     if st.get(new_status).is_final:
         fields["final_at"] = now
         fields["claim_token"] = None
+        fields["claimed_until"] = None
         fields["next_attempt_at"] = None
     guard = Q(pk=message.pk, status__in=list(expect or [message.status]))
     if claim_token is not None:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from .. import status as st
 from ..models import CallbackDelivery, Message, MessageEvent
 from ..queue import DELIVER_CALLBACK, DISPATCH_CHUNK, chunked, enqueue
-from .status import message_transition
+from .status import message_transition, stored_text
 
 BATCH = 5000
 LOST_AFTER = timedelta(minutes=2)
@@ -59,7 +59,8 @@ def _release_scheduled(now) -> int:
 
 
 def _settle_expired_leases(now) -> int:
-    """A worker died mid-send: its outcome is unknown, so the message is tried again.
+    """A worker died mid-send: its outcome is unknown, so the message is tried again, unless
+    it has had all its attempts (a message that keeps killing its worker must not loop).
 
     At-least-once: a provider that got the first attempt may see a second one. Losing the
     message instead would be worse, and the window is one message per dead worker."""
@@ -67,14 +68,29 @@ def _settle_expired_leases(now) -> int:
     for message in Message.objects.filter(
         status=st.PENDING_PROCESSING, claimed_until__lt=now
     ).select_related("request")[:BATCH]:
+        common = {
+            "message": message,
+            "source": "sweep",
+            "expect": [st.PENDING_PROCESSING],
+            "claim_token": message.claim_token,
+        }
+        if message.attempts >= settings.DISPATCH_MAX_ATTEMPTS:
+            n += message_transition(
+                new_status=st.UNDELIVERABLE_NOT_DELIVERED,
+                error=(
+                    "WORKER_LOST",
+                    f"The worker sending it stopped on attempt {message.attempts}, the last.",
+                    False,
+                ),
+                updates=stored_text(message),
+                **common,
+            )
+            continue
         n += message_transition(
-            message=message,
             new_status=st.PENDING_WAITING_RETRY,
-            source="sweep",
-            expect=[st.PENDING_PROCESSING],
-            claim_token=message.claim_token,
             description="The worker sending it stopped; its outcome is unknown, so it is retried.",
             updates={"claim_token": None, "claimed_until": None, "next_attempt_at": now},
+            **common,
         )
     return n
 
@@ -90,6 +106,7 @@ def _expire(now) -> int:
             source="sweep",
             expect=[st.PENDING_ACCEPTED, st.PENDING_WAITING_RETRY],
             error=("VALIDITY_PASSED", "Its validity passed before it could be sent.", True),
+            updates=stored_text(message),
         )
     return n
 

@@ -48,6 +48,11 @@ def outcome_for(channel: str, to: str) -> str:
     )
 
 
+def _text(value) -> str:
+    """An optional field as text: absent and null are both empty (never "None")."""
+    return "" if value is None else str(value)
+
+
 @register
 class SandboxBackend(Backend):
     provider_type = "sandbox"
@@ -123,9 +128,9 @@ class SandboxBackend(Backend):
                 StatusReport(
                     provider_message_id=str(item["messageId"]),
                     status=name,
-                    error_code=str(item.get("errorCode", "")),
-                    error_description=str(item.get("errorDescription", "")),
-                    event_id=str(item.get("eventId", "")),
+                    error_code=_text(item.get("errorCode")),
+                    error_description=_text(item.get("errorDescription")),
+                    event_id=_text(item.get("eventId")),
                     raw=item,
                 )
             )
@@ -147,7 +152,7 @@ class SandboxBackend(Backend):
                 sender=body["from"],
                 recipient=body["to"],
                 text=body["text"],
-                provider_message_id=str(body.get("messageId", "")),
+                provider_message_id=_text(body.get("messageId")),
                 raw=body,
             )
         ]

@@ -1,0 +1,276 @@
+"""Status only moves forward; every applied change has its event and its callback."""
+
+import hashlib
+import hmac
+import json
+
+import pytest
+import responses
+
+from messaging import status as st
+from messaging.models import CallbackDelivery, Message, MessageEvent
+from messaging.services.status import message_reports_apply
+from providers.backends import StatusReport
+from providers.backends.sandbox import SandboxBackend
+from tests.factories import ProviderFactory
+
+HOOK = "http://127.0.0.1:8765/hooks/status"
+
+
+@pytest.fixture
+def hook():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.post(HOOK, status=200)
+        yield rsps
+
+
+def received(hook, app):
+    """The callbacks the loopback app got, signature checked, as parsed JSON bodies."""
+    bodies = []
+    for call in hook.calls:
+        raw = call.request.body
+        expected = hmac.new(app.webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
+        assert call.request.headers["X-Signature"] == f"sha256={expected}"
+        bodies.append(json.loads(raw))
+    return bodies
+
+
+def sent(client, run_tasks, to="+14155550100"):
+    """A message that has left: PENDING_ENROUTE (its delivery report held back) or delivered."""
+    body = {
+        "sms": [{"body": "hi", "to": [to]}],
+        "callback": {"url": HOOK, "meta": {"order": 7}},
+    }
+    r = run_tasks(client.post, "/api/v1/messages", body, format="json")
+    assert r.status_code == 202, r.content
+    return Message.objects.get(pk=r.json()["messages"][0]["messageId"])
+
+
+@pytest.fixture
+def no_sandbox_report(monkeypatch):
+    """Hold back the sandbox's follow-up report so that the test plays the provider."""
+    real_send = SandboxBackend.send
+
+    def send(self, message):
+        result = real_send(self, message)
+        result.follow_up_report = None
+        return result
+
+    monkeypatch.setattr(SandboxBackend, "send", send)
+
+
+def report(client_or_anon, provider, payload, run_tasks):
+    return run_tasks(
+        client_or_anon.post,
+        f"/webhooks/providers/{provider.webhook_token}/status",
+        payload,
+        format="json",
+    )
+
+
+def statuses(message):
+    return list(message.events.order_by("created_at", "id").values_list("status", flat=True))
+
+
+def test_full_callback_body_and_signature(client, app, sandbox, run_tasks, hook):
+    m = sent(client, run_tasks)
+    bodies = received(hook, app)
+    assert [b["status"]["name"] for b in bodies] == ["PENDING_ENROUTE", "DELIVERED_TO_HANDSET"]
+    last = bodies[-1]
+    assert set(last) == {
+        "event", "messageId", "requestId", "channel", "to", "status", "error", "timestamp", "meta",
+    }  # fmt: skip
+    assert last["event"] == "message.status"
+    assert last["messageId"] == str(m.id)
+    assert last["requestId"] == str(m.request_id)
+    assert (last["channel"], last["to"]) == ("sms", "+14155550100")
+    assert last["status"] == {
+        "groupName": "DELIVERED",
+        "name": "DELIVERED_TO_HANDSET",
+        "description": "Delivered to the recipient.",
+    }
+    assert last["error"] is None
+    assert last["meta"] == {"order": 7}
+    assert last["timestamp"].endswith("+00:00")
+
+
+def test_late_enroute_after_delivered_does_nothing(
+    client, app, sandbox, run_tasks, hook, anon_client
+):
+    m = sent(client, run_tasks)
+    m.refresh_from_db()
+    assert m.status == st.DELIVERED_TO_HANDSET
+    applied = run_tasks(
+        message_reports_apply,
+        provider=sandbox,
+        reports=[StatusReport(m.provider_message_id, st.PENDING_ENROUTE)],
+    )
+    assert applied == 0
+    m.refresh_from_db()
+    assert m.status == st.DELIVERED_TO_HANDSET
+    assert statuses(m) == ["PENDING_ACCEPTED", "PENDING_ENROUTE", "DELIVERED_TO_HANDSET"]
+    assert len(hook.calls) == 2
+
+
+def test_handset_to_read_moves_with_event_and_callback(
+    client, app, sandbox, run_tasks, hook, anon_client
+):
+    m = sent(client, run_tasks)
+    r = report(
+        anon_client, sandbox, {"messageId": m.provider_message_id, "status": "READ"}, run_tasks
+    )
+    assert r.status_code == 200 and r.json() == {"accepted": 1}
+    m.refresh_from_db()
+    assert m.status == st.DELIVERED_READ
+    assert statuses(m)[-1] == "DELIVERED_READ"
+    assert received(hook, app)[-1]["status"]["name"] == "DELIVERED_READ"
+    got = client.get(f"/api/v1/messages/{m.id}").json()
+    assert got["status"]["name"] == "DELIVERED_READ"
+    assert got["events"][-1]["source"] == "provider"
+    # And read is as far as it goes: a late "delivered" does nothing.
+    r = report(
+        anon_client, sandbox, {"messageId": m.provider_message_id, "status": "DELIVERED"}, run_tasks
+    )
+    assert r.json() == {"accepted": 0}
+    m.refresh_from_db()
+    assert m.status == st.DELIVERED_READ
+    assert len(hook.calls) == 3
+
+
+def test_undeliverable_then_delivered_does_nothing(
+    client, app, sandbox, run_tasks, hook, anon_client
+):
+    m = sent(client, run_tasks, "+14155550004")
+    m.refresh_from_db()
+    assert m.status == st.UNDELIVERABLE_NOT_DELIVERED
+    for status in ("DELIVERED", "READ", "EXPIRED", "REJECTED"):
+        r = report(
+            anon_client, sandbox, {"messageId": m.provider_message_id, "status": status}, run_tasks
+        )
+        assert r.json() == {"accepted": 0}
+    m.refresh_from_db()
+    assert m.status == st.UNDELIVERABLE_NOT_DELIVERED
+    assert m.error == {
+        "code": "SANDBOX_BOUNCE",
+        "description": "Simulated bounce (magic recipient).",
+        "permanent": True,
+    }
+    assert statuses(m) == ["PENDING_ACCEPTED", "PENDING_ENROUTE", "UNDELIVERABLE_NOT_DELIVERED"]
+    bodies = received(hook, app)
+    assert [b["status"]["name"] for b in bodies] == [
+        "PENDING_ENROUTE",
+        "UNDELIVERABLE_NOT_DELIVERED",
+    ]
+    assert bodies[-1]["error"] == m.error
+
+
+def test_repeated_event_id_is_applied_once(
+    client, app, sandbox, run_tasks, hook, anon_client, no_sandbox_report
+):
+    m = sent(client, run_tasks)
+    m.refresh_from_db()
+    assert m.status == st.PENDING_ENROUTE
+    payload = {"messageId": m.provider_message_id, "status": "DELIVERED", "eventId": "ev-1"}
+    assert report(anon_client, sandbox, payload, run_tasks).json() == {"accepted": 1}
+    assert report(anon_client, sandbox, payload, run_tasks).json() == {"accepted": 0}
+    # Even a status that would move it: that event was already applied.
+    again = {**payload, "status": "READ"}
+    assert report(anon_client, sandbox, again, run_tasks).json() == {"accepted": 0}
+    m.refresh_from_db()
+    assert m.status == st.DELIVERED_TO_HANDSET
+    assert MessageEvent.objects.filter(message=m, provider_event_id="ev-1").count() == 1
+    assert CallbackDelivery.objects.filter(message=m).count() == 2
+    assert len(hook.calls) == 2
+
+
+def test_read_before_delivered_skips_ahead(
+    client, app, sandbox, run_tasks, hook, anon_client, no_sandbox_report
+):
+    m = sent(client, run_tasks)
+    pmid = m.provider_message_id
+    body = [{"messageId": pmid, "status": "READ"}, {"messageId": pmid, "status": "DELIVERED"}]
+    assert report(anon_client, sandbox, body, run_tasks).json() == {"accepted": 1}
+    m.refresh_from_db()
+    assert m.status == st.DELIVERED_READ
+    assert statuses(m) == ["PENDING_ACCEPTED", "PENDING_ENROUTE", "DELIVERED_READ"]
+
+
+def test_each_applied_change_appends_an_event_and_queues_a_callback(
+    client, app, sandbox, run_tasks, hook, anon_client, no_sandbox_report
+):
+    m = sent(client, run_tasks)
+    pmid = m.provider_message_id
+    for status in ("DELIVERED", "READ"):
+        report(anon_client, sandbox, {"messageId": pmid, "status": status}, run_tasks)
+    events = list(m.events.order_by("created_at", "id"))
+    assert [e.status for e in events] == [
+        "PENDING_ACCEPTED", "PENDING_ENROUTE", "DELIVERED_TO_HANDSET", "DELIVERED_READ",
+    ]  # fmt: skip
+    deliveries = list(CallbackDelivery.objects.filter(message=m).order_by("id"))
+    assert [d.payload["status"]["name"] for d in deliveries] == [
+        "PENDING_ENROUTE", "DELIVERED_TO_HANDSET", "DELIVERED_READ",
+    ]  # fmt: skip
+    assert {d.state for d in deliveries} == {"delivered"}
+    assert [b["status"]["name"] for b in received(hook, app)] == [
+        "PENDING_ENROUTE", "DELIVERED_TO_HANDSET", "DELIVERED_READ",
+    ]  # fmt: skip
+
+
+def test_undeliverable_report_without_error_code_gets_one(
+    client, app, sandbox, run_tasks, hook, anon_client, no_sandbox_report
+):
+    m = sent(client, run_tasks)
+    payload = {"messageId": m.provider_message_id, "status": "UNDELIVERABLE"}
+    report(anon_client, sandbox, payload, run_tasks)
+    got = client.get(f"/api/v1/messages/{m.id}").json()
+    assert got["status"]["name"] == "UNDELIVERABLE_NOT_DELIVERED"
+    assert got["error"] == {
+        "code": "UNDELIVERABLE_NOT_DELIVERED",
+        "description": "The provider could not deliver it.",
+        "permanent": True,
+    }
+
+
+def test_a_report_from_another_provider_does_not_move_the_message(
+    client, app, sandbox, run_tasks, hook, anon_client, no_sandbox_report
+):
+    m = sent(client, run_tasks)
+    other = ProviderFactory(name="other")  # another tenant's sandbox
+    r = report(
+        anon_client, other, {"messageId": m.provider_message_id, "status": "DELIVERED"}, run_tasks
+    )
+    assert r.json() == {"accepted": 0}
+    m.refresh_from_db()
+    assert m.status == st.PENDING_ENROUTE
+
+
+def test_no_callback_url_means_no_callback(client, sandbox, run_tasks):
+    r = run_tasks(
+        client.post, "/api/v1/messages", {"sms": [{"body": "hi", "to": ["+14155550100"]}]},
+        format="json",
+    )  # fmt: skip
+    m = Message.objects.get(pk=r.json()["messages"][0]["messageId"])
+    assert m.status == st.DELIVERED_TO_HANDSET
+    assert not CallbackDelivery.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "moves"),
+    [
+        (st.PENDING_ACCEPTED, st.PENDING_ENROUTE, True),
+        (st.PENDING_ENROUTE, st.DELIVERED_TO_HANDSET, True),
+        (st.DELIVERED_TO_HANDSET, st.PENDING_ENROUTE, False),
+        (st.DELIVERED_TO_HANDSET, st.DELIVERED_TO_HANDSET, False),
+        (st.DELIVERED_TO_HANDSET, st.DELIVERED_READ, True),
+        (st.DELIVERED_READ, st.DELIVERED_TO_HANDSET, False),
+        (st.UNDELIVERABLE_NOT_DELIVERED, st.DELIVERED_TO_HANDSET, False),
+        (st.UNDELIVERABLE_NOT_DELIVERED, st.DELIVERED_READ, False),
+        (st.REJECTED_DESTINATION, st.DELIVERED_READ, False),
+        (st.EXPIRED_EXPIRED, st.DELIVERED_READ, False),
+        (st.CANCELLED_BY_CLIENT, st.DELIVERED_READ, False),
+        (st.PENDING_ENROUTE, st.UNDELIVERABLE_NOT_DELIVERED, True),
+        (st.DELIVERED_TO_HANDSET, st.UNDELIVERABLE_NOT_DELIVERED, False),
+    ],
+)
+def test_can_move_is_forward_only(current, new, moves):
+    assert st.can_move(current, new) is moves

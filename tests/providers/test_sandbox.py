@@ -1,0 +1,216 @@
+"""The sandbox provider's scripted outcomes, end to end: API accept → dispatch → report."""
+
+import pytest
+from django.utils import timezone
+
+from messaging.models import Message
+from messaging.services.sweep import sweep
+from providers.backends import OutboundMessage, SendError
+from providers.backends.sandbox import SandboxBackend, outcome_for
+from providers.models import SandboxOutboxEntry
+
+
+def send(client, run_tasks, channel, to, **extra):
+    entry = {"body": "Hello from the sandbox", "to": [to]}
+    if channel == "email":
+        entry = {"subject": "Hi", "body": "Hello by email", "to": [to]}
+    r = run_tasks(client.post, "/api/v1/messages", {channel: [entry], **extra}, format="json")
+    assert r.status_code == 202, r.content
+    return r.json()["messages"][0]["messageId"]
+
+
+def detail(client, mid):
+    r = client.get(f"/api/v1/messages/{mid}")
+    assert r.status_code == 200, r.content
+    return r.json()
+
+
+def timeline(got):
+    return [e["status"] for e in got["events"]]
+
+
+def retry_now(run_tasks):
+    """Make every waiting retry due now and let the sweep hand it to a worker."""
+    Message.objects.filter(status="PENDING_WAITING_RETRY").update(
+        next_attempt_at=timezone.now() - timezone.timedelta(seconds=1)
+    )
+    return run_tasks(sweep)
+
+
+@pytest.mark.parametrize(
+    ("channel", "to", "outcome"),
+    [
+        ("sms", "+14155550100", "deliver"),
+        ("sms", "+14155550001", "reject"),
+        ("sms", "+14155550002", "flaky"),
+        ("sms", "+14155550003", "no_account"),
+        ("sms", "+1 415 555 0004", "bounce"),
+        ("email", "Reject.me@example.com", "reject"),
+        ("email", "flaky-1@example.com", "flaky"),
+        ("email", "bounce@example.com", "bounce"),
+        ("email", "someone@example.com", "deliver"),
+        ("email", "x0001@example.com", "deliver"),
+    ],
+)
+def test_outcome_for_recipient(channel, to, outcome):
+    assert outcome_for(channel, to) == outcome
+
+
+def test_backend_flaky_fails_twice_then_sends(sandbox):
+    backend = sandbox.backend()
+    msg = OutboundMessage(
+        id="00000000-0000-0000-0000-000000000001", channel="sms", to="+14155550002"
+    )
+    for attempt in (1, 2):
+        msg.attempt = attempt
+        with pytest.raises(SendError) as exc:
+            backend.send(msg)
+        assert exc.value.permanent is False
+    msg.attempt = 3
+    result = backend.send(msg)
+    assert result.follow_up_report == {
+        "messageId": result.provider_message_id,
+        "status": "DELIVERED",
+    }
+    assert SandboxOutboxEntry.objects.get().provider_message_id == result.provider_message_id
+
+
+def test_backend_no_account_only_on_account_channels(sandbox):
+    backend = SandboxBackend({}, provider_id=sandbox.pk)
+    for channel in ("whatsapp", "viber", "rcs"):
+        with pytest.raises(SendError) as exc:
+            backend.send(OutboundMessage(id=str(Message().id), channel=channel, to="+14155550003"))
+        assert exc.value.permanent is True
+        assert exc.value.status == "REJECTED_NOT_ON_CHANNEL"
+    assert backend.send(OutboundMessage(id=str(Message().id), channel="sms", to="+14155550003"))
+
+
+def test_normal_recipient_is_delivered_via_the_status_webhook(client, sandbox, run_tasks):
+    mid = send(client, run_tasks, "sms", "+14155550100")
+    got = detail(client, mid)
+    assert got["status"] == {
+        "groupName": "DELIVERED",
+        "name": "DELIVERED_TO_HANDSET",
+        "description": "Delivered to the recipient.",
+    }
+    assert got["error"] is None
+    assert got["attempts"] == 1
+    assert got["providerMessageId"].startswith("sbx-")
+    assert timeline(got) == ["PENDING_ACCEPTED", "PENDING_ENROUTE", "DELIVERED_TO_HANDSET"]
+    assert [e["source"] for e in got["events"]] == ["api", "dispatch", "provider"]
+    entry = SandboxOutboxEntry.objects.get()
+    assert (str(entry.message_id), entry.to, entry.channel, entry.body) == (
+        mid,
+        "+14155550100",
+        "sms",
+        "Hello from the sandbox",
+    )
+    assert entry.provider_message_id == got["providerMessageId"]
+
+
+def test_email_is_delivered_and_lands_in_the_outbox(client, sandbox, run_tasks):
+    mid = send(client, run_tasks, "email", "ann@example.com")
+    assert detail(client, mid)["status"]["name"] == "DELIVERED_TO_HANDSET"
+    entry = SandboxOutboxEntry.objects.get()
+    assert (entry.channel, entry.to, entry.subject) == ("email", "ann@example.com", "Hi")
+
+
+@pytest.mark.parametrize(
+    ("channel", "to"), [("sms", "+14155550001"), ("email", "reject@example.com")]
+)
+def test_reject_recipient_is_rejected_at_once(client, sandbox, run_tasks, channel, to):
+    mid = send(client, run_tasks, channel, to)
+    got = detail(client, mid)
+    assert got["status"]["groupName"] == "REJECTED"
+    assert got["status"]["name"] == "REJECTED_DESTINATION"
+    assert got["error"]["code"] == "SANDBOX_REJECTED"
+    assert got["error"]["permanent"] is True
+    assert got["finalAt"] is not None
+    assert timeline(got) == ["PENDING_ACCEPTED", "REJECTED_DESTINATION"]
+    assert not SandboxOutboxEntry.objects.exists()
+    # Final: the sweep never tries it again.
+    run_tasks(sweep)
+    assert detail(client, mid)["attempts"] == 1
+    assert not SandboxOutboxEntry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("channel", "to"), [("sms", "+14155550002"), ("email", "flaky@example.com")]
+)
+def test_flaky_recipient_fails_twice_then_is_delivered(client, sandbox, run_tasks, channel, to):
+    mid = send(client, run_tasks, channel, to)
+    got = detail(client, mid)
+    assert got["status"]["name"] == "PENDING_WAITING_RETRY"
+    assert got["error"] == {
+        "code": "SANDBOX_TRANSIENT",
+        "description": "Simulated transient failure, attempt 1 of 3.",
+        "permanent": False,
+    }
+    # Not due yet: the sweep leaves it alone.
+    run_tasks(sweep)
+    assert detail(client, mid)["attempts"] == 1
+
+    retry_now(run_tasks)
+    got = detail(client, mid)
+    assert got["status"]["name"] == "PENDING_WAITING_RETRY"
+    assert got["attempts"] == 2
+
+    retry_now(run_tasks)
+    got = detail(client, mid)
+    assert got["status"]["name"] == "DELIVERED_TO_HANDSET"
+    assert got["attempts"] == 3
+    assert got["error"] is None
+    assert timeline(got) == [
+        "PENDING_ACCEPTED",
+        "PENDING_WAITING_RETRY",
+        "PENDING_WAITING_RETRY",
+        "PENDING_ENROUTE",
+        "DELIVERED_TO_HANDSET",
+    ]
+    assert [e["errorCode"] for e in got["events"][1:3]] == ["SANDBOX_TRANSIENT"] * 2
+    assert SandboxOutboxEntry.objects.filter(message_id=mid).count() == 1
+
+
+def test_no_account_is_rejected_on_whatsapp_but_sms_delivers(client, sandbox, run_tasks):
+    wa = send(client, run_tasks, "whatsapp", "+14155550003")
+    sms = send(client, run_tasks, "sms", "+14155550003")
+    got = detail(client, wa)
+    assert got["status"]["groupName"] == "REJECTED"
+    assert got["status"]["name"] == "REJECTED_NOT_ON_CHANNEL"
+    assert got["error"]["code"] == "SANDBOX_NO_ACCOUNT"
+    assert got["error"]["permanent"] is True
+    assert detail(client, sms)["status"]["name"] == "DELIVERED_TO_HANDSET"
+    assert list(SandboxOutboxEntry.objects.values_list("channel", flat=True)) == ["sms"]
+
+
+@pytest.mark.parametrize(
+    ("channel", "to"), [("sms", "+14155550004"), ("email", "bounce@example.com")]
+)
+def test_bounce_recipient_is_sent_then_undeliverable(client, sandbox, run_tasks, channel, to):
+    mid = send(client, run_tasks, channel, to)
+    got = detail(client, mid)
+    assert got["status"]["groupName"] == "UNDELIVERABLE"
+    assert got["status"]["name"] == "UNDELIVERABLE_NOT_DELIVERED"
+    assert got["error"] == {
+        "code": "SANDBOX_BOUNCE",
+        "description": "Simulated bounce (magic recipient).",
+        "permanent": True,
+    }
+    assert timeline(got) == ["PENDING_ACCEPTED", "PENDING_ENROUTE", "UNDELIVERABLE_NOT_DELIVERED"]
+    assert got["events"][-1]["errorCode"] == "SANDBOX_BOUNCE"
+    assert SandboxOutboxEntry.objects.filter(message_id=mid).count() == 1
+
+
+def test_sender_comes_from_the_request_or_the_providers_default(client, sandbox, run_tasks):
+    sandbox.default_sender = "ACME"
+    sandbox.save()
+    send(client, run_tasks, "sms", "+14155550100")
+    r = run_tasks(
+        client.post,
+        "/api/v1/messages",
+        {"sms": [{"body": "hi", "senderId": "SHOP", "to": ["+14155550101"]}]},
+        format="json",
+    )
+    assert r.status_code == 202
+    senders = dict(SandboxOutboxEntry.objects.values_list("to", "sender"))
+    assert senders == {"+14155550100": "ACME", "+14155550101": "SHOP"}
