@@ -210,3 +210,20 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class EarlyReport(models.Model):
+    """A provider's status report that arrived before its send was recorded (the provider
+    answered our request, then reported, faster than we stored its message id). Applied as
+    soon as the id is stored; the sweep catches any it missed and drops them after a day."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="+")
+    provider_message_id = models.CharField(max_length=128)
+    report = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["provider", "provider_message_id"], name="early_ref")]
+
+    def __str__(self) -> str:
+        return f"early report for {self.provider_message_id}"

@@ -91,4 +91,5 @@ def can_move(current: str, new: str) -> bool:
     cur, nxt = STATUSES[current], STATUSES[new]
     if nxt.rank <= cur.rank:
         return False
-    return not cur.is_final or cur.group == nxt.group
+    # "Delivered to the operator" is not the end: the handset may still be unreachable.
+    return not cur.is_final or cur.group == nxt.group or current == DELIVERED_TO_OPERATOR

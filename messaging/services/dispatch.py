@@ -23,7 +23,7 @@ from providers.backends import OutboundMessage, SendError, SendResult
 from .. import status as st
 from ..models import Message
 from ..queue import DISPATCH_CHUNK, SANDBOX_REPORT, chunked, enqueue, enqueue_on_commit
-from .status import message_transition, stored_text
+from .status import early_reports_apply, message_transition, stored_text
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +117,9 @@ def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
         backend = backends.get(message.provider_id)
         if backend is None:
             backend = backends[message.provider_id] = message.provider.backend()
+        outbound = outbound_for(message)
         try:
-            result = backend.send(outbound_for(message))
+            result = backend.send(outbound)
         except SendError as exc:
             counts["failed" if _record_failure(message, token, exc) else "retry"] += 1
         except requests.RequestException as exc:
@@ -131,7 +132,7 @@ def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
             error = SendError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
             counts["failed" if _record_failure(message, token, error) else "retry"] += 1
         else:
-            _record_success(message, token, result)
+            _record_success(message, token, result, backend.sender_for(outbound))
             counts["sent"] += 1
     return counts
 
@@ -146,10 +147,14 @@ def _release(token: uuid.UUID, rest: list[Message]) -> int:
     return n
 
 
-def _record_success(message: Message, token: uuid.UUID, result: SendResult) -> None:
+def _record_success(
+    message: Message, token: uuid.UUID, result: SendResult, backend_sender: str = ""
+) -> None:
     updates = {
         "provider_message_id": result.provider_message_id,
         "sent_at": timezone.now(),
+        # The sender actually used, also when it came from the provider's default.
+        "sender": message.sender or (backend_sender or ""),
         "claim_token": None,
         "claimed_until": None,
         "next_attempt_at": None,
@@ -169,6 +174,10 @@ def _record_success(message: Message, token: uuid.UUID, result: SendResult) -> N
         description=f"Accepted by {message.provider.name} as {result.provider_message_id}.",
         updates=updates,
     )
+    if moved:
+        early_reports_apply(
+            provider=message.provider, provider_message_id=result.provider_message_id
+        )
     if moved and result.follow_up_report is not None:
         enqueue_on_commit(SANDBOX_REPORT, message.provider.webhook_token, result.follow_up_report)
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from providers.backends import StatusReport
 
 from .. import status as st
-from ..models import CallbackDelivery, Message, MessageEvent, TextStore
+from ..models import CallbackDelivery, EarlyReport, Message, MessageEvent, TextStore
 from ..queue import DELIVER_CALLBACK, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -103,6 +108,37 @@ def message_transition(
     return True
 
 
+def report_to_json(report: StatusReport) -> dict[str, Any]:
+    data = dataclasses.asdict(report)
+    data["price"] = str(report.price) if report.price is not None else None
+    data["occurred_at"] = report.occurred_at.isoformat() if report.occurred_at else None
+    if not isinstance(report.raw, dict | list | str | int | float | None):
+        data["raw"] = None
+    return data
+
+
+def report_from_json(data: dict[str, Any]) -> StatusReport:
+    data = dict(data)
+    data["price"] = Decimal(data["price"]) if data.get("price") is not None else None
+    data["occurred_at"] = parse_datetime(data["occurred_at"]) if data.get("occurred_at") else None
+    return StatusReport(**data)
+
+
+def early_reports_apply(*, provider, provider_message_id: str) -> int:
+    """Apply the reports that arrived before the send of `provider_message_id` was stored."""
+    early = list(
+        EarlyReport.objects.filter(
+            provider=provider, provider_message_id=provider_message_id
+        ).order_by("received_at", "id")
+    )
+    if not early:
+        return 0
+    EarlyReport.objects.filter(pk__in=[e.pk for e in early]).delete()
+    return message_reports_apply(
+        provider=provider, reports=[report_from_json(e.report) for e in early]
+    )
+
+
 def message_reports_apply(*, provider, reports: Iterable) -> int:
     """Apply a provider's status reports (webhook or polling), forward only.
 
@@ -117,7 +153,12 @@ def message_reports_apply(*, provider, reports: Iterable) -> int:
             .first()
         )
         if message is None:
-            logger.info("Status report for unknown message %s", report.provider_message_id)
+            # Possibly faster than our own record of the send: keep it for when that lands.
+            EarlyReport.objects.create(
+                provider=provider,
+                provider_message_id=report.provider_message_id,
+                report=report_to_json(report),
+            )
             continue
         if (
             report.event_id

@@ -15,10 +15,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from providers.models import Provider
+
 from .. import status as st
-from ..models import CallbackDelivery, Message, MessageEvent
+from ..models import CallbackDelivery, EarlyReport, Message, MessageEvent
 from ..queue import DELIVER_CALLBACK, DISPATCH_CHUNK, chunked, enqueue
-from .status import message_transition, stored_text
+from .status import early_reports_apply, message_transition, stored_text
 
 BATCH = 5000
 LOST_AFTER = timedelta(minutes=2)
@@ -141,6 +143,23 @@ def _callbacks(now) -> int:
     return len(ids)
 
 
+def _early_reports(now) -> int:
+    """Apply early reports whose send has since been recorded; drop those a day old."""
+    EarlyReport.objects.filter(received_at__lt=now - timedelta(days=1)).delete()
+    pending = (
+        EarlyReport.objects.filter(received_at__lt=now - timedelta(minutes=1))
+        .values_list("provider_id", "provider_message_id")
+        .distinct()[:BATCH]
+    )
+    applied = 0
+    for provider_id, ref in pending:
+        if Message.objects.filter(provider_id=provider_id, provider_message_id=ref).exists():
+            applied += early_reports_apply(
+                provider=Provider.objects.get(pk=provider_id), provider_message_id=ref
+            )
+    return applied
+
+
 def sweep() -> dict[str, int]:
     now = timezone.now()
     return {
@@ -149,4 +168,5 @@ def sweep() -> dict[str, int]:
         "expired": _expire(now),
         "redispatched": _redispatch(now),
         "callbacks": _callbacks(now),
+        "early_reports": _early_reports(now),
     }

@@ -8,8 +8,8 @@ import pytest
 import responses
 
 from messaging import status as st
-from messaging.models import CallbackDelivery, Message, MessageEvent
-from messaging.services.status import message_reports_apply
+from messaging.models import CallbackDelivery, EarlyReport, Message, MessageEvent
+from messaging.services.status import message_reports_apply, report_to_json
 from providers.backends import StatusReport
 from providers.backends.sandbox import SandboxBackend
 from tests.factories import ProviderFactory
@@ -270,7 +270,91 @@ def test_no_callback_url_means_no_callback(client, sandbox, run_tasks):
         (st.CANCELLED_BY_CLIENT, st.DELIVERED_READ, False),
         (st.PENDING_ENROUTE, st.UNDELIVERABLE_NOT_DELIVERED, True),
         (st.DELIVERED_TO_HANDSET, st.UNDELIVERABLE_NOT_DELIVERED, False),
+        (st.DELIVERED_TO_OPERATOR, st.UNDELIVERABLE_NOT_DELIVERED, True),
+        (st.DELIVERED_TO_OPERATOR, st.DELIVERED_TO_HANDSET, True),
     ],
 )
 def test_can_move_is_forward_only(current, new, moves):
     assert st.can_move(current, new) is moves
+
+
+def test_report_arriving_before_the_send_is_recorded_is_applied_after(
+    client, sandbox, run_tasks, monkeypatch
+):
+    """A fast provider reports before we stored its message id: the report waits, then lands."""
+    real_send = SandboxBackend.send
+
+    def send_and_report_at_once(self, message):
+        result = real_send(self, message)
+        # The provider's webhook arrives while our send is still being recorded.
+        message_reports_apply(
+            provider=sandbox,
+            reports=[
+                StatusReport(
+                    provider_message_id=result.provider_message_id, status=st.DELIVERED_TO_HANDSET
+                )
+            ],
+        )
+        result.follow_up_report = None
+        return result
+
+    monkeypatch.setattr(SandboxBackend, "send", send_and_report_at_once)
+    message = sent(client, run_tasks)
+    message.refresh_from_db()
+    assert message.status == st.DELIVERED_TO_HANDSET
+    assert statuses(message) == [st.PENDING_ACCEPTED, st.PENDING_ENROUTE, st.DELIVERED_TO_HANDSET]
+    assert not EarlyReport.objects.exists()
+
+
+def test_early_report_missed_at_send_is_applied_by_the_sweep(
+    client, sandbox, run_tasks, no_sandbox_report
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messaging.services.sweep import sweep
+
+    message = sent(client, run_tasks)
+    # As if the report had been stored just after the send's own check for early reports.
+    EarlyReport.objects.create(
+        provider=sandbox,
+        provider_message_id=message.provider_message_id,
+        report=report_to_json(
+            StatusReport(provider_message_id=message.provider_message_id, status=st.DELIVERED_READ)
+        ),
+    )
+    EarlyReport.objects.update(received_at=timezone.now() - timedelta(minutes=5))
+    run_tasks(sweep)
+    message.refresh_from_db()
+    assert message.status == st.DELIVERED_READ
+    assert not EarlyReport.objects.exists()
+
+
+def test_report_for_a_message_never_sent_is_dropped_after_a_day(sandbox, run_tasks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messaging.services.sweep import sweep
+
+    message_reports_apply(
+        provider=sandbox,
+        reports=[StatusReport(provider_message_id="nope", status=st.DELIVERED_TO_HANDSET)],
+    )
+    assert EarlyReport.objects.count() == 1
+    EarlyReport.objects.update(received_at=timezone.now() - timedelta(days=2))
+    run_tasks(sweep)
+    assert not EarlyReport.objects.exists()
+
+
+def test_sender_used_is_recorded_when_it_came_from_the_provider_default(client, tenant, run_tasks):
+    ProviderFactory(tenant=tenant, name="sb", is_tenant_default=True, default_sender="ACME")
+    r = run_tasks(
+        client.post,
+        "/api/v1/messages",
+        {"sms": [{"body": "hi", "to": ["+14155550100"]}]},
+        format="json",
+    )
+    got = client.get(f"/api/v1/messages/{r.json()['messages'][0]['messageId']}").json()
+    assert got["from"] == "ACME"

@@ -73,6 +73,7 @@ def test_a_lost_enqueue_is_redispatched_and_delivered(client, app, sandbox, run_
     # A second sweep finds nothing more to do.
     assert run_tasks(sweep) == {
         "scheduled": 0, "leases": 0, "expired": 0, "redispatched": 0, "callbacks": 0,
+        "early_reports": 0,
     }  # fmt: skip
     assert SandboxOutboxEntry.objects.count() == 1
 
