@@ -6,7 +6,13 @@ os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("ALLOW_PRIVATE_URLS", "true")
 
 from config.settings import *  # noqa: E402,F403
-from config.settings import Q_CLUSTER  # noqa: E402
+from config.settings import BASE_DIR, DATABASES, Q_CLUSTER  # noqa: E402
 
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "config.sqlite":
+    # A file, not ":memory:": tests/e2e starts a real `qcluster` process that must see the
+    # rows the test commits. One file per pytest process, so two runs side by side (or two
+    # checkouts' CI) never delete each other's database; Django removes it at the end.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")}
