@@ -1,10 +1,14 @@
 """Shared fixtures: a tenant with an app and its key, a default sandbox provider, templates,
-and an API client that sends the key."""
+an API client that sends the key, a loopback app that takes status callbacks, and a sandbox
+that holds back its delivery report."""
 
 import pytest
+import responses
 from rest_framework.test import APIClient
 
+from providers.backends.sandbox import SandboxBackend
 from tests.factories import AppFactory, ProviderFactory, TemplateFactory, TenantFactory, issue_key
+from tests.helpers import HOOK
 
 
 @pytest.fixture
@@ -70,3 +74,24 @@ def run_tasks(django_capture_on_commit_callbacks):
             return fn(*args, **kwargs)
 
     return run
+
+
+@pytest.fixture
+def hook():
+    """The loopback app at HOOK answers 200; read what it got with `received(hook, app)`."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.post(HOOK, status=200)
+        yield rsps
+
+
+@pytest.fixture
+def no_sandbox_report(monkeypatch):
+    """Hold back the sandbox's follow-up report so that the test plays the provider."""
+    real_send = SandboxBackend.send
+
+    def send(self, message):
+        result = real_send(self, message)
+        result.follow_up_report = None
+        return result
+
+    monkeypatch.setattr(SandboxBackend, "send", send)

@@ -6,28 +6,8 @@ import pytest
 import yaml
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from messaging.models import IdempotencyRecord, Message, MessageEvent, MessageRequest, Template
-from providers.models import Provider
-
-MODELS = (Message, MessageRequest, MessageEvent, Template, Provider, IdempotencyRecord)
-
-
-def counts():
-    return {m.__name__: m.objects.count() for m in MODELS}
-
-
-def assert_error(r, status, code=None):
-    assert r.status_code == status, r.content
-    assert r["Content-Type"].startswith("application/json"), r["Content-Type"]
-    body = r.json()
-    assert set(body) == {"errors"} and body["errors"], body
-    for err in body["errors"]:
-        assert set(err) == {"code", "title", "detail", "source"}, err
-        assert err["title"] and err["detail"]
-    if code is not None:
-        assert code in [e["code"] for e in body["errors"]], body
-    return body["errors"]
-
+from messaging.models import Message
+from tests.helpers import assert_error, counts
 
 # --- unknown paths and methods ----------------------------------------------------------------
 
@@ -254,7 +234,9 @@ def test_healthz_reports_a_broken_broker(anon_client, db, monkeypatch):
 @pytest.mark.parametrize("path", ["/api/v1/messages", "/api/v1/providers", "/api/v1/templates"])
 def test_unstorable_json_is_a_400(client, sandbox, templates, raw, path):
     before = counts()
-    assert_error(client.post(path, raw, content_type="application/json"), 400, "malformed_body")
+    assert_error(
+        client.post(path, raw, content_type="application/json"), 400, code="malformed_body"
+    )
     assert counts() == before
 
 

@@ -3,31 +3,11 @@
 import pytest
 from rest_framework.test import APIClient
 
-from messaging.models import IdempotencyRecord, Message, MessageEvent, MessageRequest, Template
-from providers.models import Provider
+from messaging.models import Message, Template
 from tests.factories import AppFactory, TemplateFactory, TenantFactory, issue_key
+from tests.helpers import assert_error, counts
 
 URL = "/api/v1/templates"
-MODELS = (Message, MessageRequest, MessageEvent, Template, Provider, IdempotencyRecord)
-
-
-def counts():
-    return {m.__name__: m.objects.count() for m in MODELS}
-
-
-def assert_error(r, status, source=None, code=None):
-    assert r.status_code == status, r.content
-    body = r.json()
-    assert set(body) == {"errors"} and body["errors"], body
-    for err in body["errors"]:
-        assert set(err) == {"code", "title", "detail", "source"}, err
-    if source is not None:
-        assert source in [e["source"] for e in body["errors"]], body
-    if code is not None:
-        assert code in [e["code"] for e in body["errors"]], body
-    return body["errors"]
-
-
 SMS = {"name": "otp", "mode": "sms", "data": {"body": "Your code is {{otp}}"}, "tags": ["auth"]}
 EMAIL = {
     "name": "order",

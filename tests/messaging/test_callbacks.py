@@ -1,8 +1,5 @@
 """Callbacks: signed POSTs of each status change, retried with backoff until a 2xx."""
 
-import hashlib
-import hmac
-import json
 import socket
 from datetime import timedelta
 
@@ -15,17 +12,9 @@ from messaging.models import CallbackAttempt, CallbackDelivery, Message
 from messaging.services import callbacks
 from messaging.services.callbacks import callback_delay, callback_deliver
 from messaging.services.sweep import sweep
+from tests.helpers import HOOK, verified
 
-HOOK = "http://127.0.0.1:8765/hooks/status"
 PUBLIC_HOOK = "https://hooks.example.com/status"
-
-
-def verified(call, app) -> dict:
-    raw = call.request.body
-    expected = hmac.new(app.webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
-    assert call.request.headers["X-Signature"] == f"sha256={expected}"
-    assert call.request.headers["Content-Type"] == "application/json"
-    return json.loads(raw)
 
 
 def send(client, run_tasks, url=HOOK, to="+14155550001", meta=None):

@@ -1,11 +1,6 @@
 """Status only moves forward; every applied change has its event and its callback."""
 
-import hashlib
-import hmac
-import json
-
 import pytest
-import responses
 
 from messaging import status as st
 from messaging.models import CallbackDelivery, EarlyReport, Message, MessageEvent
@@ -13,26 +8,7 @@ from messaging.services.status import message_reports_apply, report_to_json
 from providers.backends import StatusReport
 from providers.backends.sandbox import SandboxBackend
 from tests.factories import ProviderFactory
-
-HOOK = "http://127.0.0.1:8765/hooks/status"
-
-
-@pytest.fixture
-def hook():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        rsps.post(HOOK, status=200)
-        yield rsps
-
-
-def received(hook, app):
-    """The callbacks the loopback app got, signature checked, as parsed JSON bodies."""
-    bodies = []
-    for call in hook.calls:
-        raw = call.request.body
-        expected = hmac.new(app.webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
-        assert call.request.headers["X-Signature"] == f"sha256={expected}"
-        bodies.append(json.loads(raw))
-    return bodies
+from tests.helpers import HOOK, received
 
 
 def sent(client, run_tasks, to="+14155550100"):
@@ -44,19 +20,6 @@ def sent(client, run_tasks, to="+14155550100"):
     r = run_tasks(client.post, "/api/v1/messages", body, format="json")
     assert r.status_code == 202, r.content
     return Message.objects.get(pk=r.json()["messages"][0]["messageId"])
-
-
-@pytest.fixture
-def no_sandbox_report(monkeypatch):
-    """Hold back the sandbox's follow-up report so that the test plays the provider."""
-    real_send = SandboxBackend.send
-
-    def send(self, message):
-        result = real_send(self, message)
-        result.follow_up_report = None
-        return result
-
-    monkeypatch.setattr(SandboxBackend, "send", send)
 
 
 def report(client_or_anon, provider, payload, run_tasks):

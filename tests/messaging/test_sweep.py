@@ -1,8 +1,5 @@
 """The sweep re-finds whatever a lost or crashed task left behind, from the rows."""
 
-import hashlib
-import hmac
-import json
 from datetime import timedelta
 
 import pytest
@@ -13,25 +10,7 @@ from messaging import status as st
 from messaging.models import CallbackAttempt, CallbackDelivery, Message
 from messaging.services.sweep import sweep
 from providers.models import SandboxOutboxEntry
-
-HOOK = "http://127.0.0.1:8765/hooks/status"
-
-
-@pytest.fixture
-def hook():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        rsps.post(HOOK, status=200)
-        yield rsps
-
-
-def received(hook, app):
-    bodies = []
-    for call in hook.calls:
-        raw = call.request.body
-        expected = hmac.new(app.webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
-        assert call.request.headers["X-Signature"] == f"sha256={expected}"
-        bodies.append(json.loads(raw))
-    return bodies
+from tests.helpers import HOOK, received
 
 
 def accept(client, to="+14155550100", **options):

@@ -5,32 +5,15 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
-from messaging.models import IdempotencyRecord, Message, MessageEvent, MessageRequest, Template
+from messaging.models import IdempotencyRecord
 from providers.backends import base
 from providers.backends.base import Backend, CredentialField
 from providers.models import Provider
 from tests.factories import AppFactory, ProviderFactory, TenantFactory, issue_key
+from tests.helpers import assert_error, counts
 
 URL = "/api/v1/providers"
-MODELS = (Message, MessageRequest, MessageEvent, Template, Provider, IdempotencyRecord)
 SECRET = "s3cr3t-token-do-not-leak"
-
-
-def counts():
-    return {m.__name__: m.objects.count() for m in MODELS}
-
-
-def assert_error(r, status, source=None, code=None):
-    assert r.status_code == status, r.content
-    body = r.json()
-    assert set(body) == {"errors"} and body["errors"], body
-    for err in body["errors"]:
-        assert set(err) == {"code", "title", "detail", "source"}, err
-    if source is not None:
-        assert source in [e["source"] for e in body["errors"]], body
-    if code is not None:
-        assert code in [e["code"] for e in body["errors"]], body
-    return body["errors"]
 
 
 class FakeBackend(Backend):

@@ -4,22 +4,13 @@ import pytest
 
 from messaging import status as st
 from messaging.models import Message
-from providers.backends.sandbox import SandboxBackend
 from providers.models import InboundMessage
 from tests.factories import ProviderFactory
 
 
 @pytest.fixture
-def enroute(client, sandbox, run_tasks, monkeypatch):
+def enroute(client, sandbox, run_tasks, no_sandbox_report):
     """A sent message whose delivery report the test will post itself."""
-    real_send = SandboxBackend.send
-
-    def send(self, message):
-        result = real_send(self, message)
-        result.follow_up_report = None
-        return result
-
-    monkeypatch.setattr(SandboxBackend, "send", send)
     r = run_tasks(
         client.post, "/api/v1/messages", {"sms": [{"body": "hi", "to": ["+14155550100"]}]},
         format="json",

@@ -14,17 +14,7 @@ from rest_framework.test import APIClient
 from tenants.authentication import AppRateThrottle
 from tenants.models import ApiKey, App, Tenant
 from tests.factories import AppFactory, issue_key
-
-
-def assert_error(r, status, code=None):
-    assert r.status_code == status, r.content
-    body = r.json()
-    assert set(body) == {"errors"} and len(body["errors"]) == 1, body
-    err = body["errors"][0]
-    assert set(err) == {"code", "title", "detail", "source"} and err["detail"]
-    if code is not None:
-        assert err["code"] == code
-    return err
+from tests.helpers import assert_error
 
 
 def keyed(raw):
@@ -107,21 +97,21 @@ def test_last_used_time_is_not_written_on_every_call(client, api_key):
 @pytest.mark.parametrize("path", ["/api/v1/providers", "/api/v1/templates", "/api/v1/messages"])
 def test_no_key_is_401(anon_client, db, path):
     r = anon_client.get(path)
-    assert_error(r, 401, code="unauthorized")
+    (err,) = assert_error(r, 401, code="unauthorized")
     assert "X-API-Key" in r.headers["WWW-Authenticate"]
 
 
 @pytest.mark.parametrize("raw", ["omk_unknown", "", " ", "x" * 500])
 def test_unknown_key_is_401(db, raw):
-    assert_error(keyed(raw).get("/api/v1/templates"), 401)
+    (err,) = assert_error(keyed(raw).get("/api/v1/templates"), 401)
 
 
 def test_revoked_key_is_401(client, api_key):
     assert client.get("/api/v1/templates").status_code == 200
     ApiKey.objects.get().revoke()
-    assert_error(client.get("/api/v1/templates"), 401, code="unauthorized")
+    (err,) = assert_error(client.get("/api/v1/templates"), 401, code="unauthorized")
     r = client.post("/api/v1/providers", {"name": "x", "providerType": "sandbox"}, format="json")
-    assert_error(r, 401)
+    (err,) = assert_error(r, 401)
 
 
 def test_other_keys_of_the_app_survive_a_revocation(app, api_key):
@@ -133,7 +123,7 @@ def test_other_keys_of_the_app_survive_a_revocation(app, api_key):
 def test_disabled_app_is_401(client, app):
     app.is_active = False
     app.save()
-    assert_error(client.get("/api/v1/templates"), 401)
+    (err,) = assert_error(client.get("/api/v1/templates"), 401)
 
 
 def test_key_is_trimmed(api_key):
@@ -157,7 +147,7 @@ def test_throttled_app_gets_429_with_retry_after(client, low_rate):
     for _ in range(3):
         assert client.get("/api/v1/templates").status_code == 200
     r = client.get("/api/v1/templates")
-    assert_error(r, 429, code="throttled")
+    (err,) = assert_error(r, 429, code="throttled")
     assert 1 <= int(r.headers["Retry-After"]) <= 60
 
 
