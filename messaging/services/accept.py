@@ -518,6 +518,12 @@ def message_accept(*, app: App, body: Any) -> tuple[MessageRequest, list[Accepte
     return _persist(app=app, opts=opts, planned=planned, now=now, count=count)
 
 
+_ENTRY_FIELDS = {
+    "channel", "provider_id", "template_id", "recipients", "sender", "subject", "body", "html",
+    "content",
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class AcceptedMessage:
     id: uuid.UUID
@@ -526,12 +532,12 @@ class AcceptedMessage:
     status: str
 
 
-def _insert_messages(planned: list[_Planned], make) -> list[AcceptedMessage]:
+def _insert_messages(planned: list[_Planned], common: Message) -> list[AcceptedMessage]:
     """Every message of the request in one statement (COPY on PostgreSQL, one prepared
     INSERT run over all rows on SQLite).
 
-    The messages of one entry differ only in id and recipient, so each entry's column
-    values are converted for the database once and only those two vary per row. Django's
+    Values are converted for the database once per request (what all messages share), once
+    per entry (its content) and once per message (id and recipient only). Django's
     bulk_create would convert every value of every row, which costs more than the database
     spends storing them.
     """
@@ -539,18 +545,32 @@ def _insert_messages(planned: list[_Planned], make) -> list[AcceptedMessage]:
     names = [f.attname for f in fields]
     id_pos, to_pos = names.index("id"), names.index("to")
     id_field = Message._meta.pk
+    shared = [f.get_db_prep_save(getattr(common, f.attname), connection) for f in fields]
+    per_entry = [(i, f) for i, f in enumerate(fields) if f.attname in _ENTRY_FIELDS]
     rows: list[list[Any]] = []
     accepted: list[AcceptedMessage] = []
     for p in planned:
-        base = make(p)
-        prepped = [f.get_db_prep_save(getattr(base, f.attname), connection) for f in fields]
+        values = {
+            "channel": p.channel,
+            "provider_id": p.provider.pk,
+            "template_id": p.template.pk if p.template else None,
+            "recipients": p.email_recipients,
+            "sender": p.sender,
+            "subject": p.subject,
+            "body": p.body,
+            "html": p.html,
+            "content": p.content,
+        }
+        entry_row = shared.copy()
+        for i, f in per_entry:
+            entry_row[i] = f.get_db_prep_save(values[f.attname], connection)
         for to in p.recipients:
             mid = uuid.uuid4()
-            row = prepped.copy()
+            row = entry_row.copy()
             row[id_pos] = id_field.get_db_prep_save(mid, connection)
             row[to_pos] = to
             rows.append(row)
-            accepted.append(AcceptedMessage(mid, p.channel, to, base.status))
+            accepted.append(AcceptedMessage(mid, p.channel, to, common.status))
     if not rows:
         return accepted
     qn = connection.ops.quote_name
@@ -602,31 +622,19 @@ def _persist(
             message_count=count,
         )
 
-        def make(p: _Planned) -> Message:
-            return Message(
-                tenant_id=app.tenant_id,
-                app_id=app.pk,
-                request_id=request.pk,
-                channel=p.channel,
-                provider_id=p.provider.pk,
-                template_id=p.template.pk if p.template else None,
-                to="",
-                recipients=p.email_recipients,
-                sender=p.sender,
-                subject=p.subject,
-                body=p.body,
-                html=p.html,
-                content=p.content,
-                status=initial,
-                scheduled_at=opts.scheduled_at,
-                expires_at=expires_at,
-                priority=opts.priority,
-                text_store=opts.text_store,
-                created_at=now,
-                updated_at=now,
-            )
-
-        accepted = _insert_messages(planned, make)
+        common = Message(
+            tenant_id=app.tenant_id,
+            app_id=app.pk,
+            request_id=request.pk,
+            status=initial,
+            scheduled_at=opts.scheduled_at,
+            expires_at=expires_at,
+            priority=opts.priority,
+            text_store=opts.text_store,
+            created_at=now,
+            updated_at=now,
+        )
+        accepted = _insert_messages(planned, common)
         _insert_initial_events(request)
         if initial == st.PENDING_ACCEPTED:
             dispatch_enqueue(request_id=request.pk, message_ids=[m.id for m in accepted])
