@@ -8,6 +8,7 @@ batch size: providers and templates are loaded once, rows go in with bulk_create
 from __future__ import annotations
 
 import ipaddress
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -579,9 +580,18 @@ def _insert_messages(planned: list[_Planned], common: Message) -> list[AcceptedM
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # COPY streams every row in one statement; executemany would send one per row.
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            sql = f"COPY {table} ({columns}) FROM STDIN"
+            started = time.monotonic()
+            with cursor.cursor.copy(sql) as copy:
                 for row in rows:
                     copy.write_row(row)
+            if connection.queries_logged:  # the raw cursor bypasses Django's query log
+                connection.queries_log.append(
+                    {
+                        "sql": f"{sql} -- {len(rows)} rows",
+                        "time": f"{time.monotonic() - started:.3f}",
+                    }
+                )
         else:
             values = ", ".join(["%s"] * len(fields))
             cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({values})", rows)
