@@ -1,5 +1,8 @@
 from django.contrib import admin
 
+from providers.admin import SUPPORT, ReadOnly
+from tenants.scoping import ADMIN_ONLY, TenantScopedAdmin
+
 from .models import (
     CallbackAttempt,
     CallbackDelivery,
@@ -12,7 +15,7 @@ from .models import (
 
 
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
+class TemplateAdmin(TenantScopedAdmin):
     list_display = ("name", "mode", "tenant", "is_active", "updated_at")
     list_filter = ("mode", "is_active", "tenant")
     search_fields = ("name",)
@@ -25,9 +28,7 @@ class EventInline(admin.TabularInline):
     fields = ("created_at", "status", "source", "error_code", "description")
     readonly_fields = fields
 
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
@@ -35,36 +36,44 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(ReadOnly):
     list_display = ("created_at", "channel", "to", "status", "provider", "attempts")
-    list_filter = ("channel", "status")
-    search_fields = ("=id", "=to", "=provider_message_id", "=request__id")
+    list_filter = ("channel", "status", "provider")
+    search_fields = ("=to", "=provider_message_id")
     list_select_related = ("provider",)
     show_full_result_count = False
     inlines = [EventInline]
 
 
 @admin.register(MessageRequest)
-class MessageRequestAdmin(ReadOnlyAdmin):
+class MessageRequestAdmin(ReadOnly):
     list_display = ("id", "tenant", "app", "message_count", "created_at")
 
 
 @admin.register(CallbackDelivery)
-class CallbackDeliveryAdmin(ReadOnlyAdmin):
+class CallbackDeliveryAdmin(ReadOnly):
+    tenant_path = "message__tenant"
     list_display = ("message", "url", "state", "attempts", "next_attempt_at", "delivered_at")
     list_filter = ("state",)
 
 
 @admin.register(CallbackAttempt)
-class CallbackAttemptAdmin(ReadOnlyAdmin):
+class CallbackAttemptAdmin(ReadOnly):
+    tenant_path = "delivery__message__tenant"
     list_display = ("delivery", "number", "response_status", "error", "duration_ms", "created_at")
 
 
 @admin.register(MessageEvent)
-class MessageEventAdmin(ReadOnlyAdmin):
+class MessageEventAdmin(ReadOnly):
+    tenant_path = "message__tenant"
     list_display = ("message", "status", "source", "created_at")
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(ReadOnlyAdmin):
+class IdempotencyRecordAdmin(ReadOnly):
+    tenant_path = "app__tenant"
+    view_roles = ADMIN_ONLY
     list_display = ("app", "key", "response_status", "created_at")
+
+
+__all__ = ["SUPPORT"]

@@ -2,7 +2,7 @@ import factory
 
 from messaging.models import Template
 from providers.models import Provider
-from tenants.models import ApiKey, App, Tenant
+from tenants.models import ApiKey, App, Membership, Tenant
 
 
 class TenantFactory(factory.django.DjangoModelFactory):
@@ -55,3 +55,21 @@ class TemplateFactory(factory.django.DjangoModelFactory):
 
 def issue_key(app: App) -> str:
     return ApiKey.issue(app)[1]
+
+
+def staff_user(
+    username: str,
+    *,
+    tenant: Tenant | None = None,
+    role: str | None = None,
+    password: str = "pw-Secret-123",
+):
+    """A staff user who may log in to the admin, with a role in `tenant` when given."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(
+        username=username, password=password, is_staff=True, email=f"{username}@example.com"
+    )
+    if tenant is not None and role is not None:
+        Membership.objects.create(user=user, tenant=tenant, role=role)
+    return user
