@@ -94,17 +94,13 @@ class Role(models.TextChoices):
 class Membership(models.Model):
     """A user's role in one tenant; what the admin shows them follows from it."""
 
-    user = models.ForeignKey(
-        "auth.User", on_delete=models.CASCADE, related_name="memberships"
-    )
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "tenant"], name="uniq_membership")
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="uniq_membership")]
 
     def __str__(self) -> str:
         return f"{self.user} is {self.get_role_display()} of {self.tenant}"
