@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_q",
+    "reversion",
+    "rangefilter",
     "tenants",
     "providers",
     "messaging",

@@ -1,24 +1,18 @@
+"""The message log: what was sent, its timeline, its callbacks. Read-only."""
+
 from django.contrib import admin
 
-from providers.admin import SUPPORT, ReadOnly
-from tenants.scoping import ADMIN_ONLY, TenantScopedAdmin
+from providers.admin.base import ReadOnly
+from tenants.scoping import ADMIN_ONLY
 
-from .models import (
+from ..models import (
     CallbackAttempt,
     CallbackDelivery,
     IdempotencyRecord,
     Message,
     MessageEvent,
     MessageRequest,
-    Template,
 )
-
-
-@admin.register(Template)
-class TemplateAdmin(TenantScopedAdmin):
-    list_display = ("name", "mode", "tenant", "is_active", "updated_at")
-    list_filter = ("mode", "is_active", "tenant")
-    search_fields = ("name",)
 
 
 class EventInline(admin.TabularInline):
@@ -74,6 +68,3 @@ class IdempotencyRecordAdmin(ReadOnly):
     tenant_path = "app__tenant"
     view_roles = ADMIN_ONLY
     list_display = ("app", "key", "response_status", "created_at")
-
-
-__all__ = ["SUPPORT"]
