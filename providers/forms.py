@@ -1,0 +1,288 @@
+"""Admin forms for providers: the credential fields of the chosen type, and the test message.
+
+Both validate through the rules the API applies (providers.services, the backend's
+clean_credentials, message_accept), so the admin cannot store what the API would refuse.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from django import forms
+from django.utils.html import format_html
+
+from messaging.api.errors import ApiError, ApiErrors
+from messaging.api.validation import check_name
+from messaging.services.accept import CHANNEL_KEYS
+from tenants.models import Tenant
+
+from .backends import backend_types
+from .backends.base import CredentialField
+from .models import CHANNEL_CHOICES, Provider
+from .services import _check_default, _check_type_and_channels, _clean_credentials
+
+CREDENTIAL_PREFIX = "credential_"
+CHOOSE_TYPE = "_choose_type"
+MASK = "••••••"
+CHANNEL_LABELS = {**dict(CHANNEL_CHOICES), "whatsapp": "WhatsApp"}
+ACRONYMS = {"api", "id", "url", "sid", "smtp", "ssl", "tls", "ip", "sms", "waba"}
+
+
+def credential_label(name: str) -> str:
+    """`apiKey` → "API key", `accountSid` → "Account SID"."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|[_-]+", " ", name).lower().split()
+    words = [w.upper() if w in ACRONYMS else w for w in words]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def type_choices() -> list[tuple[str, str]]:
+    types = sorted(backend_types().items(), key=lambda item: item[1].label.lower())
+    return [("", "— choose a provider type —"), *((name, cls.label) for name, cls in types)]
+
+
+class TypeSelect(forms.Select):
+    """The type select, followed by a button that reloads the form for the picked type
+    (the script presses it on change; without a script the user does)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        select = super().render(name, value, attrs, renderer)
+        return format_html(
+            '<span class="provider-type-picker">{}<button type="submit" name="{}" value="1" '
+            'class="button" formnovalidate data-choose-type>Show its settings</button></span>',
+            select,
+            CHOOSE_TYPE,
+        )
+
+
+def _credential_field(spec: CredentialField) -> forms.Field:
+    common = {"label": credential_label(spec.name), "help_text": spec.help}
+    if spec.kind is bool:
+        return forms.BooleanField(required=False, initial=bool(spec.default), **common)
+    if spec.kind is int:
+        return forms.IntegerField(required=spec.required, initial=spec.default, **common)
+    if spec.secret:
+        return forms.CharField(
+            required=spec.required,
+            widget=forms.PasswordInput(
+                render_value=False, attrs={"autocomplete": "new-password", "spellcheck": "false"}
+            ),
+            **common,
+        )
+    return forms.CharField(required=spec.required, initial=spec.default, **common)
+
+
+class ProviderForm(forms.ModelForm):
+    """Base of the per-type forms that `provider_form_class` builds."""
+
+    provider_type_name: ClassVar[str | None] = None
+    credential_specs: ClassVar[tuple[CredentialField, ...]] = ()
+    fixed_tenant: ClassVar[Tenant | None] = None
+
+    class Meta:
+        model = Provider
+        fields = ["name"]
+        help_texts = {
+            "name": 'How requests name this provider ("provider": "…"); unique in the tenant.',
+            "default_sender": "Sender ID, number or address used when a message names none.",
+            "is_active": "An inactive provider sends nothing; requests naming it are refused.",
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.fixed_tenant is not None and not self.instance.pk:
+            self.instance.tenant = self.fixed_tenant
+        try:
+            self.stored = self.instance.credentials if self.instance.pk else {}
+        except ValueError:  # stored under a key no longer configured: re-enter them
+            self.stored = {}
+        self.credentials: dict[str, Any] = {}
+        for spec in self.credential_specs:
+            field = self.fields.get(CREDENTIAL_PREFIX + spec.name)
+            if field is None:
+                continue
+            if spec.secret and spec.kind is str:
+                if self.stored.get(spec.name):
+                    # Write-only: the value is never sent back; blank keeps it.
+                    field.required = False
+                    field.widget.attrs["placeholder"] = f"{MASK} set"
+                    field.help_text = format_html(
+                        '<span class="secret-set">{} set</span> — leave blank to keep it, '
+                        "or type a new value to replace it.{}",
+                        MASK,
+                        format_html(" {}", spec.help) if spec.help else "",
+                    )
+                elif spec.help:
+                    field.help_text = f"{spec.help} Write-only: never shown again after saving."
+                else:
+                    field.help_text = "Write-only: never shown again after saving."
+            elif self.instance.pk and spec.name in self.stored:
+                self.initial[CREDENTIAL_PREFIX + spec.name] = self.stored[spec.name]
+
+    # --- validation: the API's rules --------------------------------------------------------
+    def _tenant(self) -> Tenant | None:
+        if "tenant" in self.fields:
+            return self.cleaned_data.get("tenant")
+        if self.instance.tenant_id:
+            return self.instance.tenant
+        return self.fixed_tenant
+
+    def _add_api_errors(self, exc: ApiError | ApiErrors, field_for) -> None:
+        for error in exc.errors if isinstance(exc, ApiErrors) else [exc]:
+            field = field_for(error.source)
+            self.add_error(field if field in self.fields else None, error.detail)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        ptype = self.provider_type_name
+        if ptype is None:
+            return data
+        if ptype not in backend_types():
+            try:
+                _check_type_and_channels(ptype, None)
+            except ApiError as exc:
+                self.add_error(None, exc.detail)
+            return data
+        tenant = self._tenant()
+        name = data.get("name")
+        if name is not None and "name" not in self.errors:
+            try:
+                data["name"] = name = check_name(name)
+            except ApiError as exc:
+                self.add_error("name", exc.detail)
+            else:
+                taken = Provider.objects.filter(tenant=tenant, name=name).exclude(
+                    pk=self.instance.pk
+                )
+                if tenant is not None and taken.exists():
+                    self.add_error("name", f"A provider named '{name}' exists.")
+        channels = data.get("channels")
+        if channels:
+            try:
+                data["channels"] = channels = _check_type_and_channels(ptype, channels)
+            except (ApiError, ApiErrors) as exc:
+                self._add_api_errors(exc, lambda source: "channels")
+        credentials = self._credentials_entered()
+        if credentials is not None:
+            try:
+                self.credentials = _clean_credentials(ptype, credentials)
+            except ApiErrors as exc:
+                self._add_api_errors(
+                    exc, lambda source: CREDENTIAL_PREFIX + (source or "").split(".", 1)[-1]
+                )
+        if data.get("is_tenant_default") and tenant is not None and channels:
+            try:
+                _check_default(tenant, channels, self.instance.pk)
+            except ApiError as exc:
+                self.add_error("is_tenant_default", exc.detail)
+        return data
+
+    def _credentials_entered(self) -> dict[str, Any] | None:
+        """What to store: entered values, stored secrets where left blank. None when a
+        credential field already has an error of its own."""
+        credentials: dict[str, Any] = {}
+        for spec in self.credential_specs:
+            key = CREDENTIAL_PREFIX + spec.name
+            if key in self.errors:
+                return None
+            value = self.cleaned_data.get(key)
+            if spec.kind is bool:
+                credentials[spec.name] = bool(value)
+            elif value not in (None, ""):
+                credentials[spec.name] = value
+            elif spec.secret and spec.name in self.stored:
+                credentials[spec.name] = self.stored[spec.name]
+        return credentials
+
+
+def provider_form_class(
+    provider_type: str | None, *, adding: bool, fixed_tenant: Tenant | None
+) -> type[ProviderForm]:
+    """A form for one provider type: its credentials as fields, its channels as choices."""
+    attrs: dict[str, Any] = {"fixed_tenant": fixed_tenant, "provider_type_name": provider_type}
+    if adding:
+        attrs["provider_type"] = forms.ChoiceField(
+            label="Provider type",
+            choices=type_choices,
+            widget=TypeSelect(attrs={"data-provider-type": ""}),
+            help_text="Changing it shows the settings of that type.",
+        )
+    if provider_type is not None:
+        # A type no longer installed keeps its form (its channels, no credentials); saving
+        # then fails on the type, as the API's would.
+        backend = backend_types().get(provider_type)
+        served = backend.channels if backend else tuple(CHANNEL_LABELS)
+        attrs["credential_specs"] = backend.credential_fields if backend else ()
+        attrs["channels"] = forms.MultipleChoiceField(
+            choices=[(c, CHANNEL_LABELS.get(c, c)) for c in served],
+            widget=forms.CheckboxSelectMultiple(attrs={"class": "channel-choices"}),
+            initial=list(served),
+            error_messages={"required": "Pick at least one channel."},
+            help_text="The channels this provider sends on; only what the type serves.",
+        )
+        for spec in attrs["credential_specs"]:
+            attrs[CREDENTIAL_PREFIX + spec.name] = _credential_field(spec)
+    name = f"ProviderForm_{provider_type or 'untyped'}"
+    return type(name, (ProviderForm,), attrs)
+
+
+def credential_field_names(provider_type: str | None) -> list[str]:
+    backend = backend_types().get(provider_type or "")
+    return [CREDENTIAL_PREFIX + s.name for s in backend.credential_fields] if backend else []
+
+
+# --- the test message ------------------------------------------------------------------------
+
+PHONE_CHANNELS = frozenset(CHANNEL_KEYS) - {"email"}
+
+
+class TestMessageForm(forms.Form):
+    """A message to an address the admin types, through one provider."""
+
+    channel = forms.ChoiceField(widget=forms.Select(attrs={"data-test-channel": ""}))
+    recipient = forms.CharField(
+        max_length=320,
+        help_text="A phone number for SMS and WhatsApp (international, or national for the "
+        "tenant's country), an email address for email.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    subject = forms.CharField(max_length=998, required=False, label="Subject (email only)")
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=10_000)
+
+    def __init__(self, *args, provider: Provider, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.provider = provider
+        tenant = provider.tenant
+        channels = [c for c in provider.channels if c in CHANNEL_KEYS]
+        self.fields["channel"].choices = [(c, CHANNEL_LABELS.get(c, c)) for c in channels]
+        self.fields[
+            "channel"
+        ].help_text = f"The channels '{provider.name}' serves that the API sends on."
+        greeting = f"Test message from {tenant.name or tenant.slug}"
+        self.fields["text"].initial = greeting
+        self.fields["subject"].initial = greeting
+        if "email" not in channels:
+            del self.fields["subject"]
+
+    def send_body(self) -> dict[str, Any]:
+        """The API request that sends this message."""
+        data = self.cleaned_data
+        entry: dict[str, Any] = {
+            "provider": self.provider.name,
+            "to": [data["recipient"].strip()],
+            "body": data["text"],
+        }
+        if data["channel"] == "email":
+            entry["subject"] = data.get("subject") or self.fields["subject"].initial
+        return {data["channel"]: [entry]}
+
+    def add_api_errors(self, exc: ApiError | ApiErrors) -> None:
+        """Put the API's 400s on the fields they name (`sms[0].to[0]` → recipient)."""
+        for error in exc.errors if isinstance(exc, ApiErrors) else [exc]:
+            source = error.source or ""
+            leaf = source.split("].", 1)[-1] if "]." in source else ""
+            field = {"to": "recipient", "body": "text", "subject": "subject"}.get(
+                re.split(r"[.\[]", leaf, maxsplit=1)[0]
+            )
+            self.add_error(field if field in self.fields else None, error.detail)
