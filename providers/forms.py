@@ -20,7 +20,7 @@ from tenants.models import Tenant
 from .backends import backend_types
 from .backends.base import CredentialField
 from .models import CHANNEL_CHOICES, Provider
-from .services import _check_default, _check_type_and_channels, _clean_credentials
+from .services import provider_default_check, provider_channels_check, provider_credentials_clean
 
 CREDENTIAL_PREFIX = "credential_"
 CHOOSE_TYPE = "_choose_type"
@@ -140,7 +140,7 @@ class ProviderForm(forms.ModelForm):
             return data
         if ptype not in backend_types():
             try:
-                _check_type_and_channels(ptype, None)
+                provider_channels_check(ptype, None)
             except ApiError as exc:
                 self.add_error(None, exc.detail)
             return data
@@ -160,20 +160,20 @@ class ProviderForm(forms.ModelForm):
         channels = data.get("channels")
         if channels:
             try:
-                data["channels"] = channels = _check_type_and_channels(ptype, channels)
+                data["channels"] = channels = provider_channels_check(ptype, channels)
             except (ApiError, ApiErrors) as exc:
                 self._add_api_errors(exc, lambda source: "channels")
         credentials = self._credentials_entered()
         if credentials is not None:
             try:
-                self.credentials = _clean_credentials(ptype, credentials)
+                self.credentials = provider_credentials_clean(ptype, credentials)
             except ApiErrors as exc:
                 self._add_api_errors(
                     exc, lambda source: CREDENTIAL_PREFIX + (source or "").split(".", 1)[-1]
                 )
         if data.get("is_tenant_default") and tenant is not None and channels:
             try:
-                _check_default(tenant, channels, self.instance.pk)
+                provider_default_check(tenant, channels, self.instance.pk)
             except ApiError as exc:
                 self.add_error("is_tenant_default", exc.detail)
         return data

@@ -17,7 +17,7 @@ from .models import InboundMessage, Provider
 logger = logging.getLogger(__name__)
 
 
-def _check_type_and_channels(provider_type: str, channels: list[str] | None) -> list[str]:
+def provider_channels_check(provider_type: str, channels: list[str] | None) -> list[str]:
     if provider_type not in backend_types():
         raise ApiError(
             "unknown_provider_type",
@@ -43,7 +43,7 @@ def _check_type_and_channels(provider_type: str, channels: list[str] | None) -> 
     return list(dict.fromkeys(channels))
 
 
-def _clean_credentials(provider_type: str, credentials: dict[str, Any]) -> dict[str, Any]:
+def provider_credentials_clean(provider_type: str, credentials: dict[str, Any]) -> dict[str, Any]:
     try:
         return get_backend_class(provider_type).clean_credentials(credentials)
     except CredentialsInvalid as exc:
@@ -57,7 +57,7 @@ def _clean_credentials(provider_type: str, credentials: dict[str, Any]) -> dict[
         ) from None
 
 
-def _check_default(tenant: Tenant, channels: list[str], exclude_pk: int | None) -> None:
+def provider_default_check(tenant: Tenant, channels: list[str], exclude_pk: int | None) -> None:
     """One default provider per channel per tenant: a clash is refused, naming the holder."""
     # Lock the tenant row so two concurrent requests cannot both become the default.
     Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
@@ -86,14 +86,14 @@ def provider_create(
     is_active: bool = True,
     is_tenant_default: bool = False,
 ) -> Provider:
-    channels = _check_type_and_channels(provider_type, channels)
-    cleaned = _clean_credentials(provider_type, credentials)
+    channels = provider_channels_check(provider_type, channels)
+    cleaned = provider_credentials_clean(provider_type, credentials)
     if Provider.objects.filter(tenant=tenant, name=name).exists():
         raise ApiError(
             "duplicate_name", f"A provider named '{name}' exists.", source="name", status=409
         )
     if is_tenant_default:
-        _check_default(tenant, channels, None)
+        provider_default_check(tenant, channels, None)
     provider = Provider(
         tenant=tenant,
         name=name,
@@ -115,8 +115,11 @@ def provider_create(
 
 
 @transaction.atomic
-def provider_update(*, provider: Provider, changes: dict[str, Any]) -> Provider:
-    """Apply a PATCH. Credentials given replace the stored keys of the same name."""
+def provider_update(
+    *, provider: Provider, changes: dict[str, Any], replace_credentials: bool = False
+) -> Provider:
+    """Apply a PATCH. Credentials given replace the stored keys of the same name (or, with
+    `replace_credentials`, the whole set: the admin form edits all of them at once)."""
     if "name" in changes and changes["name"] != provider.name:
         if Provider.objects.filter(tenant=provider.tenant, name=changes["name"]).exists():
             raise ApiError(
@@ -127,10 +130,11 @@ def provider_update(*, provider: Provider, changes: dict[str, Any]) -> Provider:
             )
         provider.name = changes["name"]
     if "channels" in changes:
-        provider.channels = _check_type_and_channels(provider.provider_type, changes["channels"])
+        provider.channels = provider_channels_check(provider.provider_type, changes["channels"])
     if "credentials" in changes:
-        merged = {**provider.credentials, **changes["credentials"]}
-        provider.credentials = _clean_credentials(provider.provider_type, merged)
+        base = {} if replace_credentials else provider.credentials
+        merged = {**base, **changes["credentials"]}
+        provider.credentials = provider_credentials_clean(provider.provider_type, merged)
     for field, attr in (
         ("defaultSender", "default_sender"),
         ("isActive", "is_active"),
@@ -139,7 +143,7 @@ def provider_update(*, provider: Provider, changes: dict[str, Any]) -> Provider:
         if field in changes:
             setattr(provider, attr, changes[field])
     if provider.is_tenant_default:
-        _check_default(provider.tenant, provider.channels, provider.pk)
+        provider_default_check(provider.tenant, provider.channels, provider.pk)
     provider.save()
     return provider
 

@@ -226,12 +226,10 @@ class ProviderAdmin(TenantScopedAdmin):
                 "isActive": obj.is_active,
                 "isTenantDefault": obj.is_tenant_default,
             },
+            # The form holds every credential (kept secrets included): a cleared optional
+            # value must go, not be merged back.
+            replace_credentials=True,
         )
-        if provider.credentials != form.credentials:
-            # provider_update merges credentials like a PATCH; an optional value the user
-            # cleared must go, so store exactly what the form validated.
-            provider.credentials = form.credentials
-            provider.save(update_fields=["credentials_encrypted", "updated_at"])
         obj.refresh_from_db()
 
     # --- views -----------------------------------------------------------------------------
