@@ -20,7 +20,7 @@ from tenants.models import Tenant
 from .backends import backend_types
 from .backends.base import CredentialField
 from .models import CHANNEL_CHOICES, Provider
-from .services import provider_default_check, provider_channels_check, provider_credentials_clean
+from .services import provider_channels_check, provider_credentials_clean, provider_default_check
 
 CREDENTIAL_PREFIX = "credential_"
 CHOOSE_TYPE = "_choose_type"

@@ -216,7 +216,7 @@ class ProviderAdmin(TenantScopedAdmin):
             obj.pk = created.pk
             obj.refresh_from_db()
             return
-        provider = provider_update(
+        provider_update(
             provider=Provider.objects.get(pk=obj.pk),
             changes={
                 "name": obj.name,
