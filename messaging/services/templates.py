@@ -4,6 +4,7 @@ admin all use)."""
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -152,6 +153,19 @@ def template_update(*, template: Template, fields: dict[str, Any]) -> Template:
     return template
 
 
+_INVISIBLE = re.compile(r"<(script|style|head|title)\b.*?</\1\s*>", re.I | re.S)
+_BREAKS = re.compile(r"<br\s*/?>|</(p|div|h[1-6]|li|tr|table|blockquote|pre)\s*>", re.I)
+
+
+def html_to_text(markup: str) -> str:
+    """The plain-text part of an HTML email: what a reader sees, line by line."""
+    text = _INVISIBLE.sub("", markup)
+    text = _BREAKS.sub("\n", text)
+    text = html.unescape(strip_tags(text))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
 def content_render(
     mode: str,
     fields: dict[str, Any],
@@ -172,8 +186,7 @@ def content_render(
             out["subject"] = compile_template(fields.get("subject") or "").render(data)
             if fields.get("format") == "text/html":
                 out["html"] = compile_template(fields["body"]).render(data, escape_html=True)
-                # The text part is plain text: tags stripped, entities turned back.
-                out["body"] = html.unescape(strip_tags(out["html"])).strip()
+                out["body"] = html_to_text(out["html"])
             else:
                 out["body"] = compile_template(fields["body"]).render(data)
                 out["html"] = ""

@@ -261,7 +261,7 @@ def test_email_preview_escapes_values_in_the_html_only(login, alpha_admin, alpha
     p = answer["preview"]
     assert p["subject"] == "For <b>Ann</b>"
     assert p["html"] == "<h1>Hello &lt;b&gt;Ann&lt;/b&gt;</h1><p>Bye</p>"
-    assert p["body"] == "Hello <b>Ann</b>Bye"
+    assert p["body"] == "Hello <b>Ann</b>\nBye"
     assert answer["placeholders"] == ["name"]
 
 
