@@ -7,6 +7,7 @@ import html
 import re
 from typing import Any
 
+import reversion
 from django.db import IntegrityError, transaction
 from django.utils.html import strip_tags
 
@@ -112,7 +113,7 @@ def template_create(*, tenant: Tenant, fields: dict[str, Any]) -> Template:
         )
     try:
         with transaction.atomic():
-            return Template.objects.create(
+            template = Template.objects.create(
                 tenant=tenant,
                 name=fields["name"],
                 mode=fields["mode"],
@@ -120,6 +121,8 @@ def template_create(*, tenant: Tenant, fields: dict[str, Any]) -> Template:
                 is_active=fields.get("isActive", True),
                 tags=fields.get("tags", []),
             )
+            _record_version(template, "Created through the API.")
+            return template
     except IntegrityError:
         raise ApiError(
             "duplicate_name",
@@ -150,7 +153,17 @@ def template_update(*, template: Template, fields: dict[str, Any]) -> Template:
     if "tags" in fields:
         template.tags = fields["tags"]
     template.save()
+    _record_version(template, "Changed through the API.")
     return template
+
+
+def _record_version(template: Template, comment: str) -> None:
+    """A version in the template's history (the admin shows and restores them)."""
+    if not reversion.is_registered(Template):
+        return
+    with reversion.create_revision():
+        reversion.add_to_revision(template)
+        reversion.set_comment(comment)
 
 
 _INVISIBLE = re.compile(r"<(script|style|head|title)\b.*?</\1\s*>", re.I | re.S)

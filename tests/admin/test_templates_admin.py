@@ -428,7 +428,7 @@ def test_changes_made_through_the_api_are_kept_in_history(login, alpha_admin, al
     _edit(c, template, "Admin {{otp}}")
     template_update(template=template, fields={"data": {"body": "API {{otp}}"}})
     page = c.get(history_url(template)).content.decode()
-    assert "changed outside the admin (through the API)" in page
+    assert "Changed through the API." in page
     _edit(c, template, "Admin again {{otp}}")
     bodies = [
         (v.revision.get_comment(), v.field_dict["data"]["body"])
@@ -437,7 +437,7 @@ def test_changes_made_through_the_api_are_kept_in_history(login, alpha_admin, al
     assert bodies == [
         ("As it was before its first change in the admin.", "Your code is {{otp}}"),
         ("Changed Body.", "Admin {{otp}}"),
-        ("As changed outside the admin.", "API {{otp}}"),
+        ("Changed through the API.", "API {{otp}}"),
         ("Changed Body.", "Admin again {{otp}}"),
     ]
 
@@ -476,3 +476,20 @@ def test_superuser_sees_every_tenants_history(alpha, beta, client):
     admin.save()
     client.force_login(admin)
     assert client.get(history_url(beta["template"])).status_code == 200
+
+
+def test_api_changes_are_in_the_history_with_their_origin(client, api_key, tenant, db):
+    from rest_framework.test import APIClient
+    from reversion.models import Version
+
+    from messaging.models import Template
+
+    api = APIClient()
+    api.credentials(HTTP_X_API_KEY=api_key)
+    body = {"name": "hist", "mode": "sms", "data": {"body": "one {{x}}"}}
+    assert api.post("/api/v1/templates", body, format="json").status_code == 201
+    patch = {"data": {"body": "two {{x}}"}}
+    assert api.patch("/api/v1/templates/hist", patch, format="json").status_code == 200
+    versions = Version.objects.get_for_object(Template.objects.get(name="hist"))
+    comments = [v.revision.comment for v in versions.order_by("pk")]
+    assert comments == ["Created through the API.", "Changed through the API."]
