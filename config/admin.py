@@ -1,0 +1,48 @@
+"""Admin wiring for third-party apps: django-q2's pages (queue, tasks, schedules) are for
+superusers only, whatever model permissions a tenant user may have been given."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
+
+
+class SuperuserOnlyAdmin:
+    """Mixed in front of a registered ModelAdmin class: nobody but a superuser gets in."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, *args) -> bool:
+        return request.user.is_superuser and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+def superusers_only(models: Iterable[type[Model]], site: admin.AdminSite = admin.site) -> None:
+    """Re-register each of `models` (where registered) with its admin limited to superusers."""
+    for model in models:
+        if not site.is_registered(model):
+            continue
+        current = type(site.get_model_admin(model))
+        if issubclass(current, SuperuserOnlyAdmin):
+            continue
+        restricted = type(f"SuperuserOnly{current.__name__}", (SuperuserOnlyAdmin, current), {})
+        site.unregister(model)
+        site.register(model, restricted)
+
+
+def operations_for_superusers_only(site: admin.AdminSite = admin.site) -> None:
+    from django_q.models import Failure, OrmQ, Schedule, Success
+
+    superusers_only([OrmQ, Failure, Success, Schedule], site)
