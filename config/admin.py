@@ -1,13 +1,36 @@
-"""Admin wiring for third-party apps: django-q2's pages (queue, tasks, schedules) are for
-superusers only, whatever model permissions a tenant user may have been given."""
+"""The admin site: our name, the dashboard at /admin/dashboard/, and django-q2's pages
+(queue, tasks, schedules) for superusers only, whatever model permissions a tenant user
+may have been given."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
 from django.db.models import Model
 from django.http import HttpRequest
+from django.urls import path
+
+
+class MessagingAdminSite(admin.AdminSite):
+    site_header = "Omnichannel messaging"
+    site_title = "Omnichannel messaging"
+    site_url = None  # there is no public site to "view"
+
+    def get_urls(self):
+        from messaging.admin.dashboard import dashboard_view
+
+        dashboard = path("dashboard/", self.admin_view(dashboard_view), name="dashboard")
+        return [dashboard, *super().get_urls()]
+
+
+class MessagingAdminConfig(AdminConfig):
+    default_site = "config.admin.MessagingAdminSite"
+
+    def ready(self) -> None:
+        super().ready()  # autodiscovers every app's admin module
+        operations_for_superusers_only()
 
 
 class SuperuserOnlyAdmin:

@@ -2,7 +2,7 @@
 user's tenants (superusers: every tenant, or one they pick); and, for superusers, the
 operations summary (django-q2's queue, failures and the sweep's schedule).
 
-Mounted by InboundMessageAdmin.get_urls as `admin:dashboard`, linked from the admin's header
+Mounted by the admin site (config.admin) as `admin:dashboard`, linked from the admin's header
 and index."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from config.admin import operations_for_superusers_only
 from providers.admin.base import SUPPORT
 from tenants.models import Tenant
 from tenants.scoping import tenant_ids, user_tenants
@@ -30,8 +29,6 @@ CHANNEL_COLOURS = {
     "push": "#8a8f98",
 }
 CHANNEL_LABELS = {"sms": "SMS", "rcs": "RCS", "whatsapp": "WhatsApp"}
-
-operations_for_superusers_only()
 
 
 def channel_label(channel: str) -> str:

@@ -1,12 +1,6 @@
-"""Inbound messages: what recipients sent us. Also mounts the dashboard (admin:dashboard):
-the admin site has no URL hook of its own short of replacing it."""
+"""Inbound messages: what recipients sent us."""
 
 from django.contrib import admin
-from django.urls import path
-
-# The dashboard module also limits django-q2's admin to superusers, at import: it must be
-# loaded during admin autodiscovery, not later while the URLs are being built.
-from messaging.admin.dashboard import dashboard_view
 
 from ..models import InboundMessage
 from .base import ReadOnly
@@ -19,7 +13,3 @@ class InboundMessageAdmin(ReadOnly):
     search_fields = ("sender", "text")
     list_select_related = ("provider",)
     date_hierarchy = "received_at"
-
-    def get_urls(self):
-        dashboard = path("dashboard/", self.admin_site.admin_view(dashboard_view), name="dashboard")
-        return [dashboard, *super().get_urls()]

@@ -253,3 +253,10 @@ def test_dashboard_is_linked_from_the_header_and_the_index(login, alpha_admin):
     assert index.count(f'href="{reverse(DASHBOARD)}"') == 2  # the header and the index card
     assert "<title>Site administration | Omnichannel messaging</title>" in index
     assert "Omnichannel messaging</a>" in index
+
+
+def test_dashboard_has_a_plain_address_and_no_dead_view_site_link(login, alpha_admin):
+    c = login(alpha_admin)
+    assert reverse(DASHBOARD) == "/admin/dashboard/"
+    assert c.get("/admin/dashboard/").status_code == 200
+    assert "View site" not in c.get(reverse("admin:index")).content.decode()
