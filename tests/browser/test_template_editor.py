@@ -120,7 +120,7 @@ def test_email_html_is_shown_in_a_sandboxed_iframe(page, live_server, admin_logi
     expect(page.frame_locator("iframe#tpl-email-html").locator("h1")).to_have_text(
         "Hello Ann & <Bo>"
     )
-    expect(page.locator("#tpl-email-text")).to_contain_text("Hello Ann & <Bo>Thanks.")
+    expect(page.locator("#tpl-email-text")).to_contain_text("Hello Ann & <Bo>\nThanks.")
     frame = next(f for f in page.frames if f.parent_frame is not None)
     assert frame.evaluate("document.title") != "script ran"  # no scripts in the sandbox
 
