@@ -66,11 +66,16 @@ class MessageRequest(models.Model):
 
 class Message(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="messages")
-    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="messages")
+    # tenant, app and provider: indexed by the composite indexes below, which lead with them.
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="messages", db_index=False)
     request = models.ForeignKey(MessageRequest, on_delete=models.CASCADE, related_name="messages")
     channel = models.CharField(max_length=16, choices=CHANNEL_CHOICES)
-    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="messages")
+    provider = models.ForeignKey(
+        Provider, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
     template = models.ForeignKey(
         Template, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
@@ -102,15 +107,37 @@ class Message(models.Model):
     updated_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
     final_at = models.DateTimeField(null=True, blank=True)
+    # A copy an admin resent (the message log's "Resend"); its original stays as it was.
+    resent_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="resends",
+        db_index=False,  # msg_resent_from: a partial index, as few messages are resends
+    )
 
     class Meta:
+        # The message log lists newest first: the tenant, status, channel and app filters have
+        # an index that ends in created_at, so a page is an index range scan, not a sort of
+        # the set. A provider is either common in its tenant (the created_at scan finds its
+        # rows at once) or rare (msg_provider_ref finds them all); tenant, app and provider
+        # need no index of their own, as these lead with them.
         indexes = [
             models.Index(fields=["tenant", "-created_at"], name="msg_tenant_created"),
-            models.Index(fields=["tenant", "status"], name="msg_tenant_status"),
+            models.Index(fields=["-created_at"], name="msg_created"),  # a superuser's list
+            models.Index(fields=["tenant", "status", "-created_at"], name="msg_tenant_status"),
+            models.Index(fields=["tenant", "channel", "-created_at"], name="msg_tenant_channel"),
             models.Index(fields=["tenant", "to"], name="msg_tenant_to"),
             models.Index(fields=["status", "next_attempt_at"], name="msg_status_due"),
             models.Index(fields=["provider", "provider_message_id"], name="msg_provider_ref"),
+            models.Index(fields=["app", "-created_at"], name="msg_app_created"),
             models.Index(fields=["claim_token"], name="msg_claim"),
+            models.Index(
+                fields=["resent_from"],
+                name="msg_resent_from",
+                condition=models.Q(resent_from__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -129,6 +156,35 @@ class Message(models.Model):
             "description": self.error_description,
             "permanent": bool(self.error_permanent),
         }
+
+
+class MessageAttempt(models.Model):
+    """One hand-over to the provider and its answer, recorded with the status it caused."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent"
+        TRANSIENT = "transient"
+        PERMANENT = "permanent"
+
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="send_attempts", db_index=False
+    )
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    provider_message_id = models.CharField(max_length=128, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_description = models.TextField(blank=True)
+    # The provider's raw answer (SendResult.raw / SendError.raw), cut to a few kilobytes.
+    provider_response = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["message", "number", "id"]
+        indexes = [models.Index(fields=["message", "number"], name="attempt_message_number")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.message_id} ({self.outcome})"
 
 
 class MessageEvent(models.Model):

@@ -7,25 +7,32 @@ that runs twice (redelivered, or re-enqueued by the sweep) finds nothing left to
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 import requests
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from providers.backends import OutboundMessage, SendError, SendResult
 
 from .. import status as st
-from ..models import Message
+from ..models import Message, MessageAttempt
 from ..queue import DISPATCH_CHUNK, SANDBOX_REPORT, chunked, enqueue, enqueue_on_commit
 from .status import early_reports_apply, message_transition, stored_text
 
 logger = logging.getLogger(__name__)
+
+# How much of a provider's raw answer an attempt keeps: enough to read, bounded per row.
+RESPONSE_EXCERPT_CHARS = 4000
 
 
 def retry_delay(attempt: int) -> float:
@@ -118,23 +125,63 @@ def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
         if backend is None:
             backend = backends[message.provider_id] = message.provider.backend()
         outbound = outbound_for(message)
+        attempt = _Attempt(started_at=timezone.now(), clock=time.monotonic())
         try:
             result = backend.send(outbound)
         except SendError as exc:
-            counts["failed" if _record_failure(message, token, exc) else "retry"] += 1
+            counts["failed" if _record_failure(message, token, exc, attempt) else "retry"] += 1
         except requests.RequestException as exc:
             error = SendError("NETWORK_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
-            counts["failed" if _record_failure(message, token, error) else "retry"] += 1
+            counts["failed" if _record_failure(message, token, error, attempt) else "retry"] += 1
         except Exception as exc:  # a bug in an adapter must not strand the rest of the chunk
             logger.exception(
                 "Adapter %s failed on message %s", message.provider.provider_type, message.id
             )
             error = SendError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
-            counts["failed" if _record_failure(message, token, error) else "retry"] += 1
+            counts["failed" if _record_failure(message, token, error, attempt) else "retry"] += 1
         else:
-            _record_success(message, token, result, backend.sender_for(outbound))
+            _record_success(message, token, result, backend.sender_for(outbound), attempt)
             counts["sent"] += 1
     return counts
+
+
+@dataclass
+class _Attempt:
+    """When one hand-over to the provider started (wall clock for the log, monotonic for
+    its duration)."""
+
+    started_at: datetime
+    clock: float
+
+    def record(self, message: Message, outcome: str, raw: Any = None, **fields) -> None:
+        """Store the attempt; call inside the transaction of the transition it caused."""
+        MessageAttempt.objects.create(
+            message=message,
+            number=message.attempts,
+            started_at=self.started_at,
+            duration_ms=int((time.monotonic() - self.clock) * 1000),
+            outcome=outcome,
+            provider_response=response_excerpt(raw),
+            **fields,
+        )
+
+
+def response_excerpt(raw: Any) -> Any:
+    """A provider's raw answer as JSON of bounded size: as it is when small, else the start
+    of its text marked as cut."""
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    try:
+        text = raw if isinstance(raw, str) else json.dumps(raw, default=str)
+    except (TypeError, ValueError):
+        text = repr(raw)
+    if len(text) <= RESPONSE_EXCERPT_CHARS:
+        if isinstance(raw, str):
+            return raw
+        return json.loads(text)  # plain JSON types only (Decimal, datetime... as text)
+    return f"{text[:RESPONSE_EXCERPT_CHARS]}… [cut: {len(text)} characters in all]"
 
 
 def _release(token: uuid.UUID, rest: list[Message]) -> int:
@@ -148,7 +195,11 @@ def _release(token: uuid.UUID, rest: list[Message]) -> int:
 
 
 def _record_success(
-    message: Message, token: uuid.UUID, result: SendResult, backend_sender: str = ""
+    message: Message,
+    token: uuid.UUID,
+    result: SendResult,
+    backend_sender: str = "",
+    attempt: _Attempt | None = None,
 ) -> None:
     updates = {
         "provider_message_id": result.provider_message_id,
@@ -165,15 +216,23 @@ def _record_success(
     }
     if result.price is not None:
         updates["price"], updates["currency"] = result.price, result.currency
-    moved = message_transition(
-        message=message,
-        new_status=result.status,
-        source="dispatch",
-        expect=[st.PENDING_PROCESSING],
-        claim_token=token,
-        description=f"Accepted by {message.provider.name} as {result.provider_message_id}.",
-        updates=updates,
-    )
+    with transaction.atomic():
+        moved = message_transition(
+            message=message,
+            new_status=result.status,
+            source="dispatch",
+            expect=[st.PENDING_PROCESSING],
+            claim_token=token,
+            description=f"Accepted by {message.provider.name} as {result.provider_message_id}.",
+            updates=updates,
+        )
+        if moved and attempt is not None:
+            attempt.record(
+                message,
+                MessageAttempt.Outcome.SENT,
+                result.raw,
+                provider_message_id=result.provider_message_id,
+            )
     if moved:
         early_reports_apply(
             provider=message.provider, provider_message_id=result.provider_message_id
@@ -182,27 +241,46 @@ def _record_success(
         enqueue_on_commit(SANDBOX_REPORT, message.provider.webhook_token, result.follow_up_report)
 
 
-def _record_failure(message: Message, token: uuid.UUID, exc: SendError) -> bool:
+def _record_failure(
+    message: Message, token: uuid.UUID, exc: SendError, attempt: _Attempt | None = None
+) -> bool:
     """Record a failed attempt; returns True when the message is now final."""
+    with transaction.atomic():
+        final, moved = _failure_transition(message, token, exc)
+        if moved and attempt is not None:
+            attempt.record(
+                message,
+                MessageAttempt.Outcome.PERMANENT
+                if exc.permanent
+                else MessageAttempt.Outcome.TRANSIENT,
+                exc.raw,
+                error_code=exc.code,
+                error_description=exc.description,
+            )
+    return final
+
+
+def _failure_transition(message: Message, token: uuid.UUID, exc: SendError) -> tuple[bool, bool]:
+    """Move a message whose attempt failed: (whether it is now final, whether it moved)."""
     now = timezone.now()
     error = (exc.code, exc.description, exc.permanent)
     common = {"expect": [st.PENDING_PROCESSING], "claim_token": token, "source": "dispatch"}
     if exc.permanent:
-        message_transition(
+        moved = message_transition(
             message=message,
             new_status=exc.status,
             error=error,
             updates=stored_text(message),
             **common,
         )
-        return True
+        return True, moved
     delay = max(retry_delay(message.attempts), exc.retry_after or 0)
     next_at = now + timedelta(seconds=delay)
     if message.attempts >= settings.DISPATCH_MAX_ATTEMPTS or next_at >= message.expires_at:
         final = (
             st.EXPIRED_EXPIRED if next_at >= message.expires_at else st.UNDELIVERABLE_NOT_DELIVERED
         )
-        message_transition(
+        moved = message_transition(
             message=message,
             new_status=final,
             error=error,
@@ -210,8 +288,8 @@ def _record_failure(message: Message, token: uuid.UUID, exc: SendError) -> bool:
             updates=stored_text(message),
             **common,
         )
-        return True
-    message_transition(
+        return True, moved
+    moved = message_transition(
         message=message,
         new_status=st.PENDING_WAITING_RETRY,
         error=error,
@@ -219,4 +297,4 @@ def _record_failure(message: Message, token: uuid.UUID, exc: SendError) -> bool:
         updates={"next_attempt_at": next_at, "claim_token": None, "claimed_until": None},
         **common,
     )
-    return False
+    return False, moved
