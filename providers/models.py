@@ -8,7 +8,9 @@ from tenants.models import Tenant
 from .crypto import decrypt_json, encrypt_json
 
 CHANNELS = ("sms", "email", "whatsapp", "viber", "rcs", "push")
-CHANNEL_CHOICES = [(c, c.upper() if c in ("sms", "rcs") else c.capitalize()) for c in CHANNELS]
+CHANNEL_LABELS = {"sms": "SMS", "email": "Email", "whatsapp": "WhatsApp", "viber": "Viber",
+                  "rcs": "RCS", "push": "Push"}  # fmt: skip
+CHANNEL_CHOICES = [(c, CHANNEL_LABELS[c]) for c in CHANNELS]
 
 
 def new_webhook_token() -> str:

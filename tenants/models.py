@@ -40,6 +40,7 @@ class App(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        ordering = ["tenant", "name"]
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="uniq_app_name")]
 
     def __str__(self) -> str:

@@ -385,7 +385,11 @@ class MessageAdmin(ReadOnly):
         cancelled, kept = 0, []
         for message in chosen:
             try:
-                message_cancel(message=message)
+                message_cancel(
+                    message=message,
+                    source="admin",
+                    description=f"Cancelled in the admin by {request.user.get_username()}.",
+                )
             except ApiError:  # already sent, or final: message_cancel re-read its status
                 kept.append(message)
             else:

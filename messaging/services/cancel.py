@@ -4,14 +4,16 @@ from ..models import Message
 from .status import message_transition, stored_text
 
 
-def message_cancel(*, message: Message) -> Message:
+def message_cancel(
+    *, message: Message, source: str = "client", description: str = "Cancelled by the client."
+) -> Message:
     """Cancel a message that has not left yet; 409 once it has."""
     if not message_transition(
         message=message,
         new_status=st.CANCELLED_BY_CLIENT,
-        source="client",
+        source=source,
         expect=st.CANCELLABLE,
-        description="Cancelled by the client.",
+        description=description,
         updates=stored_text(message),
     ):
         message.refresh_from_db()

@@ -53,6 +53,12 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
+def _error(code: str, description: str, **kwargs) -> SendError:
+    """A refusal, with the answer a provider's API would give, for the attempts log."""
+    raw = {"error": {"code": code, "description": description}}
+    return SendError(code, description, raw=raw, **kwargs)
+
+
 @register
 class SandboxBackend(Backend):
     provider_type = "sandbox"
@@ -62,20 +68,20 @@ class SandboxBackend(Backend):
     def send(self, message: OutboundMessage) -> SendResult:
         outcome = outcome_for(message.channel, message.to)
         if outcome == "reject":
-            raise SendError(
+            raise _error(
                 "SANDBOX_REJECTED",
                 f"The sandbox rejects {message.to} (magic recipient).",
                 permanent=True,
                 status=st.REJECTED_DESTINATION,
             )
         if outcome == "flaky" and message.attempt <= 2:
-            raise SendError(
+            raise _error(
                 "SANDBOX_TRANSIENT",
                 f"Simulated transient failure, attempt {message.attempt} of 3.",
                 permanent=False,
             )
         if outcome == "no_account" and message.channel in ACCOUNT_CHANNELS:
-            raise SendError(
+            raise _error(
                 "SANDBOX_NO_ACCOUNT",
                 f"{message.to} has no {message.channel} account (magic recipient).",
                 permanent=True,
@@ -91,7 +97,11 @@ class SandboxBackend(Backend):
                 "errorCode": "SANDBOX_BOUNCE",
                 "errorDescription": "Simulated bounce (magic recipient).",
             }
-        return SendResult(provider_message_id=provider_message_id, follow_up_report=report)
+        return SendResult(
+            provider_message_id=provider_message_id,
+            raw={"messageId": provider_message_id, "status": "ACCEPTED", "outcome": outcome},
+            follow_up_report=report,
+        )
 
     def _record(self, message: OutboundMessage, provider_message_id: str) -> None:
         # The outbox is the sandbox's own "network": the one adapter that writes a table.

@@ -52,6 +52,12 @@ def test_flaky_recipient_ends_with_transient_transient_sent(client, sandbox, run
     first = MessageAttempt.objects.get(message=message, number=1)
     assert first.error_description == "Simulated transient failure, attempt 1 of 3."
     assert first.started_at <= MessageAttempt.objects.get(message=message, number=3).started_at
+    # The provider's answer is kept for each attempt: the error, then the acceptance.
+    assert first.provider_response == {
+        "error": {"code": "SANDBOX_TRANSIENT", "description": first.error_description}
+    }
+    sent = MessageAttempt.objects.get(message=message, number=3)
+    assert sent.provider_response["messageId"] == message.provider_message_id
 
 
 def test_rejected_recipient_has_one_permanent_attempt(client, sandbox, run_tasks):
