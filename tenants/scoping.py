@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
@@ -113,7 +114,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
             if related is Tenant:
                 field.queryset = user_tenants(request, self.add_roles | self.change_roles)
                 if field.queryset.count() == 1:
-                    field.initial = field.queryset.first()
+                    # One tenant: nothing to choose, so the field is set and not shown.
+                    field.initial = field.queryset.first().pk
+                    field.widget = forms.HiddenInput()
             elif any(f.name == "tenant" for f in related._meta.fields):
                 field.queryset = field.queryset.filter(
                     tenant__in=tenant_ids(request, self.add_roles | self.change_roles)

@@ -506,6 +506,14 @@ def _text_digest(message: Message) -> str:
 # --- the other logs --------------------------------------------------------------------------
 
 
+class DetailLog(ReadOnly):
+    """A log whose rows are shown on the message's page: reachable, but not in the menu
+    of tenant users, so it stays short (superusers see everything)."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+
 @admin.register(MessageRequest)
 class MessageRequestAdmin(ReadOnly):
     list_display = ("id", "tenant", "app", "message_count", "created_at")
@@ -532,14 +540,14 @@ class CallbackDeliveryAdmin(ReadOnly):
 
 
 @admin.register(CallbackAttempt)
-class CallbackAttemptAdmin(ReadOnly):
+class CallbackAttemptAdmin(DetailLog):
     tenant_path = "delivery__message__tenant"
     list_display = ("delivery", "number", "response_status", "error", "duration_ms", "created_at")
     show_full_result_count = False
 
 
 @admin.register(MessageEvent)
-class MessageEventAdmin(ReadOnly):
+class MessageEventAdmin(DetailLog):
     tenant_path = "message__tenant"
     list_display = ("message", "status", "source", "created_at")
     list_select_related = ("message",)
@@ -547,7 +555,7 @@ class MessageEventAdmin(ReadOnly):
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(ReadOnly):
+class IdempotencyRecordAdmin(DetailLog):
     tenant_path = "app__tenant"
     view_roles = ADMIN_ONLY
     list_display = ("app", "key", "response_status", "created_at")

@@ -467,3 +467,13 @@ def test_another_tenants_message_is_404(login, alpha_admin, beta):
 
 def test_actions_only_get_a_post(login, alpha_admin, alpha):
     assert login(alpha_admin).get(resend_url(alpha["message"])).status_code == 405
+
+
+def test_detail_logs_stay_out_of_a_tenant_users_menu(client, alpha_admin, alpha):
+    client.force_login(alpha_admin)
+    index = client.get(reverse("admin:index")).content.decode()
+    assert "Message events" not in index and "Idempotency records" not in index
+    assert "Callback attempts" not in index
+    assert "Messages" in index and "Callback deliveries" in index
+    # Still reachable, and still scoped.
+    assert client.get(reverse("admin:messaging_messageevent_changelist")).status_code == 200

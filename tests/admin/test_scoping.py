@@ -84,3 +84,10 @@ def test_django_q_operations_are_for_superusers_only(login, alpha_admin, admin_u
     url = reverse("admin:django_q_schedule_changelist")
     assert login(alpha_admin).get(url).status_code == 403
     assert login(admin_user).get(url).status_code == 200
+
+
+def test_a_one_tenant_user_is_not_asked_for_the_tenant(login, alpha_admin, alpha):
+    c = login(alpha_admin)
+    page = c.get(reverse("admin:messaging_template_add")).content.decode()
+    assert 'type="hidden" name="tenant"' in page
+    assert f'value="{alpha["tenant"].pk}"' in page
