@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -10,7 +11,14 @@ from django.db import IntegrityError, transaction
 from messaging.api.errors import ApiError, ApiErrors
 from tenants.models import Tenant
 
-from .backends import CredentialsInvalid, WebhookRejected, WebhookRequest, get_backend_class
+from .backends import (
+    CredentialsInvalid,
+    WebhookEvents,
+    WebhookRejected,
+    WebhookReply,
+    WebhookRequest,
+    get_backend_class,
+)
 from .backends.base import backend_types
 from .models import InboundMessage, Provider
 
@@ -168,19 +176,43 @@ def _provider_for_token(token: str) -> Provider:
     return provider
 
 
-def status_webhook_receive(*, token: str, request: WebhookRequest) -> int:
-    """Verify and parse a provider's status report, and move its messages forward."""
+@dataclass
+class WebhookOutcome:
+    provider: Provider
+    events: WebhookEvents
+    applied: int
+    stored: list[InboundMessage]
+
+
+def webhook_receive(*, token: str, kind: str, request: WebhookRequest) -> WebhookOutcome:
+    """Verify and parse a call to a provider's `kind` webhook URL; move its messages forward
+    and store its inbound messages (a provider may send both to one URL)."""
     from messaging.services.status import message_reports_apply
 
     provider = _provider_for_token(token)
-    reports = provider.backend().parse_status_webhook(request)
-    return message_reports_apply(provider=provider, reports=reports)
+    events = provider.backend().parse_webhook(kind, request)
+    applied = message_reports_apply(provider=provider, reports=events.reports)
+    stored = _inbound_store(provider, events.inbound)
+    return WebhookOutcome(provider=provider, events=events, applied=applied, stored=stored)
+
+
+def webhook_challenge(*, token: str, kind: str, request: WebhookRequest) -> WebhookReply:
+    """A provider's verification handshake (a GET to the webhook URL)."""
+    return _provider_for_token(token).backend().webhook_challenge(kind, request)
+
+
+def status_webhook_receive(*, token: str, request: WebhookRequest) -> int:
+    """Verify and parse a provider's status report, and move its messages forward."""
+    return webhook_receive(token=token, kind="status", request=request).applied
 
 
 def inbound_webhook_receive(*, token: str, request: WebhookRequest) -> list[InboundMessage]:
-    provider = _provider_for_token(token)
+    return webhook_receive(token=token, kind="inbound", request=request).stored
+
+
+def _inbound_store(provider: Provider, items) -> list[InboundMessage]:
     stored = []
-    for item in provider.backend().parse_inbound_webhook(request):
+    for item in items:
         if item.provider_message_id:
             existing = InboundMessage.objects.filter(
                 provider=provider, provider_message_id=item.provider_message_id

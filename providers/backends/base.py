@@ -125,6 +125,25 @@ class Inbound:
     raw: Any = None
 
 
+@dataclass
+class WebhookEvents:
+    """What one webhook call carried: status reports, inbound messages, or both (Meta posts
+    both to one URL)."""
+
+    reports: list[StatusReport] = field(default_factory=list)
+    inbound: list[Inbound] = field(default_factory=list)
+
+
+@dataclass
+class WebhookReply:
+    """The answer a provider expects to a webhook call (most take any 2xx; some want a
+    given body, such as Meta's challenge or an acknowledgement document)."""
+
+    status: int = 200
+    body: bytes | str = b""
+    content_type: str = "application/json"
+
+
 @dataclass(frozen=True)
 class CredentialField:
     name: str
@@ -133,6 +152,18 @@ class CredentialField:
     help: str = ""
     kind: type = str
     default: Any = None
+
+
+def api_base_url_field(default: str) -> CredentialField:
+    """Every HTTP adapter's base URL is a credential with the real default, so that tests and
+    the provider simulator can stand in for the provider."""
+    return CredentialField(
+        "apiBaseUrl",
+        required=False,
+        secret=False,
+        default=default,
+        help=f"The provider's API address; leave empty for {default}.",
+    )
 
 
 class Backend:
@@ -189,6 +220,36 @@ class Backend:
 
     def sender_for(self, message: OutboundMessage) -> str:
         return message.sender or self.default_sender
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL: the `apiBaseUrl` credential, else the field's real default."""
+        default = next((f.default for f in self.credential_fields if f.name == "apiBaseUrl"), "")
+        return str(self.credentials.get("apiBaseUrl") or default or "").rstrip("/")
+
+    def test_connection(self) -> str:
+        """Call the provider's cheapest authenticated endpoint; return what it said (e.g. the
+        account name) or raise SendError. Types without such an endpoint don't override it."""
+        raise NotImplementedError
+
+    @classmethod
+    def can_test_connection(cls) -> bool:
+        return cls.test_connection is not Backend.test_connection
+
+    # --- webhooks --------------------------------------------------------------------------
+    def parse_webhook(self, kind: str, request: WebhookRequest) -> WebhookEvents:
+        """Verify and parse a webhook call to our `kind` ("status" or "inbound") URL."""
+        if kind == "status":
+            return WebhookEvents(reports=self.parse_status_webhook(request))
+        return WebhookEvents(inbound=self.parse_inbound_webhook(request))
+
+    def webhook_challenge(self, kind: str, request: WebhookRequest) -> WebhookReply:
+        """A GET to a webhook URL: a provider's verification handshake (Meta's hub.challenge)."""
+        raise WebhookRejected("This webhook takes POST only.", status=405)
+
+    def webhook_reply(self, kind: str, request: WebhookRequest, events: WebhookEvents):
+        """The answer after a handled POST, or None for our default JSON acknowledgement."""
+        return None
 
     def send(self, message: OutboundMessage) -> SendResult:
         raise NotImplementedError
