@@ -1,0 +1,622 @@
+"""Meta WhatsApp Cloud API: the exact Graph requests, error mapping, the hub.challenge
+handshake, X-Hub-Signature-256, and statuses + inbound on one webhook."""
+
+import hashlib
+import hmac
+import json
+
+import pytest
+import responses
+
+from messaging import status as st
+from messaging.models import Message
+from providers.backends import OutboundMessage, SendError, WebhookRequest
+from providers.backends.meta_whatsapp import MetaWhatsAppBackend
+from providers.models import InboundMessage
+from tests.factories import ProviderFactory
+
+CREDS = {
+    "accessToken": "EAAG-token",
+    "phoneNumberId": "106540352242922",
+    "appSecret": "test_app_secret",
+    "verifyToken": "my-verify-token",
+}
+SEND_URL = "https://graph.facebook.com/v23.0/106540352242922/messages"
+WAMID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDNjQ5RkQyMjc5QjVBNTk2NUEA"
+OK = {
+    "messaging_product": "whatsapp",
+    "contacts": [{"input": "+16505551234", "wa_id": "16505551234"}],
+    "messages": [{"id": WAMID, "message_status": "accepted"}],
+}
+
+
+def backend(**extra):
+    return MetaWhatsAppBackend({**CREDS, **extra})
+
+
+def message(body="Hello", **payload):
+    return OutboundMessage(
+        id="m-1", channel="whatsapp", to="+16505551234", body=body, payload=payload
+    )
+
+
+def sent_body(rsps):
+    call = rsps.calls[-1]
+    assert call.request.method == "POST"
+    assert call.request.url == SEND_URL
+    assert call.request.headers["Authorization"] == "Bearer EAAG-token"
+    assert call.request.headers["Content-Type"] == "application/json"
+    return json.loads(call.request.body)
+
+
+BASE = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": "+16505551234"}
+
+
+# --- sending -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("msg", "expected"),
+    [
+        pytest.param(
+            message("Your order shipped"),
+            {"type": "text", "text": {"body": "Your order shipped", "preview_url": False}},
+            id="text",
+        ),
+        pytest.param(
+            message("Track it: https://example.com/t/1"),
+            {
+                "type": "text",
+                "text": {"body": "Track it: https://example.com/t/1", "preview_url": True},
+            },
+            id="text-with-link",
+        ),
+        pytest.param(
+            message("Your receipt", media={"type": "image", "url": "https://example.com/r.png"}),
+            {
+                "type": "image",
+                "image": {"link": "https://example.com/r.png", "caption": "Your receipt"},
+            },
+            id="image",
+        ),
+        pytest.param(
+            message(
+                "Invoice", media={"url": "https://example.com/f/inv-7.pdf", "caption": "Inv 7"}
+            ),
+            {
+                "type": "document",
+                "document": {
+                    "link": "https://example.com/f/inv-7.pdf",
+                    "caption": "Inv 7",
+                    "filename": "inv-7.pdf",
+                },
+            },
+            id="document",
+        ),
+        pytest.param(
+            message("Pick one", buttons=["Yes", {"id": "no-1", "title": "No"}]),
+            {
+                "type": "interactive",
+                "interactive": {
+                    "type": "button",
+                    "body": {"text": "Pick one"},
+                    "action": {
+                        "buttons": [
+                            {"type": "reply", "reply": {"id": "Yes", "title": "Yes"}},
+                            {"type": "reply", "reply": {"id": "no-1", "title": "No"}},
+                        ]
+                    },
+                },
+            },
+            id="buttons",
+        ),
+        pytest.param(
+            message(
+                "Delivered?",
+                media={"type": "image", "url": "https://example.com/box.png"},
+                buttons=[{"quickReply": {"value": "Confirm delivery", "payload": "ok"}}],
+            ),
+            {
+                "type": "interactive",
+                "interactive": {
+                    "type": "button",
+                    "header": {"type": "image", "image": {"link": "https://example.com/box.png"}},
+                    "body": {"text": "Delivered?"},
+                    "action": {
+                        "buttons": [
+                            {"type": "reply", "reply": {"id": "ok", "title": "Confirm delivery"}}
+                        ]
+                    },
+                },
+            },
+            id="buttons-with-media-header",
+        ),
+        pytest.param(
+            message("Ana\no-1\n", externalRef="order_delivered:pt_BR"),
+            {
+                "type": "template",
+                "template": {
+                    "name": "order_delivered",
+                    "language": {"policy": "deterministic", "code": "pt_BR"},
+                    "components": [
+                        {
+                            "type": "body",
+                            "parameters": [
+                                {"type": "text", "text": "Ana"},
+                                {"type": "text", "text": "o-1"},
+                            ],
+                        }
+                    ],
+                },
+            },
+            id="template-by-externalRef",
+        ),
+        pytest.param(
+            message(
+                "Ana",
+                externalRef="order_delivered",
+                media={"type": "document", "url": "https://example.com/i.pdf"},
+                buttons=[{"text": "Stop", "payload": "STOP"}],
+            ),
+            {
+                "type": "template",
+                "template": {
+                    "name": "order_delivered",
+                    "language": {"policy": "deterministic", "code": "en_US"},
+                    "components": [
+                        {
+                            "type": "header",
+                            "parameters": [
+                                {
+                                    "type": "document",
+                                    "document": {
+                                        "link": "https://example.com/i.pdf",
+                                        "filename": "i.pdf",
+                                    },
+                                }
+                            ],
+                        },
+                        {"type": "body", "parameters": [{"type": "text", "text": "Ana"}]},
+                        {
+                            "type": "button",
+                            "sub_type": "quick_reply",
+                            "index": "0",
+                            "parameters": [{"type": "payload", "payload": "STOP"}],
+                        },
+                    ],
+                },
+            },
+            id="template-with-header-and-quick-reply",
+        ),
+        pytest.param(
+            message(
+                "ignored",
+                media={
+                    "template": {
+                        "name": "hello_world",
+                        "language": "en_GB",
+                        "components": [],
+                    }
+                },
+            ),
+            {
+                "type": "template",
+                "template": {
+                    "name": "hello_world",
+                    "language": {"policy": "deterministic", "code": "en_GB"},
+                    "components": [],
+                },
+            },
+            id="template-spec-verbatim",
+        ),
+    ],
+)
+def test_send_builds_the_documented_request(msg, expected):
+    with responses.RequestsMock() as rsps:
+        rsps.post(SEND_URL, json=OK)
+        result = backend().send(msg)
+        assert sent_body(rsps) == {**BASE, **expected}
+    assert result.provider_message_id == WAMID
+    assert result.status == st.PENDING_ENROUTE
+
+
+def test_send_honours_base_url_version_and_language():
+    b = backend(apiBaseUrl="http://sim.local:9000/", apiVersion="v21.0", templateLanguage="de")
+    with responses.RequestsMock() as rsps:
+        rsps.post("http://sim.local:9000/v21.0/106540352242922/messages", json=OK)
+        b.send(message("Eva", externalRef="greeting"))
+        body = json.loads(rsps.calls[0].request.body)
+    assert body["template"]["language"]["code"] == "de"
+
+
+@pytest.mark.parametrize(
+    ("buttons", "fragment"),
+    [
+        (["a", "b", "c", "d"], "1 to 3"),
+        (["x" * 21], "1 to 20"),
+        (["Same", "Same"], "unique"),
+    ],
+)
+def test_bad_buttons_are_refused_before_any_call(buttons, fragment):
+    with responses.RequestsMock():  # any HTTP call would fail the test
+        with pytest.raises(SendError) as err:
+            backend().send(message("Pick", buttons=buttons))
+    assert err.value.permanent
+    assert err.value.status == st.REJECTED_CONTENT
+    assert fragment in err.value.description
+
+
+def graph_error(code, http=400, **extra):
+    return {
+        "error": {
+            "message": f"Error {code}",
+            "type": "OAuthException",
+            "code": code,
+            "fbtrace_id": "AbCd",
+            **extra,
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("http", "body", "code", "permanent", "status", "retry_after"),
+    [
+        (400, graph_error(131047), "131047", True, st.REJECTED_PROVIDER, None),
+        (400, graph_error(131026), "131026", True, st.UNDELIVERABLE_NOT_DELIVERED, None),
+        (400, graph_error(132001), "132001", True, st.REJECTED_CONTENT, None),
+        (400, graph_error(100), "100", True, st.REJECTED_PROVIDER, None),
+        (401, graph_error(190), "190", True, st.REJECTED_PROVIDER, None),
+        (429, graph_error(130429), "130429", False, st.REJECTED_PROVIDER, 1),
+        (400, graph_error(131056), "131056", False, st.REJECTED_PROVIDER, 6),
+        (400, graph_error(80007), "80007", False, st.REJECTED_PROVIDER, 60),
+        (500, graph_error(131000), "131000", False, st.REJECTED_PROVIDER, 30),
+        (400, graph_error(999999), "999999", True, st.REJECTED_PROVIDER, None),
+        (400, graph_error(999998, is_transient=True), "999998", False, st.REJECTED_PROVIDER, None),
+        (503, "<html>down</html>", "HTTP_503", False, st.REJECTED_PROVIDER, None),
+        (404, "not found", "HTTP_404", True, st.REJECTED_PROVIDER, None),
+    ],
+)
+def test_send_errors_are_mapped_by_the_table(http, body, code, permanent, status, retry_after):
+    with responses.RequestsMock() as rsps:
+        if isinstance(body, dict):
+            rsps.post(SEND_URL, json=body, status=http)
+        else:
+            rsps.post(SEND_URL, body=body, status=http)
+        with pytest.raises(SendError) as err:
+            backend().send(message())
+    assert (err.value.code, err.value.permanent, err.value.status) == (code, permanent, status)
+    assert err.value.retry_after == retry_after
+    assert err.value.raw == body if isinstance(body, dict) else True
+
+
+def test_window_error_says_to_send_a_template():
+    with responses.RequestsMock() as rsps:
+        rsps.post(SEND_URL, json=graph_error(131047), status=400)
+        with pytest.raises(SendError) as err:
+            backend().send(message())
+    assert "template" in err.value.description
+
+
+def test_retry_after_header_wins():
+    with responses.RequestsMock() as rsps:
+        rsps.post(SEND_URL, json=graph_error(130429), status=429, headers={"Retry-After": "7"})
+        with pytest.raises(SendError) as err:
+            backend().send(message())
+    assert err.value.retry_after == 7
+
+
+def test_test_connection_names_the_number():
+    with responses.RequestsMock() as rsps:
+        rsps.get(
+            "https://graph.facebook.com/v23.0/106540352242922",
+            json={"verified_name": "Acme", "display_phone_number": "+1 555-0100", "id": "1"},
+        )
+        assert backend().test_connection() == "Acme (+1 555-0100)"
+        assert rsps.calls[0].request.headers["Authorization"] == "Bearer EAAG-token"
+
+
+def test_credentials_are_validated():
+    from providers.backends import CredentialsInvalid
+
+    with pytest.raises(CredentialsInvalid) as err:
+        MetaWhatsAppBackend.clean_credentials({"accessToken": "t"})
+    assert set(err.value.errors) == {"phoneNumberId", "appSecret", "verifyToken"}
+    assert MetaWhatsAppBackend.clean_credentials(CREDS) == CREDS
+
+
+# --- webhooks ------------------------------------------------------------------------------
+@pytest.fixture
+def meta(tenant):
+    return ProviderFactory(
+        tenant=tenant,
+        name="meta",
+        provider_type="meta_whatsapp",
+        channels=["whatsapp"],
+        credentials=CREDS,
+        is_tenant_default=True,
+    )
+
+
+def url(provider, kind):
+    return f"/webhooks/providers/{provider.webhook_token}/{kind}"
+
+
+def sign(body: bytes, secret="test_app_secret") -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post_signed(anon_client, provider, kind, envelope, signature=None, raw=None):
+    body = raw if raw is not None else json.dumps(envelope).encode()
+    headers = {} if signature is False else {"HTTP_X_HUB_SIGNATURE_256": signature or sign(body)}
+    return anon_client.generic(
+        "POST", url(provider, kind), body, content_type="application/json", **headers
+    )
+
+
+def envelope(value, phone_number_id="106540352242922"):
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550783881",
+                                "phone_number_id": phone_number_id,
+                            },
+                            **value,
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def status(wamid, name, ts="1750263773", errors=None):
+    item = {
+        "id": wamid,
+        "status": name,
+        "timestamp": ts,
+        "recipient_id": "16505551234",
+        "pricing": {"billable": True, "pricing_model": "PMP", "category": "utility"},
+    }
+    if errors:
+        item["errors"] = errors
+    return item
+
+
+def text_in(text="Hi there", wamid="wamid.IN1"):
+    return {
+        "contacts": [{"profile": {"name": "Sheena"}, "wa_id": "16505551234"}],
+        "messages": [
+            {
+                "from": "16505551234",
+                "id": wamid,
+                "timestamp": "1750263773",
+                "type": "text",
+                "text": {"body": text},
+            }
+        ],
+    }
+
+
+def test_signature_test_vector_from_providers_md():
+    body = b'{"object":"whatsapp_business_account","entry":[]}'
+    assert sign(body) == ("sha256=dec6a680679a968e7e0319355b23599cbfc54502c0784668e9618baa0c633756")
+    request = WebhookRequest("POST", "https://x", {"X-Hub-Signature-256": sign(body)}, body)
+    assert backend().parse_webhook("status", request).reports == []
+
+
+@pytest.mark.parametrize("kind", ["status", "inbound"])
+def test_challenge_handshake(anon_client, meta, kind):
+    q = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": "my-verify-token",
+        "hub.challenge": "1158201444",
+    }
+    r = anon_client.get(url(meta, kind), q)
+    assert r.status_code == 200
+    assert r.content == b"1158201444"
+    assert r["Content-Type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"},
+        {"hub.mode": "unsubscribe", "hub.verify_token": "my-verify-token", "hub.challenge": "1"},
+        {"hub.challenge": "1"},
+    ],
+)
+def test_challenge_refused(anon_client, meta, query):
+    r = anon_client.get(url(meta, "status"), query)
+    assert r.status_code == 403
+    assert r.json()["errors"][0]["code"] == "webhook_rejected"
+
+
+@pytest.mark.parametrize(
+    ("signature", "detail"),
+    [(False, "missing"), ("sha256=" + "0" * 64, "does not match"), ("garbage", "does not match")],
+)
+def test_unsigned_or_badly_signed_posts_are_refused(anon_client, meta, signature, detail):
+    r = post_signed(anon_client, meta, "status", envelope(text_in()), signature=signature)
+    assert r.status_code == 403
+    assert detail in r.json()["errors"][0]["detail"]
+    assert not InboundMessage.objects.exists()
+
+
+def test_signed_with_another_secret_is_refused(anon_client, meta):
+    body = json.dumps(envelope(text_in())).encode()
+    r = post_signed(anon_client, meta, "inbound", None, signature=sign(body, "other"), raw=body)
+    assert r.status_code == 403
+
+
+@pytest.fixture
+def sent(meta, client, run_tasks):
+    """A WhatsApp text sent through the Meta provider, via the public API."""
+    with responses.RequestsMock() as rsps:
+        rsps.post(SEND_URL, json=OK)
+        r = run_tasks(
+            client.post,
+            "/api/v1/messages",
+            {
+                "whatsapp": [
+                    {"body": "Your order shipped", "provider": "meta", "to": ["+16505551234"]}
+                ]
+            },
+            format="json",
+        )
+        assert r.status_code == 202, r.content
+        assert sent_body(rsps) == {
+            **BASE,
+            "type": "text",
+            "text": {"body": "Your order shipped", "preview_url": False},
+        }
+    m = Message.objects.get(pk=r.json()["messages"][0]["messageId"])
+    assert (m.status, m.provider_message_id) == (st.PENDING_ENROUTE, WAMID)
+    return m
+
+
+@pytest.mark.parametrize("kind", ["status", "inbound"])
+def test_end_to_end_sent_delivered_read(anon_client, client, sent, meta, run_tasks, kind):
+    for name, expected in [
+        ("sent", st.DELIVERED_TO_OPERATOR),
+        ("delivered", st.DELIVERED_TO_HANDSET),
+        ("read", st.DELIVERED_READ),
+        ("delivered", st.DELIVERED_READ),  # a late report never moves it back
+    ]:
+        r = run_tasks(
+            post_signed, anon_client, meta, kind, envelope({"statuses": [status(WAMID, name)]})
+        )
+        assert r.status_code == 200, r.content
+        sent.refresh_from_db()
+        assert sent.status == expected
+    got = client.get(f"/api/v1/messages/{sent.id}").json()
+    assert got["status"]["name"] == "DELIVERED_READ"
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (131047, st.REJECTED_PROVIDER),
+        (131026, st.UNDELIVERABLE_NOT_DELIVERED),
+        (131050, st.REJECTED_DESTINATION),
+        (424242, st.UNDELIVERABLE_NOT_DELIVERED),
+    ],
+)
+def test_failed_status_is_mapped_by_its_error(
+    anon_client, client, sent, meta, run_tasks, code, expected
+):
+    errors = [
+        {
+            "code": code,
+            "title": "Message failed",
+            "message": "Message failed to send",
+            "error_data": {"details": "Some detail"},
+            "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
+        }
+    ]
+    value = {"statuses": [status(WAMID, "failed", errors=errors)]}
+    r = run_tasks(post_signed, anon_client, meta, "status", envelope(value))
+    assert r.status_code == 200
+    got = client.get(f"/api/v1/messages/{sent.id}").json()
+    assert got["status"]["name"] == expected
+    assert got["error"]["code"] == str(code)
+    assert got["error"]["permanent"] is True
+    assert "Some detail" in got["error"]["description"]
+    if code == 131047:
+        assert "template" in got["error"]["description"]
+
+
+@pytest.mark.parametrize("kind", ["inbound", "status"])
+def test_inbound_text_is_stored_from_either_url(anon_client, meta, kind):
+    r = post_signed(anon_client, meta, kind, envelope(text_in()))
+    assert r.status_code == 200, r.content
+    [m] = InboundMessage.objects.all()
+    assert (m.channel, m.sender, m.recipient, m.text, m.provider_message_id) == (
+        "whatsapp",
+        "+16505551234",
+        "+15550783881",
+        "Hi there",
+        "wamid.IN1",
+    )
+    # Meta retries: stored once.
+    post_signed(anon_client, meta, kind, envelope(text_in()))
+    assert InboundMessage.objects.count() == 1
+
+
+INBOUND_KINDS = [
+    (
+        {
+            "type": "interactive",
+            "interactive": {"type": "button_reply", "button_reply": {"id": "ok", "title": "Yes"}},
+        },
+        "Yes",
+    ),
+    (
+        {"type": "button", "button": {"payload": "STOP", "text": "Stop promotions"}},
+        "Stop promotions",
+    ),
+    (
+        {"type": "image", "image": {"id": "1234", "mime_type": "image/jpeg", "caption": "Box"}},
+        "Box",
+    ),
+    ({"type": "document", "document": {"id": "1", "filename": "a.pdf"}}, "[document]"),
+    ({"type": "unsupported", "errors": [{"code": 131051}]}, "[unsupported]"),
+]
+
+
+@pytest.mark.parametrize(("msg", "text"), INBOUND_KINDS)
+def test_inbound_kinds(msg, text):
+    value = {"messages": [{"from": "16505551234", "id": "wamid.X", "timestamp": "1", **msg}]}
+    body = json.dumps(envelope(value)).encode()
+    request = WebhookRequest("POST", "https://x", {"X-Hub-Signature-256": sign(body)}, body)
+    [inbound] = backend().parse_webhook("inbound", request).inbound
+    assert inbound.text == text
+
+
+def test_statuses_and_messages_in_one_call(anon_client, sent, meta, run_tasks):
+    value = {**text_in(), "statuses": [status(WAMID, "delivered")]}
+    r = run_tasks(post_signed, anon_client, meta, "inbound", envelope(value))
+    assert r.status_code == 200
+    sent.refresh_from_db()
+    assert sent.status == st.DELIVERED_TO_HANDSET
+    assert InboundMessage.objects.count() == 1
+
+
+def test_another_numbers_events_are_ignored(anon_client, sent, meta, run_tasks):
+    value = {**text_in(), "statuses": [status(WAMID, "delivered")]}
+    r = run_tasks(post_signed, anon_client, meta, "status", envelope(value, phone_number_id="999"))
+    assert r.status_code == 200
+    sent.refresh_from_db()
+    assert sent.status == st.PENDING_ENROUTE
+    assert not InboundMessage.objects.exists()
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1]"])
+def test_signed_garbage_is_400(anon_client, meta, raw):
+    r = post_signed(anon_client, meta, "status", None, raw=raw)
+    assert r.status_code == 400
+
+
+def test_register_through_the_api(client, tenant):
+    r = client.post(
+        "/api/v1/providers",
+        {"name": "wa", "providerType": "meta_whatsapp", "credentials": CREDS, "isActive": True,
+         "isTenantDefault": False},
+        format="json",
+    )  # fmt: skip
+    assert r.status_code == 201, r.content
+    assert r.json()["data"]["channels"] == ["whatsapp"]
+    r = client.post(
+        "/api/v1/providers",
+        {"name": "wa2", "providerType": "meta_whatsapp", "credentials": {"accessToken": "x"},
+         "isActive": True, "isTenantDefault": False},
+        format="json",
+    )  # fmt: skip
+    assert r.status_code == 400
+    sources = {e["source"] for e in r.json()["errors"]}
+    assert "credentials.appSecret" in sources
