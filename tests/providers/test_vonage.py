@@ -1,0 +1,323 @@
+"""Vonage SMS API: the send request, its per-part status codes, signed DLR and inbound webhooks."""
+
+import hashlib
+import hmac
+from decimal import Decimal
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+import responses
+
+from messaging import status as st
+from messaging.models import Message
+from providers.backends import OutboundMessage, SendError, WebhookRejected, WebhookRequest
+from providers.backends.vonage import VonageBackend, signature
+from providers.models import InboundMessage
+from tests.factories import ProviderFactory
+
+API = "https://rest.nexmo.com/sms/json"
+CREDS = {"apiKey": "abc123", "apiSecret": "s3cret"}
+SIGNED = {**CREDS, "signatureSecret": "sigsecret"}
+
+
+def ok_answer(*ids, status="0"):
+    return {
+        "message-count": str(len(ids)),
+        "messages": [
+            {
+                "to": "447700900000",
+                "message-id": mid,
+                "status": status,
+                "remaining-balance": "3.14159265",
+                "message-price": "0.03330000",
+                "network": "12345",
+            }
+            for mid in ids
+        ],
+    }
+
+
+def outbound(**kw):
+    fields = {
+        "id": "6f1c1d3e-0000-4000-8000-000000000001",
+        "channel": "sms",
+        "to": "+44 7700 900000",
+        "body": "Hello",
+        "sender": "Acme",
+        "status_webhook_url": "https://msg.example.com/webhooks/providers/tok/status",
+    }
+    return OutboundMessage(**{**fields, **kw})
+
+
+@responses.activate
+def test_send_posts_the_documented_form():
+    responses.post(API, json=ok_answer("0A0000000123ABCD1"))
+    result = VonageBackend(CREDS).send(outbound())
+    (call,) = responses.calls
+    assert call.request.method == "POST"
+    assert call.request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert dict(parse_qsl(call.request.body)) == {
+        "api_key": "abc123",
+        "api_secret": "s3cret",
+        "from": "Acme",
+        "to": "447700900000",
+        "text": "Hello",
+        "type": "text",
+        "client-ref": "6f1c1d3e-0000-4000-8000-000000000001",
+        "callback": "https://msg.example.com/webhooks/providers/tok/status",
+        "status-report-req": "true",
+    }
+    assert result.provider_message_id == "0A0000000123ABCD1"
+    assert result.status == st.PENDING_ENROUTE
+    assert result.price == Decimal("0.03330000")
+
+
+@responses.activate
+def test_unicode_text_numeric_sender_and_multipart_price():
+    responses.post(API, json=ok_answer("P1", "P2"))
+    result = VonageBackend(CREDS).send(outbound(body="Привет " * 30, sender="+1 415 555 0100"))
+    form = dict(parse_qsl(responses.calls[0].request.body))
+    assert (form["type"], form["from"]) == ("unicode", "14155550100")
+    assert result.provider_message_id == "P1"
+    assert result.price == Decimal("0.06660000")
+
+
+@pytest.mark.parametrize(
+    ("code", "permanent", "status"),
+    [
+        ("1", False, st.REJECTED_PROVIDER),
+        ("4", True, st.REJECTED_PROVIDER),
+        ("5", False, st.REJECTED_PROVIDER),
+        ("6", True, st.REJECTED_DESTINATION),
+        ("7", True, st.REJECTED_DESTINATION),
+        ("9", True, st.REJECTED_PROVIDER),
+        ("29", True, st.REJECTED_DESTINATION),
+        ("77", True, st.REJECTED_PROVIDER),
+    ],
+)
+@responses.activate
+def test_per_message_status_codes_are_mapped(code, permanent, status):
+    answer = {"message-count": "1", "messages": [{"status": code, "error-text": f"err {code}"}]}
+    responses.post(API, json=answer)  # HTTP 200 even on a logical error
+    with pytest.raises(SendError) as exc:
+        VonageBackend(CREDS).send(outbound())
+    err = exc.value
+    assert (err.code, err.description, err.permanent, err.status) == (
+        f"VONAGE_{code}",
+        f"err {code}",
+        permanent,
+        status,
+    )
+    assert err.raw == answer
+    assert (err.retry_after is not None) == (code == "1")
+
+
+@pytest.mark.parametrize("http", [429, 500, 503])
+@responses.activate
+def test_http_429_and_5xx_are_transient(http):
+    responses.post(API, status=http, body="busy", headers={"Retry-After": "7"})
+    with pytest.raises(SendError) as exc:
+        VonageBackend(CREDS).send(outbound())
+    assert exc.value.permanent is False
+    assert exc.value.retry_after == 7.0
+    assert exc.value.code == f"HTTP_{http}"
+
+
+@responses.activate
+def test_http_401_without_a_message_list_is_permanent():
+    responses.post(API, status=401, json={"error": "unauthorized"})
+    with pytest.raises(SendError) as exc:
+        VonageBackend(CREDS).send(outbound())
+    assert exc.value.permanent is True
+
+
+@responses.activate
+def test_api_base_url_credential_points_elsewhere():
+    responses.post("http://127.0.0.1:9000/sms/json", json=ok_answer("X"))
+    backend = VonageBackend({**CREDS, "apiBaseUrl": "http://127.0.0.1:9000/"})
+    assert backend.send(outbound()).provider_message_id == "X"
+
+
+@responses.activate
+def test_test_connection_reads_the_balance():
+    responses.get(
+        "https://rest.nexmo.com/account/get-balance",
+        json={"value": 10.28, "autoReload": False},
+        match=[
+            responses.matchers.query_param_matcher({"api_key": "abc123", "api_secret": "s3cret"})
+        ],
+    )
+    assert "10.28" in VonageBackend(CREDS).test_connection()
+
+
+def test_credentials():
+    assert VonageBackend.clean_credentials(SIGNED) == SIGNED
+    with pytest.raises(Exception) as exc:
+        VonageBackend.clean_credentials({"apiKey": "k"})
+    assert "apiSecret" in exc.value.errors
+
+
+# --- signatures -------------------------------------------------------------------------------
+
+DLR = {
+    "msisdn": "447700900000",
+    "to": "Acme",
+    "network-code": "23410",
+    "messageId": "0A0000000123ABCD1",
+    "price": "0.03330000",
+    "status": "delivered",
+    "scts": "2001011400",
+    "err-code": "0",
+    "message-timestamp": "2020-01-01 12:00:00",
+    "client-ref": "6f1c1d3e",
+    "api-key": "abc123",
+}
+
+
+def signed(params, method="sha256", secret="sigsecret"):
+    params = {**params, "timestamp": "1583254645", "nonce": "a1b2&c=3"}
+    if method == "md5hash":
+        text = "".join(
+            f"&{k}={params[k].replace('&', '_').replace('=', '_')}" for k in sorted(params)
+        )
+        sig = hashlib.md5((text + secret).encode()).hexdigest()
+    else:
+        text = "".join(
+            f"&{k}={params[k].replace('&', '_').replace('=', '_')}" for k in sorted(params)
+        )
+        sig = hmac.new(secret.encode(), text.encode(), method).hexdigest()
+    return {**params, "sig": sig}
+
+
+def test_signature_matches_the_sdk_algorithm_by_hand():
+    params = {"a": "1", "b": "x=y&z", "sig": "ignored"}
+    expected = hmac.new(b"k", b"&a=1&b=x_y_z", hashlib.sha256).hexdigest()
+    assert signature(params, "k", "sha256") == expected
+    assert signature(params, "k", "md5hash") == hashlib.md5(b"&a=1&b=x_y_zk").hexdigest()
+
+
+def query_request(params, method="GET"):
+    return WebhookRequest(method=method, url="https://x/status", headers={}, body=b"", query=params)
+
+
+@pytest.mark.parametrize("method", ["md5", "md5hash", "sha1", "sha256", "sha512"])
+def test_each_signature_method_is_accepted(method):
+    (report,) = VonageBackend(SIGNED).parse_status_webhook(query_request(signed(DLR, method)))
+    assert report.status == st.DELIVERED_TO_HANDSET
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        signed(DLR, secret="wrong"),
+        {**signed(DLR), "status": "failed"},  # tampered after signing
+        DLR,  # missing sig
+    ],
+)
+def test_wrong_or_missing_signature_is_refused(params):
+    with pytest.raises(WebhookRejected) as exc:
+        VonageBackend(SIGNED).parse_status_webhook(query_request(params))
+    assert exc.value.status == 403
+
+
+def test_unsigned_is_accepted_without_a_signature_secret():
+    (report,) = VonageBackend(CREDS).parse_status_webhook(query_request(DLR))
+    assert report.provider_message_id == "0A0000000123ABCD1"
+    assert report.price == Decimal("0.03330000")
+    assert report.occurred_at.isoformat() == "2020-01-01T12:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("status", "err", "ours", "code"),
+    [
+        ("accepted", "0", st.PENDING_ENROUTE, ""),
+        ("buffered", "0", st.PENDING_ENROUTE, ""),
+        ("delivered", "0", st.DELIVERED_TO_HANDSET, ""),
+        ("expired", "1", st.EXPIRED_EXPIRED, "VONAGE_DLR_1"),
+        ("failed", "2", st.UNDELIVERABLE_NOT_DELIVERED, "VONAGE_DLR_2"),
+        ("failed", "9", st.REJECTED_DESTINATION, "VONAGE_DLR_9"),
+        ("rejected", "6", st.UNDELIVERABLE_REJECTED_OPERATOR, "VONAGE_DLR_6"),
+        ("unknown", "99", st.UNDELIVERABLE_NOT_DELIVERED, "VONAGE_DLR_99"),
+    ],
+)
+def test_dlr_statuses_and_error_codes(status, err, ours, code):
+    params = {**DLR, "status": status, "err-code": err}
+    (report,) = VonageBackend(CREDS).parse_status_webhook(query_request(params))
+    assert (report.status, report.error_code) == (ours, code)
+
+
+def test_unknown_dlr_status_is_400():
+    with pytest.raises(WebhookRejected) as exc:
+        VonageBackend(CREDS).parse_status_webhook(query_request({**DLR, "status": "weird"}))
+    assert exc.value.status == 400
+
+
+# --- through the real webhook URLs -------------------------------------------------------------
+
+
+@pytest.fixture
+def vonage(tenant):
+    return ProviderFactory(
+        tenant=tenant,
+        name="vonage",
+        provider_type="vonage",
+        channels=["sms"],
+        credentials=SIGNED,
+    )
+
+
+@responses.activate
+def test_end_to_end_send_then_signed_post_json_dlr_delivers(client, vonage, run_tasks, anon_client):
+    responses.post(API, json=ok_answer("0A0000000123ABCD1"))
+    r = run_tasks(
+        client.post,
+        "/api/v1/messages",
+        {"sms": [{"body": "Hi", "to": ["+447700900000"], "provider": "vonage", "from": "Acme"}]},
+        format="json",
+    )
+    assert r.status_code == 202, r.content
+    mid = r.json()["messages"][0]["messageId"]
+    form = dict(parse_qsl(responses.calls[0].request.body))
+    assert form["callback"] == vonage.status_webhook_url
+    assert form["client-ref"] == mid
+    assert form["to"] == "447700900000"
+    assert Message.objects.get(pk=mid).status == st.PENDING_ENROUTE
+
+    url = f"/webhooks/providers/{vonage.webhook_token}/status"
+    bad = anon_client.post(url, {**signed(DLR), "sig": "0" * 64}, format="json")
+    assert bad.status_code == 403
+    ok = anon_client.post(url, signed({**DLR, "client-ref": mid}), format="json")
+    assert ok.status_code == 200, ok.content
+    message = Message.objects.get(pk=mid)
+    assert message.status == st.DELIVERED_TO_HANDSET
+
+
+def test_form_post_dlr_and_signed_inbound_through_the_urls(anon_client, vonage):
+    status_url = f"/webhooks/providers/{vonage.webhook_token}/status"
+    r = anon_client.generic(
+        "POST", status_url, urlencode(signed(DLR)), content_type="application/x-www-form-urlencoded"
+    )
+    assert r.status_code == 200, r.content
+
+    inbound = {
+        "msisdn": "447700900001",
+        "to": "447700900000",
+        "messageId": "0A0000001234567B",
+        "text": "Hello world",
+        "type": "text",
+        "keyword": "HELLO",
+        "message-timestamp": "2020-01-01 12:00:00",
+    }
+    inbound_url = f"/webhooks/providers/{vonage.webhook_token}/inbound"
+    assert anon_client.post(inbound_url, inbound, format="json").status_code == 403
+    for _ in range(2):  # Vonage re-sends until it gets a 2xx: stored once
+        r = anon_client.post(inbound_url, signed(inbound, "sha512"), format="json")
+        assert r.status_code == 200, r.content
+    stored = InboundMessage.objects.get()
+    assert (stored.channel, stored.sender, stored.recipient, stored.text) == (
+        "sms",
+        "+447700900001",
+        "447700900000",
+        "Hello world",
+    )
+    assert stored.provider_message_id == "0A0000001234567B"
