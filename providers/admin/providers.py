@@ -1,16 +1,25 @@
 """Providers in the admin: per-type credential fields (secrets write-only), webhook URLs to
-copy, and "send a test message" through the provider."""
+copy, "send a test message" through the provider, and "test connection" for the types that
+have a cheap authenticated call."""
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlencode
 
+import requests
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -21,7 +30,7 @@ from tenants.models import App, Tenant
 from tenants.scoping import TenantScopedAdmin, user_tenants
 
 from ..backends import backend_types
-from ..backends.base import Backend
+from ..backends.base import Backend, CredentialsInvalid, SendError
 from ..forms import (
     CHANNEL_LABELS,
     CHOOSE_TYPE,
@@ -31,6 +40,8 @@ from ..forms import (
 )
 from ..models import Provider
 from ..services import provider_create, provider_update
+
+logger = logging.getLogger(__name__)
 
 CONSOLE_APP = "admin-console"  # the tenant's internal app that admin test messages go out as
 
@@ -270,6 +281,11 @@ class ProviderAdmin(TenantScopedAdmin):
             context["test_message_url"] = reverse(
                 "admin:providers_provider_test_message", args=[obj.pk]
             )
+            backend = backend_types().get(obj.provider_type)
+            if backend is not None and backend.can_test_connection():
+                context["test_connection_url"] = reverse(
+                    "admin:providers_provider_test_connection", args=[obj.pk]
+                )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def response_add(self, request, obj, post_url_continue=None):
@@ -294,7 +310,52 @@ class ProviderAdmin(TenantScopedAdmin):
             self.admin_site.admin_view(self.test_message_view),
             name="providers_provider_test_message",
         )
-        return [test_message, *urls]
+        test_connection = path(
+            "<path:object_id>/test-connection/",
+            self.admin_site.admin_view(self.test_connection_view),
+            name="providers_provider_test_connection",
+        )
+        return [test_message, test_connection, *urls]
+
+    def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Make the provider's cheapest authenticated call with the stored credentials and
+        say what it answered (a POST: it calls out and may cache a token)."""
+        self._deny_without_role(request)
+        provider = self.get_object(request, unquote(object_id))
+        if provider is None:
+            raise Http404("No such provider.")
+        if not self.has_change_permission(request, provider):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        change_url = reverse("admin:providers_provider_change", args=[provider.pk])
+        backend = backend_types().get(provider.provider_type)
+        if backend is None or not backend.can_test_connection():
+            self.message_user(
+                request,
+                format_html("“{}”: this provider type has no connection test.", provider.name),
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(change_url)
+        level, text = self._connection_outcome(provider)
+        self.message_user(request, format_html("“{}”: {}", provider.name, text), level)
+        return HttpResponseRedirect(change_url)
+
+    @staticmethod
+    def _connection_outcome(provider: Provider) -> tuple[int, str]:
+        try:
+            said = provider.backend().test_connection()
+        except SendError as exc:
+            retry = "" if exc.permanent else " (a passing problem: try again later)"
+            return messages.ERROR, f"connection test failed: {exc.description} [{exc.code}]{retry}"
+        except CredentialsInvalid as exc:
+            return messages.ERROR, f"the stored credentials are invalid: {exc}"
+        except requests.RequestException as exc:
+            return messages.ERROR, f"could not reach the provider: {type(exc).__name__}."
+        except Exception as exc:  # an adapter's bug: say so, keep the page
+            logger.exception("Connection test of provider %s failed", provider.pk)
+            return messages.ERROR, f"connection test failed unexpectedly: {type(exc).__name__}."
+        return messages.SUCCESS, f"connection works. {said}".rstrip()
 
     def test_message_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Send one message through this provider to an address the admin types."""
