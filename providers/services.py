@@ -196,9 +196,13 @@ def webhook_receive(*, token: str, kind: str, request: WebhookRequest) -> Webhoo
     return WebhookOutcome(provider=provider, events=events, applied=applied, stored=stored)
 
 
-def webhook_challenge(*, token: str, kind: str, request: WebhookRequest) -> WebhookReply:
-    """A provider's verification handshake (a GET to the webhook URL)."""
-    return _provider_for_token(token).backend().webhook_challenge(kind, request)
+def webhook_challenge(*, token: str, kind: str, request: WebhookRequest) -> WebhookReply | None:
+    """A GET to a webhook URL: a provider's verification handshake (Meta), or None when the
+    provider type sends its events by GET (Vonage may), to be received like a POST."""
+    backend = _provider_for_token(token).backend()
+    if backend.get_webhooks_carry_events:
+        return None
+    return backend.webhook_challenge(kind, request)
 
 
 def status_webhook_receive(*, token: str, request: WebhookRequest) -> int:

@@ -37,7 +37,9 @@ def _handle(request: HttpRequest, token: str, kind: str) -> HttpResponse:
     webhook_request = _webhook_request(request)
     try:
         if request.method == "GET":
-            return _reply(webhook_challenge(token=token, kind=kind, request=webhook_request))
+            challenge = webhook_challenge(token=token, kind=kind, request=webhook_request)
+            if challenge is not None:
+                return _reply(challenge)
         for attempt in (1, 2):
             try:
                 with transaction.atomic():

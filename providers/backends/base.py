@@ -171,6 +171,8 @@ class Backend:
     label: ClassVar[str]
     channels: ClassVar[tuple[str, ...]]
     credential_fields: ClassVar[tuple[CredentialField, ...]] = ()
+    # Some providers can be set to call webhooks with GET and query parameters (Vonage).
+    get_webhooks_carry_events: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -140,6 +140,7 @@ def _timestamp(value: str) -> datetime | None:
 @register
 class VonageBackend(Backend):
     provider_type = "vonage"
+    get_webhooks_carry_events = True  # receipts may come as GET with query parameters
     label = "Vonage SMS API"
     channels = ("sms",)
     credential_fields = (

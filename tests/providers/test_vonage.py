@@ -321,3 +321,21 @@ def test_form_post_dlr_and_signed_inbound_through_the_urls(anon_client, vonage):
         "Hello world",
     )
     assert stored.provider_message_id == "0A0000001234567B"
+
+
+@responses.activate
+def test_receipt_sent_by_get_moves_the_message(client, vonage, run_tasks, anon_client):
+    """Vonage can be set to call webhooks with GET: the receipt is read from the query."""
+    responses.post(API, json=ok_answer("0A0000000123ABCD1"))
+    r = run_tasks(
+        client.post,
+        "/api/v1/messages",
+        {"sms": [{"body": "Hi", "to": ["+447700900000"], "provider": "vonage", "from": "Acme"}]},
+        format="json",
+    )
+    mid = r.json()["messages"][0]["messageId"]
+    url = f"/webhooks/providers/{vonage.webhook_token}/status"
+    assert anon_client.get(url, {**DLR, "client-ref": mid}).status_code == 403  # unsigned
+    ok = anon_client.get(url, signed({**DLR, "client-ref": mid}))
+    assert ok.status_code == 200, ok.content
+    assert Message.objects.get(pk=mid).status == st.DELIVERED_TO_HANDSET

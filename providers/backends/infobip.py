@@ -1,0 +1,341 @@
+"""Infobip: SMS, WhatsApp (text, image, document, template) and Viber (PROVIDERS.md §2).
+
+JSON over HTTPS with `Authorization: App <apiKey>`. Each send names our status webhook URL
+as the message's delivery-report URL, so the reports come back pushed, one `results` list
+per call. Infobip does not sign per-message report URLs; the unguessable token in our URL
+is what makes a call genuine.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from messaging import status as st
+
+from .base import (
+    Backend,
+    CredentialField,
+    Inbound,
+    OutboundMessage,
+    SendError,
+    SendResult,
+    StatusReport,
+    WebhookRejected,
+    WebhookRequest,
+    api_base_url_field,
+    register,
+)
+
+SMS_PATH = "/sms/3/messages"
+VIBER_PATH = "/viber/2/messages"
+WHATSAPP_PATHS = {
+    "text": "/whatsapp/1/message/text",
+    "image": "/whatsapp/1/message/image",
+    "document": "/whatsapp/1/message/document",
+    "template": "/whatsapp/1/message/template",
+}
+
+# status.id → our status (Infobip's status ids, §2.5); a report whose id is not listed falls
+# back to its groupName.
+STATUS_BY_ID = {
+    3: st.PENDING_ENROUTE,  # PENDING_WAITING_DELIVERY
+    7: st.PENDING_ENROUTE,  # PENDING_ENROUTE
+    26: st.PENDING_ENROUTE,  # PENDING_ACCEPTED
+    2: st.DELIVERED_TO_OPERATOR,
+    5: st.DELIVERED_TO_HANDSET,
+    4: st.UNDELIVERABLE_REJECTED_OPERATOR,
+    9: st.UNDELIVERABLE_NOT_DELIVERED,
+    31: st.UNDELIVERABLE_NOT_DELIVERED,  # UNDELIVERABLE_NOT_SENT
+    15: st.EXPIRED_EXPIRED,
+    29: st.EXPIRED_EXPIRED,  # EXPIRED_DLR_UNKNOWN
+    6: st.REJECTED_DESTINATION,  # REJECTED_NETWORK
+    8: st.REJECTED_DESTINATION,  # REJECTED_PREFIX_MISSING
+    10: st.REJECTED_DESTINATION,  # REJECTED_DND
+    11: st.REJECTED_PROVIDER,  # REJECTED_SOURCE
+    12: st.REJECTED_PROVIDER,  # REJECTED_NOT_ENOUGH_CREDITS
+    13: st.REJECTED_PROVIDER,  # REJECTED_SENDER
+    14: st.REJECTED_DESTINATION,  # REJECTED_DESTINATION_BLOCKLISTED
+    18: st.REJECTED_NOT_ON_CHANNEL,  # REJECTED_DESTINATION_NOT_REGISTERED
+    19: st.REJECTED_DESTINATION,  # REJECTED_ROUTE_NOT_AVAILABLE
+    20: st.REJECTED_PROVIDER,  # REJECTED_FLOODING_FILTER
+    21: st.REJECTED_PROVIDER,  # REJECTED_SYSTEM_ERROR
+    23: st.REJECTED_PROVIDER,  # REJECTED_DUPLICATE_MESSAGE_ID
+    25: st.REJECTED_CONTENT,  # REJECTED_MESSAGE_TOO_LONG
+    51: st.REJECTED_DESTINATION,  # MISSING_TO
+    52: st.REJECTED_DESTINATION,  # REJECTED_DESTINATION
+}
+STATUS_BY_GROUP = {
+    "ACCEPTED": st.PENDING_ENROUTE,
+    "PENDING": st.PENDING_ENROUTE,
+    "DELIVERED": st.DELIVERED_TO_HANDSET,
+    "UNDELIVERABLE": st.UNDELIVERABLE_NOT_DELIVERED,
+    "EXPIRED": st.EXPIRED_EXPIRED,
+    "REJECTED": st.REJECTED_PROVIDER,
+}
+# Groups that are final refusals when they come back in the send response itself.
+REFUSED_GROUPS = {"REJECTED", "UNDELIVERABLE"}
+# Rejections that a later attempt may get past (flooding filter, system error, credit).
+TRANSIENT_STATUS_IDS = {12, 20, 21}
+
+# Error ids that make a delivered-group-less report more precise: error.id → our status.
+ERROR_STATUS = {
+    1: st.UNDELIVERABLE_NOT_DELIVERED,  # EC_UNKNOWN_SUBSCRIBER
+    351: st.REJECTED_DESTINATION,  # EC_INVALID_DESTINATION_ADDRESS
+    355: st.REJECTED_CONTENT,  # EC_MSG_TEXT_TOO_LONG
+    573: st.REJECTED_DESTINATION,  # EC_SC_BLOCKED_BY_END_USER
+    603: st.REJECTED_DESTINATION,  # EC_CONTENT_BLOCKED (STOP opt-out)
+    607: st.REJECTED_CONTENT,  # EC_REJECTED_SPAM_BY_OPERATOR
+}
+
+# API error codes (the current `errorCode` and the older serviceException `messageId`).
+API_ERRORS = {
+    "E400": (st.REJECTED_PROVIDER, True),
+    "BAD_REQUEST": (st.REJECTED_PROVIDER, True),
+    "E401": (st.REJECTED_PROVIDER, True),
+    "UNAUTHORIZED": (st.REJECTED_PROVIDER, True),
+    "E403": (st.REJECTED_PROVIDER, True),
+    "FORBIDDEN": (st.REJECTED_PROVIDER, True),
+    "E404": (st.REJECTED_PROVIDER, True),
+    "NOT_FOUND": (st.REJECTED_PROVIDER, True),
+    "E429": (st.REJECTED_PROVIDER, False),
+    "TOO_MANY_REQUESTS": (st.REJECTED_PROVIDER, False),
+    "E500": (st.REJECTED_PROVIDER, False),
+    "GENERAL_ERROR": (st.REJECTED_PROVIDER, False),
+}
+TRANSIENT_HTTP = {429, 500, 502, 503, 504}
+DEFAULT_RETRY_AFTER = {429: 5.0}
+INBOUND_CHANNELS = {"WHATSAPP": "whatsapp", "VIBER": "viber", "SMS": "sms"}
+
+
+def _number(value: str) -> str:
+    """Infobip takes international numbers without the plus."""
+    return value[1:] if value.startswith("+") else value
+
+
+def _e164(value) -> str:
+    """Infobip's numbers back in our form: a leading plus on an all-digit number."""
+    value = str(value or "")
+    return f"+{value}" if value.isdigit() else value
+
+
+def _decimal(value) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else None
+    except InvalidOperation:
+        return None
+
+
+def _when(value) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:  # yyyy-MM-dd'T'HH:mm:ss.SSS+0000
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return None
+
+
+def status_for(status: dict, error: dict | None = None) -> str:
+    """Our status for an Infobip status object (and its error object, which can sharpen an
+    undeliverable or rejected outcome)."""
+    ours = STATUS_BY_ID.get(status.get("id"))
+    if ours is None:
+        ours = STATUS_BY_GROUP.get(str(status.get("groupName", "")).upper(), st.PENDING_ENROUTE)
+    group = str(status.get("groupName", "")).upper()
+    if error and group in ("UNDELIVERABLE", "REJECTED") and error.get("id") in ERROR_STATUS:
+        return ERROR_STATUS[error["id"]]
+    return ours
+
+
+@register
+class InfobipBackend(Backend):
+    provider_type = "infobip"
+    label = "Infobip (SMS, WhatsApp, Viber)"
+    channels = ("sms", "whatsapp", "viber")
+    credential_fields = (
+        CredentialField("apiKey", help="API key, sent as `Authorization: App <apiKey>`."),
+        api_base_url_field("https://api.infobip.com"),
+    )
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"App {self.credentials.get('apiKey', '')}",
+            "Accept": "application/json",
+        }
+
+    # --- send ------------------------------------------------------------------------------
+    def build_request(self, message: OutboundMessage) -> tuple[str, dict]:
+        """The path and JSON body for one message."""
+        sender = self.sender_for(message)
+        to = _number(message.to)
+        if message.channel in ("sms", "viber"):
+            content = {"text": message.body}
+            if message.channel == "viber":
+                content["type"] = "TEXT"
+            entry = {
+                "destinations": [{"to": to}],
+                "content": content,
+                "webhooks": {
+                    "delivery": {"url": message.status_webhook_url, "intermediateReport": True},
+                    "contentType": "application/json",
+                    "callbackData": message.id,
+                },
+            }
+            if sender:
+                entry = {"sender": sender, **entry}
+            if not message.status_webhook_url:
+                entry["webhooks"].pop("delivery")
+            return (SMS_PATH if message.channel == "sms" else VIBER_PATH), {"messages": [entry]}
+        return self._whatsapp(message, _number(sender), to)
+
+    def _whatsapp(self, message: OutboundMessage, sender: str, to: str) -> tuple[str, dict]:
+        common = {"from": sender, "to": to, "callbackData": message.id}
+        if message.status_webhook_url:
+            common["notifyUrl"] = message.status_webhook_url
+        template = message.payload.get("providerTemplate")
+        if isinstance(template, dict) and template.get("name"):
+            content = {
+                "templateName": template["name"],
+                "templateData": {"body": {"placeholders": list(template.get("placeholders", []))}},
+                "language": template.get("language", "en"),
+            }
+            return WHATSAPP_PATHS["template"], {"messages": [{**common, "content": content}]}
+        media = message.payload.get("media")
+        if isinstance(media, dict) and media.get("url"):
+            kind = "document" if media.get("type") == "document" else "image"
+            content = {"mediaUrl": media["url"]}
+            caption = media.get("caption") or message.body
+            if caption:
+                content["caption"] = caption
+            if kind == "document":
+                content["filename"] = media.get("filename") or media["url"].rsplit("/", 1)[-1]
+            return WHATSAPP_PATHS[kind], {**common, "content": content}
+        return WHATSAPP_PATHS["text"], {**common, "content": {"text": message.body}}
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        path, body = self.build_request(message)
+        response = self.session.post(self.base_url + path, json=body, headers=self.headers)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = response.text
+        if response.status_code >= 300 or not isinstance(answer, dict):
+            raise self.api_error(response.status_code, answer, response.headers)
+        # WhatsApp text/media answer with one message object; the bulk endpoints with a list.
+        results = answer.get("messages") if "messages" in answer else [answer]
+        first = results[0] if results and isinstance(results[0], dict) else {}
+        status = first.get("status") or {}
+        if not first.get("messageId"):
+            raise SendError(
+                "NO_MESSAGE_ID", "Infobip's answer names no messageId.", permanent=False, raw=answer
+            )
+        if str(status.get("groupName", "")).upper() in REFUSED_GROUPS:
+            raise SendError(
+                str(status.get("name") or status.get("id")),
+                str(status.get("description") or "Infobip refused the message."),
+                permanent=status.get("id") not in TRANSIENT_STATUS_IDS,
+                status=status_for(status),
+                raw=answer,
+            )
+        return SendResult(provider_message_id=str(first["messageId"]), raw=answer)
+
+    @staticmethod
+    def api_error(http_status: int, body, headers) -> SendError:
+        info = body if isinstance(body, dict) else {}
+        exception = (info.get("requestError") or {}).get("serviceException") or {}
+        code = str(info.get("errorCode") or exception.get("messageId") or f"HTTP_{http_status}")
+        description = str(info.get("description") or exception.get("text") or "")
+        description = description or f"Infobip answered HTTP {http_status}."
+        if http_status in TRANSIENT_HTTP:
+            retry_after = _decimal(headers.get("Retry-After"))
+            return SendError(
+                code,
+                description,
+                permanent=False,
+                retry_after=float(retry_after)
+                if retry_after is not None
+                else DEFAULT_RETRY_AFTER.get(http_status),
+                raw=body,
+            )
+        status, permanent = API_ERRORS.get(code, (st.REJECTED_PROVIDER, True))
+        return SendError(code, description, permanent=permanent, status=status, raw=body)
+
+    def test_connection(self) -> str:
+        response = self.session.get(self.base_url + "/account/1/balance", headers=self.headers)
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        if response.status_code != 200 or not isinstance(body, dict):
+            raise self.api_error(response.status_code, body, response.headers)
+        return f"Balance {body.get('balance')} {body.get('currency', '')}".strip()
+
+    # --- webhooks --------------------------------------------------------------------------
+    @staticmethod
+    def _results(request: WebhookRequest) -> list[dict]:
+        body = request.json()
+        results = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+            raise WebhookRejected('Expected {"results": [...]}.', status=400)
+        return results
+
+    def parse_status_webhook(self, request: WebhookRequest) -> list[StatusReport]:
+        reports = []
+        for item in self._results(request):
+            mid = item.get("messageId")
+            if not mid:
+                raise WebhookRejected("Each report needs a messageId.", status=400)
+            if "seenAt" in item and "status" not in item:  # a WhatsApp seen report
+                reports.append(
+                    StatusReport(
+                        provider_message_id=str(mid),
+                        status=st.DELIVERED_READ,
+                        occurred_at=_when(item.get("seenAt")),
+                        event_id=f"{mid}:seen",
+                        raw=item,
+                    )
+                )
+                continue
+            status = item.get("status") if isinstance(item.get("status"), dict) else {}
+            error = item.get("error") if isinstance(item.get("error"), dict) else {}
+            has_error = bool(error) and error.get("id") not in (0, None)
+            price = item.get("price") if isinstance(item.get("price"), dict) else {}
+            reports.append(
+                StatusReport(
+                    provider_message_id=str(mid),
+                    status=status_for(status, error),
+                    error_code=str(error.get("name") or error.get("id")) if has_error else "",
+                    error_description=str(error.get("description") or "") if has_error else "",
+                    permanent=bool(error.get("permanent", True)) if has_error else True,
+                    price=_decimal(price.get("pricePerMessage")),
+                    currency=str(price.get("currency") or ""),
+                    occurred_at=_when(item.get("doneAt")),
+                    event_id=f"{mid}:{status.get('id', status.get('groupName', ''))}",
+                    raw=item,
+                )
+            )
+        return reports
+
+    def parse_inbound_webhook(self, request: WebhookRequest) -> list[Inbound]:
+        inbound = []
+        for item in self._results(request):
+            message = item.get("message") if isinstance(item.get("message"), dict) else None
+            channel = INBOUND_CHANNELS.get(str(item.get("integrationType", "")).upper())
+            if channel is None:
+                channel = "whatsapp" if message is not None else "sms"
+            if message is not None:
+                text = message.get("text") or message.get("caption") or message.get("title") or ""
+            else:
+                text = item.get("text") or item.get("cleanText") or ""
+            inbound.append(
+                Inbound(
+                    channel=channel,
+                    sender=_e164(item.get("from")),
+                    recipient=_e164(item.get("to")),
+                    text=str(text),
+                    provider_message_id=str(item.get("messageId") or ""),
+                    raw=item,
+                )
+            )
+        return inbound

@@ -1,0 +1,192 @@
+"""Email through any SMTP server, with Django's own SMTP backend opened with the tenant's
+host and login (never the global EMAIL_* settings).
+
+SMTP has no delivery reports: a message the server accepts ends DELIVERED_TO_OPERATOR
+(handed to the relay); a refusal is read from the SMTP reply code.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+
+from django.core.mail import get_connection
+from django.core.mail.utils import DNS_NAME
+
+from messaging import status as st
+from providers import email as email_kit
+
+from .base import (
+    Backend,
+    CredentialField,
+    CredentialsInvalid,
+    OutboundMessage,
+    SendError,
+    SendResult,
+    register,
+)
+
+DJANGO_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+SMTP_TIMEOUT_SECONDS = 30
+
+# smtplib's exceptions that carry no reply code → (our status, permanent?).
+SMTP_ERRORS: dict[type[Exception], tuple[str, bool]] = {
+    smtplib.SMTPAuthenticationError: (st.REJECTED_PROVIDER, True),
+    smtplib.SMTPNotSupportedError: (st.REJECTED_PROVIDER, True),
+    smtplib.SMTPServerDisconnected: (st.REJECTED_PROVIDER, False),
+    smtplib.SMTPConnectError: (st.REJECTED_PROVIDER, False),
+    ssl.SSLError: (st.REJECTED_PROVIDER, False),
+    socket.timeout: (st.REJECTED_PROVIDER, False),
+    OSError: (st.REJECTED_PROVIDER, False),
+}
+
+# A refusal with a reply code: 4xx is "try again later", 5xx is final.
+DATA_REFUSED = st.REJECTED_CONTENT  # 552/554 after DATA: size, content, policy
+SENDER_REFUSED = st.REJECTED_PROVIDER  # MAIL FROM refused, HELO or greeting failed
+
+
+def _reply_text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def smtp_send_error(exc: Exception) -> SendError:
+    """Our SendError for an SMTP failure, by its reply code or, failing that, its class."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        replies = {addr: (code, _reply_text(msg)) for addr, (code, msg) in exc.recipients.items()}
+        transient = all(400 <= code < 500 for code, _ in replies.values())
+        detail = "; ".join(f"{addr}: {code} {msg}" for addr, (code, msg) in replies.items())
+        return SendError(
+            "SMTP_RECIPIENTS_REFUSED",
+            f"Every recipient was refused: {detail}",
+            permanent=not transient,
+            status=st.REJECTED_DESTINATION,
+            raw={"recipients": {a: {"code": c, "reply": m} for a, (c, m) in replies.items()}},
+        )
+    code = getattr(exc, "smtp_code", None)
+    if (
+        isinstance(code, int)
+        and code >= 400
+        and not isinstance(exc, smtplib.SMTPAuthenticationError)
+    ):
+        reply = _reply_text(getattr(exc, "smtp_error", "")) or str(exc)
+        status = DATA_REFUSED if isinstance(exc, smtplib.SMTPDataError) else SENDER_REFUSED
+        return SendError(
+            f"SMTP_{code}",
+            f"The SMTP server answered {code} {reply}",
+            permanent=code >= 500,
+            status=status,
+            raw={"code": code, "reply": reply},
+        )
+    for cls in type(exc).__mro__:
+        if cls in SMTP_ERRORS:
+            status, permanent = SMTP_ERRORS[cls]
+            return SendError(
+                f"SMTP_{type(exc).__name__.upper()}",
+                f"{type(exc).__name__}: {exc}",
+                permanent=permanent,
+                status=status,
+            )
+    return SendError("SMTP_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
+
+
+@register
+class SmtpBackend(Backend):
+    provider_type = "smtp"
+    label = "SMTP server"
+    channels = ("email",)
+    credential_fields = (
+        CredentialField("host", secret=False, help="The SMTP server's host name."),
+        CredentialField(
+            "port",
+            required=False,
+            secret=False,
+            kind=int,
+            default=587,
+            help="The port; 587 with useTls (STARTTLS), 465 with useSsl, 25 for neither.",
+        ),
+        CredentialField("username", required=False, secret=False, help="The login, if any."),
+        CredentialField("password", required=False, help="The password, if any."),
+        CredentialField(
+            "useTls",
+            required=False,
+            secret=False,
+            kind=bool,
+            default=True,
+            help="STARTTLS after connecting (port 587).",
+        ),
+        CredentialField(
+            "useSsl",
+            required=False,
+            secret=False,
+            kind=bool,
+            default=False,
+            help="Implicit TLS from the first byte (port 465).",
+        ),
+    )
+
+    @classmethod
+    def clean_credentials(cls, credentials):
+        cleaned = super().clean_credentials(credentials)
+        if cleaned.get("useTls", True) and cleaned.get("useSsl"):
+            # Django's SMTP backend refuses both at once; say so at registration.
+            raise CredentialsInvalid({"useSsl": "and useTls cannot both be true"})
+        port = cleaned.get("port")
+        if port is not None and not 0 < port < 65536:
+            raise CredentialsInvalid({"port": "must be between 1 and 65535"})
+        return cleaned
+
+    def connection(self):
+        creds = self.credentials
+        use_ssl = bool(creds.get("useSsl", False))
+        return get_connection(
+            DJANGO_SMTP_BACKEND,
+            host=creds["host"],
+            port=int(creds.get("port") or (465 if use_ssl else 587)),
+            username=creds.get("username") or "",
+            password=creds.get("password") or "",
+            use_tls=bool(creds.get("useTls", not use_ssl)) and not use_ssl,
+            use_ssl=use_ssl,
+            timeout=SMTP_TIMEOUT_SECONDS,
+            fail_silently=False,
+        )
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        sender = self.sender_for(message)
+        domain = sender.rpartition("@")[2].strip(" >") or str(DNS_NAME)
+        # Our id in the Message-ID: the one id a bounce or a reply will quote back.
+        message_id = f"<{message.id}@{domain}>"
+        email = email_kit.plain_email(
+            email_kit.email_message_build(
+                message,
+                sender=sender,
+                session=self.session,
+                headers={"Message-ID": message_id, "X-Message-Id": message.id},
+            )
+        )
+        if not email.recipients():
+            raise SendError(
+                "NO_RECIPIENTS", "The email has no recipient.", permanent=True,
+                status=st.REJECTED_DESTINATION,
+            )  # fmt: skip
+        try:
+            self.connection().send_messages([email])
+        except (smtplib.SMTPException, OSError) as exc:
+            raise smtp_send_error(exc) from exc
+        return SendResult(
+            provider_message_id=message_id,
+            status=st.DELIVERED_TO_OPERATOR,
+            raw={"messageId": message_id, "recipients": email.recipients()},
+        )
+
+    def test_connection(self) -> str:
+        connection = self.connection()
+        try:
+            connection.open()  # connects, STARTTLS, and logs in when a username is set
+        except (smtplib.SMTPException, OSError) as exc:
+            raise smtp_send_error(exc) from exc
+        finally:
+            connection.close()
+        creds = self.credentials
+        who = f" as {creds['username']}" if creds.get("username") else ""
+        return f"Connected to {creds['host']}:{connection.port}{who}."

@@ -1,0 +1,602 @@
+"""A loopback stand-in for Twilio's and Infobip's messaging APIs (PROVIDERS.md §10).
+
+It serves their send endpoints as documented (authentication checked, their success JSON
+with ids), then posts their delivery reports to the report URL named in the request:
+Twilio's StatusCallback form post signed with X-Twilio-Signature, Infobip's `{"results":
+[...]}` JSON to notifyUrl / webhooks.delivery.url. Point a provider's `apiBaseUrl` at it.
+
+Outcomes are steered per recipient or globally through a small control API, or by magic
+recipients (last four digits):
+
+    0002 fail (sent, then an undeliverable report)   0003 reject (refused at once)
+    0004 throttle (HTTP 429)                         0005 unavailable (HTTP 503)
+    0006 slow (answers after `slow_seconds`, then delivers)
+
+    POST /_control          {"mode": "reject", "recipient": "+14155550100"}  (no recipient:
+                            every recipient; "mode": null clears)
+    POST /_control/reset    back to magic recipients only, logs emptied
+    POST /_control/inbound  {"provider": "twilio"|"infobip", "url": "<our inbound URL>",
+                            "from", "to", "text", "channel"?}: posts an inbound message now
+                            and answers with what our URL said
+    GET  /_control          modes and the logs of sends and of posted webhooks
+
+`Simulator(port=0).start()` runs it in a thread (tests); `manage.py provider_simulator`
+serves it in the foreground. It binds 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+import requests
+
+DEFAULT_TWILIO_ACCOUNT_SID = "AC" + "0" * 31 + "1"
+DEFAULT_TWILIO_AUTH_TOKEN = "simulator-auth-token"
+DEFAULT_INFOBIP_API_KEY = "simulator-api-key"
+
+MODES = ("deliver", "fail", "reject", "throttle", "unavailable", "slow")
+MODE_ALIASES = {"429": "throttle", "503": "unavailable", "undeliverable": "fail"}
+MAGIC_SUFFIXES = {
+    "0002": "fail",
+    "0003": "reject",
+    "0004": "throttle",
+    "0005": "unavailable",
+    "0006": "slow",
+}
+
+TWILIO_SEND = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
+TWILIO_ACCOUNT = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)\.json$")
+INFOBIP_SEND_PATHS = {
+    "/sms/3/messages": "sms3",
+    "/viber/2/messages": "viber",
+    "/sms/2/text/advanced": "sms2",
+    "/whatsapp/1/message/text": "wa",
+    "/whatsapp/1/message/image": "wa",
+    "/whatsapp/1/message/document": "wa",
+    "/whatsapp/1/message/template": "wa_bulk",
+}
+
+IB_PENDING = {
+    "groupId": 1,
+    "groupName": "PENDING",
+    "id": 26,
+    "name": "PENDING_ACCEPTED",
+    "description": "Message sent to next instance",
+}
+IB_DELIVERED = {
+    "groupId": 3,
+    "groupName": "DELIVERED",
+    "id": 5,
+    "name": "DELIVERED_TO_HANDSET",
+    "description": "Message delivered to handset",
+}
+IB_UNDELIVERABLE = {
+    "groupId": 2,
+    "groupName": "UNDELIVERABLE",
+    "id": 9,
+    "name": "UNDELIVERABLE_NOT_DELIVERED",
+    "description": "Message sent not delivered",
+}
+IB_REJECTED = {
+    "groupId": 5,
+    "groupName": "REJECTED",
+    "id": 52,
+    "name": "REJECTED_DESTINATION",
+    "description": "Invalid destination address.",
+}
+IB_NO_ERROR = {
+    "groupId": 0,
+    "groupName": "OK",
+    "id": 0,
+    "name": "NO_ERROR",
+    "description": "No Error",
+    "permanent": False,
+}
+IB_UNKNOWN_SUBSCRIBER = {
+    "groupId": 1,
+    "groupName": "HANDSET_ERRORS",
+    "id": 1,
+    "name": "EC_UNKNOWN_SUBSCRIBER",
+    "description": "Unknown Subscriber",
+    "permanent": True,
+}
+
+
+def twilio_sign(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
+    """Twilio's request signature, computed here independently of the adapter's checker."""
+    names = sorted({name for name, _ in params})
+    data = url
+    for name in names:
+        for value in sorted({v for n, v in params if n == name}):
+            data += name + value
+    mac = hmac.new(auth_token.encode(), data.encode("utf-8"), hashlib.sha1)
+    return base64.b64encode(mac.digest()).decode()
+
+
+def _digits(value: str) -> str:
+    return "".join(ch for ch in str(value) if ch.isdigit())
+
+
+def _ib_time(moment: datetime | None = None) -> str:
+    moment = moment or datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+class Simulator:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        twilio_account_sid: str = DEFAULT_TWILIO_ACCOUNT_SID,
+        twilio_auth_token: str = DEFAULT_TWILIO_AUTH_TOKEN,
+        infobip_api_key: str = DEFAULT_INFOBIP_API_KEY,
+        report_delay: float = 0.3,
+        slow_seconds: float = 5.0,
+    ) -> None:
+        self.port = port
+        self.twilio_account_sid = twilio_account_sid
+        self.twilio_auth_token = twilio_auth_token
+        self.infobip_api_key = infobip_api_key
+        self.report_delay = report_delay
+        self.slow_seconds = slow_seconds
+        self.global_mode: str | None = None
+        self.recipient_modes: dict[str, str] = {}
+        self.sends: list[dict[str, Any]] = []
+        self.webhooks: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def bind(self) -> ThreadingHTTPServer:
+        handler = type("Handler", (_Handler,), {"simulator": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        return self._server
+
+    def start(self) -> Simulator:
+        server = self.bind()
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # --- modes -----------------------------------------------------------------------------
+    def set_mode(self, mode: str | None, recipient: str | None = None) -> None:
+        if mode is not None:
+            mode = MODE_ALIASES.get(str(mode), str(mode))
+            if mode not in MODES:
+                raise ValueError(f"Unknown mode {mode!r}; use one of {', '.join(MODES)}.")
+        with self._lock:
+            if recipient:
+                if mode is None:
+                    self.recipient_modes.pop(_digits(recipient), None)
+                else:
+                    self.recipient_modes[_digits(recipient)] = mode
+            else:
+                self.global_mode = mode
+
+    def reset(self) -> None:
+        with self._lock:
+            self.global_mode = None
+            self.recipient_modes.clear()
+            self.sends.clear()
+            self.webhooks.clear()
+
+    def mode_for(self, recipient: str) -> str:
+        digits = _digits(recipient)
+        with self._lock:
+            if digits in self.recipient_modes:
+                return self.recipient_modes[digits]
+            if self.global_mode:
+                return self.global_mode
+        return MAGIC_SUFFIXES.get(digits[-4:], "deliver")
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "globalMode": self.global_mode,
+                "recipientModes": dict(self.recipient_modes),
+                "magicSuffixes": MAGIC_SUFFIXES,
+                "sends": list(self.sends),
+                "webhooks": list(self.webhooks),
+            }
+
+    # --- outgoing webhooks -----------------------------------------------------------------
+    def post_webhook(self, url: str, *, form=None, body=None, headers=None) -> dict[str, Any]:
+        try:
+            if form is not None:
+                response = requests.post(url, data=form, headers=headers or {}, timeout=10)
+            else:
+                response = requests.post(url, json=body, headers=headers or {}, timeout=10)
+            outcome = {"url": url, "status": response.status_code, "body": response.text[:2000]}
+        except requests.RequestException as exc:
+            outcome = {"url": url, "status": None, "body": f"{type(exc).__name__}: {exc}"}
+        with self._lock:
+            self.webhooks.append(outcome)
+        return outcome
+
+    def later(self, posts: list) -> None:
+        """Post callbacks one after another, `report_delay` apart, off the request thread."""
+
+        def run():
+            for post in posts:
+                time.sleep(self.report_delay)
+                post()
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def twilio_post(self, url: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+        signature = twilio_sign(self.twilio_auth_token, url, params)
+        return self.post_webhook(url, form=params, headers={"X-Twilio-Signature": signature})
+
+    # --- inbound ---------------------------------------------------------------------------
+    def inbound(self, spec: dict[str, Any]) -> dict[str, Any]:
+        provider, url = spec.get("provider"), spec.get("url")
+        sender, recipient = str(spec.get("from", "")), str(spec.get("to", ""))
+        text, channel = str(spec.get("text", "")), spec.get("channel") or "sms"
+        if not url or provider not in ("twilio", "infobip"):
+            raise ValueError("Give provider (twilio or infobip) and url.")
+        if provider == "twilio":
+            prefix = "whatsapp:" if channel == "whatsapp" else ""
+            sid = "SM" + uuid.uuid4().hex
+            params = [
+                ("ToCountry", "US"),
+                ("SmsMessageSid", sid),
+                ("NumMedia", "0"),
+                ("SmsSid", sid),
+                ("SmsStatus", "received"),
+                ("Body", text),
+                ("To", prefix + recipient),
+                ("NumSegments", "1"),
+                ("MessageSid", sid),
+                ("AccountSid", self.twilio_account_sid),
+                ("From", prefix + sender),
+                ("ApiVersion", "2010-04-01"),
+            ]
+            if channel == "whatsapp":
+                params += [("ProfileName", "Simulated User"), ("WaId", _digits(sender))]
+            return self.twilio_post(url, params)
+        result = {
+            "messageId": uuid.uuid4().hex,
+            "from": _digits(sender),
+            "to": _digits(recipient) if recipient.startswith("+") else recipient,
+            "receivedAt": _ib_time(),
+            "price": {"pricePerMessage": 0, "currency": "EUR"},
+            "callbackData": None,
+        }
+        if channel == "sms":
+            result.update(text=text, cleanText=text, keyword="", smsCount=1)
+        else:
+            result.update(
+                integrationType=channel.upper(),
+                message={"type": "TEXT", "text": text},
+                contact={"name": "Simulated User"},
+            )
+        body = {"results": [result], "messageCount": 1, "pendingMessageCount": 0}
+        return self.post_webhook(url, body=body)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    simulator: Simulator
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet; the logs are in `state()`
+        pass
+
+    # --- plumbing --------------------------------------------------------------------------
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802
+        sim = self.simulator
+        path = self.path.split("?", 1)[0]
+        if path == "/_control":
+            return self._json(200, sim.state())
+        if match := TWILIO_ACCOUNT.match(path):
+            if not self._twilio_authorized(match["sid"]):
+                return self._twilio_error(401, 20003, "Authenticate")
+            return self._json(
+                200,
+                {"sid": sim.twilio_account_sid, "friendly_name": "Simulator", "status": "active"},
+            )
+        if path == "/account/1/balance":
+            if not self._infobip_authorized():
+                return self._infobip_unauthorized(v3=False)
+            return self._json(200, {"balance": 100.0, "currency": "EUR"})
+        return self._json(404, {"error": f"No such endpoint: GET {path}"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        path = self.path.split("?", 1)[0]
+        body = self._body()
+        if path.startswith("/_control"):
+            return self._control(path, body)
+        if match := TWILIO_SEND.match(path):
+            return self._twilio_send(match["sid"], body)
+        if path in INFOBIP_SEND_PATHS:
+            return self._infobip_send(path, INFOBIP_SEND_PATHS[path], body)
+        return self._json(404, {"error": f"No such endpoint: POST {path}"})
+
+    def _control(self, path: str, body: bytes) -> None:
+        sim = self.simulator
+        try:
+            spec = json.loads(body or b"{}")
+            if path == "/_control":
+                sim.set_mode(spec.get("mode"), spec.get("recipient"))
+                if "slowSeconds" in spec:
+                    sim.slow_seconds = float(spec["slowSeconds"])
+                return self._json(200, sim.state())
+            if path == "/_control/reset":
+                sim.reset()
+                return self._json(200, sim.state())
+            if path == "/_control/inbound":
+                return self._json(200, sim.inbound(spec))
+        except (ValueError, AttributeError, TypeError) as exc:
+            return self._json(400, {"error": str(exc)})
+        return self._json(404, {"error": f"No such control endpoint: {path}"})
+
+    def _stall_or_refuse(self, mode: str, refuse) -> bool:
+        """Apply the request-wide modes; True when the request was answered with an error."""
+        if mode == "slow":
+            time.sleep(self.simulator.slow_seconds)
+        elif mode in ("throttle", "unavailable"):
+            refuse(429 if mode == "throttle" else 503)
+            return True
+        return False
+
+    # --- Twilio ----------------------------------------------------------------------------
+    def _twilio_authorized(self, path_sid: str) -> bool:
+        sim = self.simulator
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return False
+        return (
+            hmac.compare_digest(user, sim.twilio_account_sid)
+            and hmac.compare_digest(password, sim.twilio_auth_token)
+            and path_sid == user
+        )
+
+    def _twilio_error(self, status: int, code: int, message: str) -> None:
+        self._json(
+            status,
+            {
+                "code": code,
+                "message": message,
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                "status": status,
+            },
+        )
+
+    def _twilio_send(self, path_sid: str, raw: bytes) -> None:
+        sim = self.simulator
+        if not self._twilio_authorized(path_sid):
+            return self._twilio_error(401, 20003, "Authenticate")
+        params = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        form = dict(params)
+        with sim._lock:
+            sim.sends.append({"provider": "twilio", "path": self.path, "form": params})
+        to = form.get("To", "")
+        if not to:
+            return self._twilio_error(400, 21604, "A 'To' phone number is required.")
+        if not (form.get("From") or form.get("MessagingServiceSid")):
+            return self._twilio_error(400, 21603, "A 'From' phone number is required.")
+        if not (form.get("Body") or form.get("MediaUrl") or form.get("ContentSid")):
+            return self._twilio_error(400, 21602, "Message body is required.")
+        mode = sim.mode_for(to)
+        refuse = {
+            429: lambda s: self._twilio_error(s, 20429, "Too Many Requests"),
+            503: lambda s: self._twilio_error(s, 20503, "Service Unavailable"),
+        }
+        if self._stall_or_refuse(mode, lambda s: refuse[s](s)):
+            return None
+        if mode == "reject":
+            return self._twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
+        sid = "SM" + uuid.uuid4().hex
+        now = format_datetime(datetime.now(UTC), usegmt=False)
+        service = form.get("MessagingServiceSid")
+        resource = {
+            "account_sid": sim.twilio_account_sid,
+            "api_version": "2010-04-01",
+            "body": form.get("Body", ""),
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": form.get("From"),
+            "messaging_service_sid": service,
+            "num_media": str(sum(1 for n, _ in params if n == "MediaUrl")),
+            "num_segments": "1",
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": "accepted" if service else "queued",
+            "subresource_uris": {
+                "media": f"/2010-04-01/Accounts/{sim.twilio_account_sid}/Messages/{sid}/Media.json"
+            },
+            "to": to,
+            "uri": f"/2010-04-01/Accounts/{sim.twilio_account_sid}/Messages/{sid}.json",
+        }
+        self._json(201, resource)
+        callback = form.get("StatusCallback")
+        if callback:
+            sim.later(self._twilio_reports(callback, sid, form, mode))
+        return None
+
+    def _twilio_reports(self, url: str, sid: str, form: dict[str, str], mode: str) -> list:
+        sim = self.simulator
+        sender = form.get("From") or form.get("MessagingServiceSid", "")
+        whatsapp = form.get("To", "").startswith("whatsapp:")
+        steps = ["sent", "undelivered" if mode == "fail" else "delivered"]
+        if whatsapp and mode != "fail":
+            steps.append("read")
+        posts = []
+        for step in steps:
+            params = [
+                ("AccountSid", sim.twilio_account_sid),
+                ("ApiVersion", "2010-04-01"),
+                ("From", sender),
+                ("To", form.get("To", "")),
+                ("MessageSid", sid),
+                ("SmsSid", sid),
+                ("MessageStatus", step),
+                ("SmsStatus", step),
+            ]
+            if step in ("delivered", "undelivered") and not whatsapp:
+                params.append(("RawDlrDoneDate", datetime.now(UTC).strftime("%y%m%d%H%M")))
+            if step == "undelivered":
+                params += [("ErrorCode", "30003"), ("ErrorMessage", "Unreachable handset")]
+            if whatsapp:
+                params.append(("ChannelPrefix", "whatsapp"))
+            posts.append(lambda p=params: sim.twilio_post(url, p))
+        return posts
+
+    # --- Infobip ---------------------------------------------------------------------------
+    def _infobip_authorized(self) -> bool:
+        expected = f"App {self.simulator.infobip_api_key}"
+        return hmac.compare_digest(self.headers.get("Authorization", ""), expected)
+
+    def _infobip_error(self, status: int, code: str, text: str, *, v3: bool) -> None:
+        if v3:
+            self._json(
+                status,
+                {"errorCode": f"E{status}", "description": text, "action": "", "violations": []},
+            )
+        else:
+            self._json(
+                status, {"requestError": {"serviceException": {"messageId": code, "text": text}}}
+            )
+
+    def _infobip_unauthorized(self, *, v3: bool) -> None:
+        self._infobip_error(401, "UNAUTHORIZED", "Invalid login details", v3=v3)
+
+    def _infobip_send(self, path: str, shape: str, raw: bytes) -> None:
+        sim = self.simulator
+        v3 = shape in ("sms3", "viber")
+        if not self._infobip_authorized():
+            return self._infobip_unauthorized(v3=v3)
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            return self._infobip_error(400, "BAD_REQUEST", "Invalid JSON", v3=v3)
+        with sim._lock:
+            sim.sends.append({"provider": "infobip", "path": path, "json": body})
+        targets = self._infobip_targets(shape, body)
+        if not targets or not all(t["to"] for t in targets):
+            return self._infobip_error(400, "BAD_REQUEST", "Missing destination 'to'.", v3=v3)
+        first_mode = sim.mode_for(targets[0]["to"])
+        refuse = {429: ("TOO_MANY_REQUESTS", "Too many requests"), 503: ("GENERAL_ERROR", "")}
+
+        def answer(status: int) -> None:
+            code, text = refuse[status]
+            self._infobip_error(status, code, text or "Service unavailable", v3=v3)
+
+        if self._stall_or_refuse(first_mode, answer):
+            return None
+        bulk_id = uuid.uuid4().hex
+        infos, posts = [], []
+        for target in targets:
+            mode = sim.mode_for(target["to"])
+            mid = uuid.uuid4().hex
+            status = IB_REJECTED if mode == "reject" else IB_PENDING
+            info = {"messageId": mid, "status": status}
+            if v3:
+                info.update(destination=target["to"], details={"messageCount": 1})
+            else:
+                info.update(to=target["to"], messageCount=1)
+            infos.append(info)
+            if mode != "reject" and target["url"]:
+                posts += self._infobip_reports(target, mid, bulk_id, mode, shape)
+        if shape == "wa":
+            self._json(200, infos[0])
+        else:
+            self._json(200, {"bulkId": bulk_id, "messages": infos})
+        if posts:
+            sim.later(posts)
+        return None
+
+    @staticmethod
+    def _infobip_targets(shape: str, body: Any) -> list[dict[str, Any]]:
+        """Each destination with its report URL and callbackData, per endpoint shape."""
+        if not isinstance(body, dict):
+            return []
+        if shape == "wa":
+            return [
+                {"to": body.get("to"), "url": body.get("notifyUrl"), "cb": body.get("callbackData")}
+            ]
+        targets = []
+        for message in body.get("messages") or []:
+            if not isinstance(message, dict):
+                continue
+            if shape == "wa_bulk":
+                url, cb = message.get("notifyUrl"), message.get("callbackData")
+                targets.append({"to": message.get("to"), "url": url, "cb": cb})
+                continue
+            if shape in ("sms3", "viber"):
+                hooks = message.get("webhooks") or {}
+                url, cb = (hooks.get("delivery") or {}).get("url"), hooks.get("callbackData")
+            else:
+                url, cb = message.get("notifyUrl"), message.get("callbackData")
+            for dest in message.get("destinations") or [{}]:
+                targets.append({"to": (dest or {}).get("to"), "url": url, "cb": cb})
+        return targets
+
+    def _infobip_reports(self, target, mid: str, bulk_id: str, mode: str, shape: str) -> list:
+        sim = self.simulator
+        failed = mode == "fail"
+        report = {
+            "bulkId": bulk_id,
+            "messageId": mid,
+            "to": target["to"],
+            "sentAt": _ib_time(),
+            "doneAt": _ib_time(),
+            "price": {"pricePerMessage": 0.01, "currency": "EUR"},
+            "status": IB_UNDELIVERABLE if failed else IB_DELIVERED,
+            "error": IB_UNKNOWN_SUBSCRIBER if failed else IB_NO_ERROR,
+            "callbackData": target["cb"],
+        }
+        report["smsCount" if shape == "sms2" else "messageCount"] = 1
+        posts = [lambda: sim.post_webhook(target["url"], body={"results": [report]})]
+        if shape.startswith("wa") and not failed:
+            seen = {"messageId": mid, "to": target["to"], "sentAt": report["sentAt"]}
+            seen["seenAt"] = _ib_time()
+            posts.append(lambda: sim.post_webhook(target["url"], body={"results": [seen]}))
+        return posts
