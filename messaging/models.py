@@ -79,7 +79,8 @@ class Message(models.Model):
     template = models.ForeignKey(
         Template, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
-    to = models.CharField(max_length=320)
+    # A phone number, an email address, or a push token or subscription (JSON, ~500 chars).
+    to = models.CharField(max_length=2048)
     # Email: every address of the one email ({"to": [...], "cc": [...], "bcc": [...]}).
     recipients = models.JSONField(null=True, blank=True)
     sender = models.CharField(max_length=100, blank=True)

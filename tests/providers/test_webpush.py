@@ -332,3 +332,22 @@ def test_an_unusable_stored_key_fails_permanently_without_calling_out(tenant, va
         backend.send(outbound(browser))
     assert err.value.code == "INVALID_CREDENTIALS" and err.value.permanent
     assert not responses.calls
+
+
+def test_a_full_size_subscription_fits_the_recipient_column(db, tenant, app):
+    """Real subscriptions run to several hundred characters; PostgreSQL enforces the limit."""
+    from django.utils import timezone
+
+    from messaging.models import Message, MessageRequest
+    from tests.factories import ProviderFactory
+
+    provider = ProviderFactory(tenant=tenant, provider_type="webpush", channels=["push"])
+    request = MessageRequest.objects.create(tenant=tenant, app=app, validity=60)
+    endpoint = "https://updates.push.services.mozilla.com/wpush/v2/" + "A" * 400
+    to = json.dumps({"endpoint": endpoint, "keys": {"p256dh": "B" * 87, "auth": "C" * 22}})
+    now = timezone.now()
+    Message.objects.create(
+        tenant=tenant, app=app, request=request, channel="push", provider=provider, to=to,
+        expires_at=now, created_at=now, updated_at=now,
+    )  # fmt: skip
+    assert Message.objects.get(provider=provider).to == to
