@@ -82,12 +82,21 @@ def email_message_build(
 ) -> AnymailMessage:
     """The Django/anymail message for `message`: text and HTML parts, to/cc/bcc, reply-to,
     attachments from media, tags, and our message id in anymail's metadata."""
+    if not sender:
+        # Else Django would fall back to the global DEFAULT_FROM_EMAIL: never another's address.
+        raise SendError(
+            "NO_SENDER",
+            "The email has no From address: give 'from' in the request or the template, or "
+            "set the provider's defaultSender.",
+            permanent=True,
+            status=st.REJECTED_CONTENT,
+        )
     payload = message.payload or {}
     text = message.body or (strip_tags(message.html) if message.html else "")
     email = AnymailMessage(
         subject=message.subject,
         body=text,
-        from_email=sender or None,
+        from_email=sender,
         to=email_recipients(message),
         cc=_addresses(message.cc),
         bcc=_addresses(message.bcc),
