@@ -34,6 +34,9 @@ def _reply(reply: WebhookReply) -> HttpResponse:
 
 
 def _handle(request: HttpRequest, token: str, kind: str) -> HttpResponse:
+    if request.method == "HEAD":
+        # Some ESPs probe a webhook URL with HEAD when it is configured (anymail's note).
+        return HttpResponse(status=200)
     webhook_request = _webhook_request(request)
     try:
         if request.method == "GET":
@@ -59,12 +62,12 @@ def _handle(request: HttpRequest, token: str, kind: str) -> HttpResponse:
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def status_webhook(request: HttpRequest, token: str) -> HttpResponse:
     return _handle(request, token, "status")
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def inbound_webhook(request: HttpRequest, token: str) -> HttpResponse:
     return _handle(request, token, "inbound")

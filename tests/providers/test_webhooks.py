@@ -231,3 +231,9 @@ def test_null_optional_fields_are_empty_not_none(anon_client, client, sandbox, e
         ("a", ""),
         ("b", ""),
     ]
+
+
+def test_a_head_probe_of_a_webhook_url_is_answered(anon_client, sandbox):
+    url = f"/webhooks/providers/{sandbox.webhook_token}/status"
+    assert anon_client.head(url).status_code == 200
+    assert anon_client.put(url).status_code == 405
