@@ -46,6 +46,14 @@ DEFAULT_TWILIO_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 DEFAULT_TWILIO_AUTH_TOKEN = "simulator-auth-token"
 DEFAULT_INFOBIP_API_KEY = "simulator-api-key"
 
+REPORT_ATTEMPTS = 3
+# How the throttle (429) and unavailable (503) modes answer: the code and text each provider
+# documents for them.
+TWILIO_REFUSALS = {429: (20429, "Too Many Requests"), 503: (20503, "Service Unavailable")}
+INFOBIP_REFUSALS = {
+    429: ("TOO_MANY_REQUESTS", "Too many requests"),
+    503: ("GENERAL_ERROR", "Service unavailable"),
+}
 MODES = ("deliver", "fail", "reject", "throttle", "unavailable", "slow")
 MODE_ALIASES = {"429": "throttle", "503": "unavailable", "undeliverable": "fail"}
 MAGIC_SUFFIXES = {
@@ -225,17 +233,27 @@ class Simulator:
             }
 
     # --- outgoing webhooks -----------------------------------------------------------------
-    def post_webhook(self, url: str, *, form=None, body=None, headers=None) -> dict[str, Any]:
-        try:
-            if form is not None:
-                response = requests.post(url, data=form, headers=headers or {}, timeout=10)
-            else:
-                response = requests.post(url, json=body, headers=headers or {}, timeout=10)
-            outcome = {"url": url, "status": response.status_code, "body": response.text[:2000]}
-        except requests.RequestException as exc:
-            outcome = {"url": url, "status": None, "body": f"{type(exc).__name__}: {exc}"}
-        with self._lock:
-            self.webhooks.append(outcome)
+    def post_webhook(
+        self, url: str, *, form=None, body=None, headers=None, attempts: int = 1
+    ) -> dict[str, Any]:
+        """POST one webhook; reports are retried on a non-2xx answer, as providers do (sooner
+        than they do: `report_delay` times the attempt number)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                if form is not None:
+                    response = requests.post(url, data=form, headers=headers or {}, timeout=10)
+                else:
+                    response = requests.post(url, json=body, headers=headers or {}, timeout=10)
+                status, text = response.status_code, response.text[:2000]
+            except requests.RequestException as exc:
+                status, text = None, f"{type(exc).__name__}: {exc}"
+            outcome = {"url": url, "status": status, "body": text, "attempt": attempt}
+            with self._lock:
+                self.webhooks.append(outcome)
+            if status is not None and 200 <= status < 300:
+                break
+            if attempt < attempts:
+                time.sleep(self.report_delay * attempt)
         return outcome
 
     def later(self, posts: list) -> None:
@@ -248,9 +266,13 @@ class Simulator:
 
         threading.Thread(target=run, daemon=True).start()
 
-    def twilio_post(self, url: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+    def twilio_post(
+        self, url: str, params: list[tuple[str, str]], attempts: int = 1
+    ) -> dict[str, Any]:
         signature = twilio_sign(self.twilio_auth_token, url, params)
-        return self.post_webhook(url, form=params, headers={"X-Twilio-Signature": signature})
+        return self.post_webhook(
+            url, form=params, headers={"X-Twilio-Signature": signature}, attempts=attempts
+        )
 
     # --- inbound ---------------------------------------------------------------------------
     def inbound(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -420,11 +442,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not (form.get("Body") or form.get("MediaUrl") or form.get("ContentSid")):
             return self._twilio_error(400, 21602, "Message body is required.")
         mode = sim.mode_for(to)
-        refuse = {
-            429: lambda s: self._twilio_error(s, 20429, "Too Many Requests"),
-            503: lambda s: self._twilio_error(s, 20503, "Service Unavailable"),
-        }
-        if self._stall_or_refuse(mode, lambda s: refuse[s](s)):
+        if self._stall_or_refuse(mode, lambda s: self._twilio_error(s, *TWILIO_REFUSALS[s])):
             return None
         if mode == "reject":
             return self._twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
@@ -486,7 +504,7 @@ class _Handler(BaseHTTPRequestHandler):
                 params += [("ErrorCode", "30003"), ("ErrorMessage", "Unreachable handset")]
             if whatsapp:
                 params.append(("ChannelPrefix", "whatsapp"))
-            posts.append(lambda p=params: sim.twilio_post(url, p))
+            posts.append(lambda p=params: sim.twilio_post(url, p, REPORT_ATTEMPTS))
         return posts
 
     # --- Infobip ---------------------------------------------------------------------------
@@ -523,13 +541,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not targets or not all(t["to"] for t in targets):
             return self._infobip_error(400, "BAD_REQUEST", "Missing destination 'to'.", v3=v3)
         first_mode = sim.mode_for(targets[0]["to"])
-        refuse = {429: ("TOO_MANY_REQUESTS", "Too many requests"), 503: ("GENERAL_ERROR", "")}
-
-        def answer(status: int) -> None:
-            code, text = refuse[status]
-            self._infobip_error(status, code, text or "Service unavailable", v3=v3)
-
-        if self._stall_or_refuse(first_mode, answer):
+        if self._stall_or_refuse(
+            first_mode, lambda s: self._infobip_error(s, *INFOBIP_REFUSALS[s], v3=v3)
+        ):
             return None
         bulk_id = uuid.uuid4().hex
         infos, posts = [], []
@@ -594,9 +608,14 @@ class _Handler(BaseHTTPRequestHandler):
             "callbackData": target["cb"],
         }
         report["smsCount" if shape == "sms2" else "messageCount"] = 1
-        posts = [lambda: sim.post_webhook(target["url"], body={"results": [report]})]
+        url = target["url"]
+        posts = [
+            lambda: sim.post_webhook(url, body={"results": [report]}, attempts=REPORT_ATTEMPTS)
+        ]
         if shape.startswith("wa") and not failed:
             seen = {"messageId": mid, "to": target["to"], "sentAt": report["sentAt"]}
             seen["seenAt"] = _ib_time()
-            posts.append(lambda: sim.post_webhook(target["url"], body={"results": [seen]}))
+            posts.append(
+                lambda: sim.post_webhook(url, body={"results": [seen]}, attempts=REPORT_ATTEMPTS)
+            )
         return posts

@@ -137,6 +137,8 @@ class TwilioBackend(Backend):
     provider_type = "twilio"
     label = "Twilio (SMS, WhatsApp)"
     channels = ("sms", "whatsapp")
+    # A number's inbound webhook may be set to HTTP GET, its parameters in the query.
+    get_webhooks_carry_events = True
     credential_fields = (
         CredentialField("accountSid", secret=False, help="Account SID, AC followed by 32 hex."),
         CredentialField("authToken", help="Auth Token; also verifies Twilio's webhook calls."),
@@ -232,10 +234,17 @@ class TwilioBackend(Backend):
         )
         if not signature:
             raise WebhookRejected("The X-Twilio-Signature header is missing.")
-        params = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+        if request.method == "GET":
+            # An inbound URL configured for GET: the parameters are in the signed URL.
+            signed: list[tuple[str, str]] = []
+            params = parse_qsl(urlsplit(request.url).query, keep_blank_values=True)
+        else:
+            signed = params = parse_qsl(
+                request.body.decode("utf-8", "replace"), keep_blank_values=True
+            )
         token = self.credentials.get("authToken", "")
         for url in _url_variants(request.url):
-            expected = twilio_signature(token, url, params)
+            expected = twilio_signature(token, url, signed)
             if hmac.compare_digest(expected, signature):
                 return dict(params)
         raise WebhookRejected("The X-Twilio-Signature does not match.")

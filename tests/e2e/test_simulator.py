@@ -1,0 +1,192 @@
+"""End to end through the provider simulator: our app sends to it as Twilio and as Infobip,
+and it pushes their delivery reports (signed, for Twilio) and inbound messages back to our
+webhook URLs on a live server."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from messaging.models import Message
+from providers.models import InboundMessage
+from providers.simulator import (
+    DEFAULT_INFOBIP_API_KEY,
+    DEFAULT_TWILIO_ACCOUNT_SID,
+    DEFAULT_TWILIO_AUTH_TOKEN,
+    Simulator,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DEADLINE = 15.0
+
+
+@pytest.fixture
+def simulator():
+    sim = Simulator(report_delay=0.3, slow_seconds=0.2).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def public(settings, live_server):
+    """Webhook URLs handed to the simulator point at the live server."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    return live_server.url
+
+
+def register(client, simulator, provider_type: str) -> dict:
+    credentials = {
+        "twilio": {
+            "accountSid": DEFAULT_TWILIO_ACCOUNT_SID,
+            "authToken": DEFAULT_TWILIO_AUTH_TOKEN,
+        },
+        "infobip": {"apiKey": DEFAULT_INFOBIP_API_KEY},
+    }[provider_type]
+    r = client.post(
+        "/api/v1/providers",
+        {
+            "name": provider_type,
+            "providerType": provider_type,
+            "channels": ["sms", "whatsapp"],
+            "credentials": {**credentials, "apiBaseUrl": simulator.url},
+            "defaultSender": "+14155550999",
+        },
+        format="json",
+    )
+    assert r.status_code == 201, r.content
+    return r.json()["data"]
+
+
+def send(client, run_tasks, provider: str, to: str, channel: str = "sms") -> str:
+    entry = {"body": "Hello through the simulator", "provider": provider, "to": [to]}
+    r = run_tasks(client.post, "/api/v1/messages", {channel: [entry]}, format="json")
+    assert r.status_code == 202, r.content
+    return r.json()["messages"][0]["messageId"]
+
+
+def wait_for_status(mid: str, wanted: str) -> Message:
+    deadline = time.monotonic() + DEADLINE
+    message = Message.objects.get(pk=mid)
+    while message.status != wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+        message.refresh_from_db()
+    assert message.status == wanted, (message.status, message.error_code)
+    return message
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "channel", "final"),
+    [
+        ("twilio", "sms", "DELIVERED_TO_HANDSET"),
+        ("twilio", "whatsapp", "DELIVERED_READ"),
+        ("infobip", "sms", "DELIVERED_TO_HANDSET"),
+        ("infobip", "whatsapp", "DELIVERED_READ"),
+    ],
+)
+def test_message_is_delivered_by_the_pushed_report(
+    client, run_tasks, simulator, public, provider_type, channel, final
+):
+    register(client, simulator, provider_type)
+    mid = send(client, run_tasks, provider_type, "+14155550100", channel)
+    message = wait_for_status(mid, final)
+    assert message.provider_message_id
+    [sent] = simulator.state()["sends"]
+    assert sent["provider"] == provider_type
+    hooks = simulator.state()["webhooks"]
+    assert hooks and hooks[-1]["status"] == 200, hooks
+    assert all(h["url"].startswith(public + "/webhooks/providers/") for h in hooks)
+
+
+@pytest.mark.parametrize("provider_type", ["twilio", "infobip"])
+def test_failing_recipient_ends_undeliverable(client, run_tasks, simulator, public, provider_type):
+    register(client, simulator, provider_type)
+    simulator.set_mode("fail", "+14155550100")
+    mid = send(client, run_tasks, provider_type, "+14155550100")
+    message = wait_for_status(mid, "UNDELIVERABLE_NOT_DELIVERED")
+    assert message.error_code in ("30003", "EC_UNKNOWN_SUBSCRIBER")
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "status", "code"),
+    [("twilio", "REJECTED_DESTINATION", "21610"), ("infobip", "REJECTED_DESTINATION", None)],
+)
+def test_rejecting_recipient_is_rejected_at_once(
+    client, run_tasks, simulator, public, provider_type, status, code
+):
+    register(client, simulator, provider_type)
+    # Through the control API, as a developer or another test process would.
+    r = requests.post(
+        f"{simulator.url}/_control", json={"mode": "reject", "recipient": "+14155550123"}
+    )
+    assert r.status_code == 200
+    mid = send(client, run_tasks, provider_type, "+14155550123")
+    got = client.get(f"/api/v1/messages/{mid}").json()
+    assert got["status"]["name"] == status
+    assert got["error"]["permanent"] is True
+    if code:
+        assert got["error"]["code"] == code
+    assert not simulator.state()["webhooks"]
+
+
+@pytest.mark.parametrize("provider_type", ["twilio", "infobip"])
+def test_unavailable_provider_means_a_retry_later(
+    client, run_tasks, simulator, public, provider_type
+):
+    register(client, simulator, provider_type)
+    simulator.set_mode("503")
+    mid = send(client, run_tasks, provider_type, "+14155550100")
+    got = client.get(f"/api/v1/messages/{mid}").json()
+    assert got["status"]["name"] == "PENDING_WAITING_RETRY"
+    assert got["error"]["permanent"] is False
+
+
+def test_magic_recipient_429_means_a_retry_later(client, run_tasks, simulator, public):
+    register(client, simulator, "infobip")
+    mid = send(client, run_tasks, "infobip", "+14155550004")
+    got = client.get(f"/api/v1/messages/{mid}").json()
+    assert got["status"]["name"] == "PENDING_WAITING_RETRY"
+    assert got["error"]["code"] == "E429"
+
+
+@pytest.mark.parametrize("provider_type", ["twilio", "infobip"])
+def test_slow_provider_still_delivers(client, run_tasks, simulator, public, provider_type):
+    register(client, simulator, provider_type)
+    simulator.set_mode("slow", "+14155550188")
+    started = time.monotonic()
+    mid = send(client, run_tasks, provider_type, "+14155550188")
+    assert time.monotonic() - started >= simulator.slow_seconds
+    wait_for_status(mid, "DELIVERED_TO_HANDSET")
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "channel"),
+    [("twilio", "sms"), ("twilio", "whatsapp"), ("infobip", "sms"), ("infobip", "whatsapp")],
+)
+def test_inbound_message_arrives_stored(client, simulator, public, provider_type, channel):
+    provider = register(client, simulator, provider_type)
+    r = requests.post(
+        f"{simulator.url}/_control/inbound",
+        json={
+            "provider": provider_type,
+            "url": provider["inboundWebhookUrl"],
+            "from": "+14155550177",
+            "to": "+14155550999",
+            "text": "STOP please",
+            "channel": channel,
+        },
+    )
+    assert r.status_code == 200, r.content
+    assert r.json()["status"] == 200, r.json()
+    if provider_type == "twilio":
+        assert "<Response/>" in r.json()["body"]
+    stored = InboundMessage.objects.get()
+    assert (stored.channel, stored.sender, stored.recipient, stored.text) == (
+        channel,
+        "+14155550177",
+        "+14155550999",
+        "STOP please",
+    )
+    assert stored.provider.provider_type == provider_type

@@ -1,0 +1,443 @@
+"""Infobip: the exact request per message type, error classes, and the pushed delivery reports
+and inbound messages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import responses
+
+from messaging import status as st
+from messaging.models import Message
+from providers.backends import OutboundMessage, SendError, WebhookRejected, WebhookRequest
+from providers.backends.infobip import InfobipBackend
+from providers.models import InboundMessage
+from tests.factories import ProviderFactory
+
+KEY = "0123456789abcdef-key"
+BASE = "https://xyz.api.infobip.com"
+HOOK = "https://hooks.example.com/webhooks/providers/tok/status"
+MID = "00000000-0000-0000-0000-000000000001"
+PENDING = {
+    "groupId": 1,
+    "groupName": "PENDING",
+    "id": 26,
+    "name": "PENDING_ACCEPTED",
+    "description": "Message sent to next instance",
+}
+
+
+@pytest.fixture
+def backend():
+    return InfobipBackend({"apiKey": KEY, "apiBaseUrl": BASE}, default_sender="InfoSMS")
+
+
+@pytest.fixture
+def infobip(tenant):
+    return ProviderFactory(
+        tenant=tenant,
+        name="ib",
+        provider_type="infobip",
+        channels=["sms", "whatsapp", "viber"],
+        credentials={"apiKey": KEY, "apiBaseUrl": BASE},
+        is_tenant_default=True,
+    )
+
+
+def message(**kw) -> OutboundMessage:
+    base = {
+        "id": MID,
+        "channel": "sms",
+        "to": "+41793026727",
+        "body": "Hello",
+        "status_webhook_url": HOOK,
+    }
+    return OutboundMessage(**{**base, **kw})
+
+
+def sent_json(call) -> dict:
+    assert call.request.headers["Authorization"] == f"App {KEY}"
+    assert call.request.headers["Content-Type"] == "application/json"
+    return json.loads(call.request.body)
+
+
+def bulk_answer(message_id="ib-1", status=PENDING):
+    return {
+        "bulkId": "b-1",
+        "messages": [
+            {
+                "messageId": message_id,
+                "status": status,
+                "destination": "41793026727",
+                "details": {"messageCount": 1},
+            }
+        ],
+    }
+
+
+# --- send ----------------------------------------------------------------------------------------
+
+
+@responses.activate
+def test_sms_request(backend):
+    responses.post(f"{BASE}/sms/3/messages", json=bulk_answer())
+    result = backend.send(message())
+    assert sent_json(responses.calls[0]) == {
+        "messages": [
+            {
+                "sender": "InfoSMS",
+                "destinations": [{"to": "41793026727"}],
+                "content": {"text": "Hello"},
+                "webhooks": {
+                    "delivery": {"url": HOOK, "intermediateReport": True},
+                    "contentType": "application/json",
+                    "callbackData": MID,
+                },
+            }
+        ]
+    }
+    assert result.provider_message_id == "ib-1"
+    assert result.status == st.PENDING_ENROUTE
+
+
+@responses.activate
+def test_viber_request(backend):
+    responses.post(f"{BASE}/viber/2/messages", json=bulk_answer())
+    backend.send(message(channel="viber", sender="DemoCompany"))
+    [entry] = sent_json(responses.calls[0])["messages"]
+    assert entry["sender"] == "DemoCompany"
+    assert entry["content"] == {"type": "TEXT", "text": "Hello"}
+    assert entry["webhooks"]["delivery"]["url"] == HOOK
+
+
+def wa_answer(message_id="wa-1"):
+    return {"to": "41793026727", "messageCount": 1, "messageId": message_id, "status": PENDING}
+
+
+@responses.activate
+def test_whatsapp_text_request(backend):
+    responses.post(f"{BASE}/whatsapp/1/message/text", json=wa_answer())
+    result = backend.send(message(channel="whatsapp", sender="+441134960000"))
+    assert sent_json(responses.calls[0]) == {
+        "from": "441134960000",
+        "to": "41793026727",
+        "callbackData": MID,
+        "notifyUrl": HOOK,
+        "content": {"text": "Hello"},
+    }
+    assert result.provider_message_id == "wa-1"
+
+
+@responses.activate
+def test_whatsapp_image_request(backend):
+    responses.post(f"{BASE}/whatsapp/1/message/image", json=wa_answer())
+    media = {"type": "image", "url": "https://example.com/box.png"}
+    backend.send(message(channel="whatsapp", sender="441134960000", payload={"media": media}))
+    body = sent_json(responses.calls[0])
+    assert body["content"] == {"mediaUrl": "https://example.com/box.png", "caption": "Hello"}
+    assert body["notifyUrl"] == HOOK
+
+
+@responses.activate
+def test_whatsapp_document_request(backend):
+    responses.post(f"{BASE}/whatsapp/1/message/document", json=wa_answer())
+    media = {"type": "document", "url": "https://example.com/f/inv-7.pdf", "caption": "Invoice"}
+    backend.send(message(channel="whatsapp", sender="441134960000", payload={"media": media}))
+    assert sent_json(responses.calls[0])["content"] == {
+        "mediaUrl": "https://example.com/f/inv-7.pdf",
+        "caption": "Invoice",
+        "filename": "inv-7.pdf",
+    }
+
+
+@responses.activate
+def test_whatsapp_template_request(backend):
+    responses.post(
+        f"{BASE}/whatsapp/1/message/template",
+        json={"messages": [wa_answer("tpl-1")], "bulkId": "b-2"},
+    )
+    template = {"name": "order_shipped", "language": "en_GB", "placeholders": ["Ann", "o-1"]}
+    result = backend.send(
+        message(channel="whatsapp", sender="441134960000", payload={"providerTemplate": template})
+    )
+    assert sent_json(responses.calls[0]) == {
+        "messages": [
+            {
+                "from": "441134960000",
+                "to": "41793026727",
+                "callbackData": MID,
+                "notifyUrl": HOOK,
+                "content": {
+                    "templateName": "order_shipped",
+                    "templateData": {"body": {"placeholders": ["Ann", "o-1"]}},
+                    "language": "en_GB",
+                },
+            }
+        ]
+    }
+    assert result.provider_message_id == "tpl-1"
+
+
+@responses.activate
+def test_rejected_in_the_send_answer_is_a_permanent_refusal(backend):
+    rejected = {
+        "groupId": 5,
+        "groupName": "REJECTED",
+        "id": 52,
+        "name": "REJECTED_DESTINATION",
+        "description": "Invalid destination address.",
+    }
+    responses.post(f"{BASE}/sms/3/messages", json=bulk_answer(status=rejected))
+    with pytest.raises(SendError) as exc:
+        backend.send(message())
+    assert (exc.value.code, exc.value.status, exc.value.permanent) == (
+        "REJECTED_DESTINATION",
+        st.REJECTED_DESTINATION,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("http", "body", "code", "permanent"),
+    [
+        (400, {"errorCode": "E400", "description": "Bad request", "violations": []}, "E400", True),
+        (401, {"errorCode": "E401", "description": "Invalid login details"}, "E401", True),
+        (
+            401,
+            {"requestError": {"serviceException": {"messageId": "UNAUTHORIZED", "text": "No"}}},
+            "UNAUTHORIZED",
+            True,
+        ),
+        (429, {"errorCode": "E429", "description": "Too many requests"}, "E429", False),
+        (500, {"errorCode": "E500", "description": "Internal error"}, "E500", False),
+        (503, "Service Unavailable", "HTTP_503", False),
+    ],
+)
+@responses.activate
+def test_error_classes(backend, http, body, code, permanent):
+    if isinstance(body, dict):
+        responses.post(f"{BASE}/sms/3/messages", json=body, status=http)
+    else:
+        responses.post(f"{BASE}/sms/3/messages", body=body, status=http)
+    with pytest.raises(SendError) as exc:
+        backend.send(message())
+    assert (exc.value.code, exc.value.permanent) == (code, permanent)
+    if permanent:
+        assert exc.value.status == st.REJECTED_PROVIDER
+    if http == 429:
+        assert exc.value.retry_after == 5.0
+
+
+@responses.activate
+def test_test_connection_reads_the_balance(backend):
+    responses.get(f"{BASE}/account/1/balance", json={"balance": 47.79, "currency": "EUR"})
+    assert backend.test_connection() == "Balance 47.79 EUR"
+    assert responses.calls[0].request.headers["Authorization"] == f"App {KEY}"
+
+
+def test_api_key_is_required(client, tenant):
+    r = client.post(
+        "/api/v1/providers",
+        {"name": "ib", "providerType": "infobip", "credentials": {"apiBaseUrl": BASE}},
+        format="json",
+    )
+    assert r.status_code == 400, r.content
+    assert "credentials.apiKey" in {e["source"] for e in r.json()["errors"]}
+
+
+# --- delivery reports ----------------------------------------------------------------------------
+
+
+def dlr(message_id="ib-1", status=None, error=None, **extra):
+    return {
+        "bulkId": "b-1",
+        "messageId": message_id,
+        "to": "41793026727",
+        "sentAt": "2026-11-25T18:00:00.000+0000",
+        "doneAt": "2026-11-25T18:00:05.123+0000",
+        "messageCount": 1,
+        "price": {"pricePerMessage": 0.01, "currency": "EUR"},
+        "status": status
+        or {
+            "groupId": 3,
+            "groupName": "DELIVERED",
+            "id": 5,
+            "name": "DELIVERED_TO_HANDSET",
+            "description": "Message delivered to handset",
+        },
+        "error": error
+        or {
+            "groupId": 0,
+            "groupName": "OK",
+            "id": 0,
+            "name": "NO_ERROR",
+            "description": "No Error",
+            "permanent": False,
+        },
+        "callbackData": MID,
+        **extra,
+    }
+
+
+def as_request(body) -> WebhookRequest:
+    return WebhookRequest("POST", HOOK, {}, json.dumps(body).encode())
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "ours", "permanent"),
+    [
+        ((3, "DELIVERED", 5), None, st.DELIVERED_TO_HANDSET, True),
+        ((3, "DELIVERED", 2), None, st.DELIVERED_TO_OPERATOR, True),
+        ((1, "PENDING", 7), None, st.PENDING_ENROUTE, True),
+        ((2, "UNDELIVERABLE", 9), (1, "EC_ABSENT_SUBSCRIBER_SM", 6, False), "UND", False),
+        ((2, "UNDELIVERABLE", 4), (3, "EC_SYSTEM", 5000, True), "UND_OP", True),
+        ((2, "UNDELIVERABLE", 9), (2, "EC_CONTENT_BLOCKED", 603, True), "REJ_DEST", True),
+        ((4, "EXPIRED", 15), None, st.EXPIRED_EXPIRED, True),
+        ((5, "REJECTED", 18), None, st.REJECTED_NOT_ON_CHANNEL, True),
+        ((5, "REJECTED", 999), None, st.REJECTED_PROVIDER, True),
+    ],
+)
+def test_status_and_error_tables(backend, status, error, ours, permanent):
+    ours = {
+        "UND": st.UNDELIVERABLE_NOT_DELIVERED,
+        "UND_OP": st.UNDELIVERABLE_REJECTED_OPERATOR,
+        "REJ_DEST": st.REJECTED_DESTINATION,
+    }.get(ours, ours)
+    group_id, group, sid = status
+    status_obj = {"groupId": group_id, "groupName": group, "id": sid, "name": "X"}
+    error_obj = None
+    if error:
+        egroup, ename, eid, eperm = error
+        error_obj = {
+            "groupId": egroup,
+            "groupName": "G",
+            "id": eid,
+            "name": ename,
+            "description": ename.lower(),
+            "permanent": eperm,
+        }
+    [report] = backend.parse_status_webhook(
+        as_request({"results": [dlr(status=status_obj, error=error_obj)]})
+    )
+    assert (report.status, report.permanent) == (ours, permanent)
+    assert report.error_code == (error[1] if error else "")
+    assert report.provider_message_id == "ib-1"
+
+
+def test_report_carries_price_time_and_legacy_fields(backend):
+    legacy = dlr()
+    legacy.pop("messageCount")
+    legacy.update(smsCount=1, mccmnc="22801")
+    reports = backend.parse_status_webhook(as_request({"results": [dlr("a"), legacy]}))
+    assert [r.provider_message_id for r in reports] == ["a", "ib-1"]
+    assert str(reports[0].price) == "0.01" and reports[0].currency == "EUR"
+    assert reports[0].occurred_at.isoformat() == "2026-11-25T18:00:05.123000+00:00"
+
+
+def test_seen_report_is_read(backend):
+    seen = {
+        "messageId": "wa-1",
+        "from": "441134960000",
+        "to": "41793026727",
+        "sentAt": "2026-11-25T18:00:00.000+0000",
+        "seenAt": "2026-11-25T18:01:00.000+0000",
+    }
+    [report] = backend.parse_status_webhook(as_request({"results": [seen]}))
+    assert (report.status, report.provider_message_id) == (st.DELIVERED_READ, "wa-1")
+
+
+@pytest.mark.parametrize("body", [{"messageId": "x"}, {"results": "x"}, {"results": [{}]}, []])
+def test_malformed_reports_are_400(backend, body):
+    with pytest.raises(WebhookRejected) as exc:
+        backend.parse_status_webhook(as_request(body))
+    assert exc.value.status == 400
+
+
+@responses.activate
+def test_send_through_the_api_then_the_pushed_report_delivers(
+    client, anon_client, infobip, run_tasks
+):
+    responses.post(f"{BASE}/sms/3/messages", json=bulk_answer("ib-77"))
+    r = run_tasks(
+        client.post,
+        "/api/v1/messages",
+        {"sms": [{"body": "Hi", "to": ["+41793026727"], "senderId": "InfoSMS"}]},
+        format="json",
+    )
+    assert r.status_code == 202, r.content
+    mid = r.json()["messages"][0]["messageId"]
+    body = sent_json(responses.calls[0])
+    assert body["messages"][0]["webhooks"]["delivery"]["url"] == infobip.status_webhook_url
+    assert body["messages"][0]["webhooks"]["callbackData"] == mid
+    assert Message.objects.get(pk=mid).provider_message_id == "ib-77"
+
+    path = f"/webhooks/providers/{infobip.webhook_token}/status"
+    r = anon_client.post(path, {"results": [dlr("ib-77")]}, format="json")
+    assert r.status_code == 200, r.content
+    got = client.get(f"/api/v1/messages/{mid}").json()
+    assert got["status"]["name"] == "DELIVERED_TO_HANDSET"
+
+
+# --- inbound -------------------------------------------------------------------------------------
+
+
+def test_inbound_sms_is_stored(anon_client, infobip):
+    body = {
+        "results": [
+            {
+                "messageId": "in-1",
+                "from": "385916242493",
+                "to": "385921004026",
+                "text": "QUIZ Correct answer is Paris",
+                "cleanText": "Correct answer is Paris",
+                "keyword": "QUIZ",
+                "receivedAt": "2026-11-25T18:00:00.000+0000",
+                "smsCount": 1,
+                "price": {"pricePerMessage": 0, "currency": "EUR"},
+                "callbackData": None,
+            }
+        ],
+        "messageCount": 1,
+        "pendingMessageCount": 0,
+    }
+    path = f"/webhooks/providers/{infobip.webhook_token}/inbound"
+    assert anon_client.post(path, body, format="json").status_code == 200
+    stored = InboundMessage.objects.get()
+    assert (stored.channel, stored.sender, stored.recipient, stored.text) == (
+        "sms",
+        "+385916242493",
+        "+385921004026",
+        "QUIZ Correct answer is Paris",
+    )
+    assert stored.provider_message_id == "in-1"
+
+
+def test_inbound_whatsapp_is_stored(anon_client, infobip):
+    body = {
+        "results": [
+            {
+                "from": "41793026727",
+                "to": "441134960000",
+                "integrationType": "WHATSAPP",
+                "receivedAt": "2026-11-25T18:00:00.000+0000",
+                "messageId": "wamid.1",
+                "pairedMessageId": None,
+                "callbackData": None,
+                "message": {"type": "TEXT", "text": "Yes please"},
+                "contact": {"name": "Ann"},
+                "price": {"pricePerMessage": 0, "currency": "EUR"},
+            }
+        ],
+        "messageCount": 1,
+        "pendingMessageCount": 0,
+    }
+    path = f"/webhooks/providers/{infobip.webhook_token}/inbound"
+    assert anon_client.post(path, body, format="json").status_code == 200
+    stored = InboundMessage.objects.get()
+    assert (stored.channel, stored.sender, stored.text) == (
+        "whatsapp",
+        "+41793026727",
+        "Yes please",
+    )
+    assert stored.payload["contact"] == {"name": "Ann"}

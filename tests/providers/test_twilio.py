@@ -1,0 +1,429 @@
+"""Twilio: the exact send requests, error classes, and the signed status and inbound webhooks."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+import responses
+from django.conf import settings
+
+from messaging import status as st
+from messaging.models import Message
+from providers.backends import OutboundMessage, SendError, WebhookRejected, WebhookRequest
+from providers.backends.twilio import TwilioBackend, twilio_signature
+from providers.models import InboundMessage
+from tests.factories import ProviderFactory
+
+SID = "AC" + "a" * 32
+TOKEN = "test_auth_token"
+API = f"https://api.twilio.com/2010-04-01/Accounts/{SID}/Messages.json"
+MSG_SID = "SM" + "1" * 32
+HOOK = "https://hooks.example.com/webhooks/providers/tok/status"
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def created(**overrides):
+    """A 201 Message resource as Twilio documents it (counters are strings)."""
+    return {
+        "sid": MSG_SID,
+        "account_sid": SID,
+        "status": "queued",
+        "num_segments": "1",
+        "num_media": "0",
+        "price": None,
+        "price_unit": "USD",
+        "error_code": None,
+        "error_message": None,
+        "api_version": "2010-04-01",
+        **overrides,
+    }
+
+
+@pytest.fixture
+def backend():
+    return TwilioBackend({"accountSid": SID, "authToken": TOKEN}, default_sender="+15005550006")
+
+
+@pytest.fixture
+def twilio(tenant):
+    return ProviderFactory(
+        tenant=tenant,
+        name="tw",
+        provider_type="twilio",
+        channels=["sms", "whatsapp"],
+        credentials={"accountSid": SID, "authToken": TOKEN},
+        is_tenant_default=True,
+    )
+
+
+def message(**kw) -> OutboundMessage:
+    base = {
+        "id": "00000000-0000-0000-0000-000000000001",
+        "channel": "sms",
+        "to": "+14155550100",
+        "body": "Your code is 1234",
+        "status_webhook_url": HOOK,
+    }
+    return OutboundMessage(**{**base, **kw})
+
+
+# --- send ----------------------------------------------------------------------------------------
+
+
+@responses.activate
+def test_sms_request_is_a_signed_in_form_post(backend):
+    responses.post(API, json=created(), status=201)
+    result = backend.send(message())
+    [call] = responses.calls
+    assert call.request.method == "POST"
+    assert call.request.url == API
+    assert call.request.headers["Authorization"] == basic(SID, TOKEN)
+    assert call.request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert parse_qsl(call.request.body) == [
+        ("To", "+14155550100"),
+        ("From", "+15005550006"),
+        ("Body", "Your code is 1234"),
+        ("StatusCallback", HOOK),
+    ]
+    assert result.provider_message_id == MSG_SID
+    assert result.status == st.PENDING_ENROUTE
+
+
+@responses.activate
+def test_whatsapp_request_uses_channel_addresses_and_media(backend):
+    responses.post(API, json=created(), status=201)
+    backend.send(
+        message(
+            channel="whatsapp",
+            sender="+14155238886",
+            payload={"media": {"type": "image", "url": "https://example.com/p.jpg"}},
+        )
+    )
+    form = dict(parse_qsl(responses.calls[0].request.body))
+    assert form["To"] == "whatsapp:+14155550100"
+    assert form["From"] == "whatsapp:+14155238886"
+    assert form["MediaUrl"] == "https://example.com/p.jpg"
+
+
+@responses.activate
+def test_whatsapp_content_template_replaces_the_body(backend):
+    responses.post(API, json=created(), status=201)
+    template = {"contentSid": "HX" + "c" * 32, "variables": {"1": "Ann", "2": "o-1"}}
+    backend.send(
+        message(channel="whatsapp", sender="+14155238886", payload={"providerTemplate": template})
+    )
+    form = dict(parse_qsl(responses.calls[0].request.body))
+    assert form["ContentSid"] == "HX" + "c" * 32
+    assert json.loads(form["ContentVariables"]) == {"1": "Ann", "2": "o-1"}
+    assert "Body" not in form
+
+
+@responses.activate
+def test_messaging_service_sid_as_sender(backend):
+    responses.post(API, json=created(status="accepted"), status=201)
+    mg = "MG" + "b" * 32
+    backend.send(message(sender=mg))
+    form = dict(parse_qsl(responses.calls[0].request.body))
+    assert form["MessagingServiceSid"] == mg
+    assert "From" not in form
+
+
+@responses.activate
+def test_api_base_url_credential_points_elsewhere():
+    backend = TwilioBackend(
+        {"accountSid": SID, "authToken": TOKEN, "apiBaseUrl": "http://127.0.0.1:9/"}
+    )
+    responses.post(
+        f"http://127.0.0.1:9/2010-04-01/Accounts/{SID}/Messages.json", json=created(), status=201
+    )
+    assert backend.send(message(sender="+15005550006")).provider_message_id == MSG_SID
+
+
+@pytest.mark.parametrize(
+    ("http", "code", "status", "permanent"),
+    [
+        (400, 21211, st.REJECTED_DESTINATION, True),
+        (400, 21610, st.REJECTED_DESTINATION, True),
+        (400, 63024, st.REJECTED_NOT_ON_CHANNEL, True),
+        (400, 21606, st.REJECTED_PROVIDER, True),
+        (400, 99999, st.REJECTED_PROVIDER, True),
+        (401, 20003, st.REJECTED_PROVIDER, True),
+        (429, 20429, st.REJECTED_PROVIDER, False),
+        (503, 20503, st.REJECTED_PROVIDER, False),
+    ],
+)
+@responses.activate
+def test_error_classes(backend, http, code, status, permanent):
+    body = {
+        "code": code,
+        "message": "Nope",
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": http,
+    }
+    responses.post(API, json=body, status=http)
+    with pytest.raises(SendError) as exc:
+        backend.send(message())
+    assert (exc.value.code, exc.value.permanent) == (str(code), permanent)
+    assert exc.value.description == "Nope"
+    if permanent:
+        assert exc.value.status == status
+    if http == 429:
+        assert exc.value.retry_after == 5.0
+    assert exc.value.raw == body
+
+
+@responses.activate
+def test_retry_after_header_is_honoured_and_non_json_5xx_is_transient(backend):
+    responses.post(API, body="upstream down", status=502, headers={"Retry-After": "30"})
+    with pytest.raises(SendError) as exc:
+        backend.send(message())
+    assert (exc.value.code, exc.value.permanent, exc.value.retry_after) == ("HTTP_502", False, 30)
+
+
+@responses.activate
+def test_test_connection_reads_the_account(backend):
+    responses.get(
+        f"https://api.twilio.com/2010-04-01/Accounts/{SID}.json",
+        json={"sid": SID, "friendly_name": "Acme", "status": "active"},
+    )
+    assert backend.test_connection() == "Acme (active)"
+    assert responses.calls[0].request.headers["Authorization"] == basic(SID, TOKEN)
+
+
+def test_credentials_are_required(client, tenant):
+    r = client.post(
+        "/api/v1/providers",
+        {"name": "tw", "providerType": "twilio", "credentials": {"accountSid": SID}},
+        format="json",
+    )
+    assert r.status_code == 400, r.content
+    assert "credentials.authToken" in {e["source"] for e in r.json()["errors"]}
+
+
+# --- signature -----------------------------------------------------------------------------------
+
+SDK_PARAMS = [
+    ("CallSid", "CA1234567890ABCDE"),
+    ("Caller", "+14158675309"),
+    ("Digits", "1234"),
+    ("From", "+14158675309"),
+    ("To", "+18005551212"),
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "expected"),
+    [
+        ("https://mycompany.com/myapp.php?foo=1&bar=2", SDK_PARAMS, "RSOYDt4T1cUTdK1PDd93/VVr8B8="),
+        (
+            "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+            SDK_PARAMS,
+            "kvajT1Ptam85bY51eRf/AJRuM3w=",
+        ),
+        (
+            "http://mycompany.com:80/myapp.php?foo=1&bar=2",
+            SDK_PARAMS,
+            "0ZXoZLH/DfblKGATFgpif+LLRf4=",
+        ),
+        (
+            "https://mycompany.com/myapp.php?foo=1&bar=2",
+            [
+                ("Sid", "CA123"),
+                ("SidAccount", "AC123"),
+                ("Digits", "5678"),
+                ("Digits", "1234"),
+                ("Digits", "1234"),
+            ],
+            "IK+Dwps556ElfBT0I3Rgjkr1wJU=",
+        ),
+    ],
+)
+def test_signature_matches_the_sdk_vectors(url, params, expected):
+    assert twilio_signature("12345", url, params) == expected
+
+
+def status_params(status="delivered", **extra):
+    return {
+        "AccountSid": "AC" + "0" * 32,
+        "ApiVersion": "2010-04-01",
+        "From": "+15005550006",
+        "MessageSid": "SM" + "1" * 32,
+        "MessageStatus": status,
+        "SmsSid": "SM" + "1" * 32,
+        "SmsStatus": status,
+        "To": "+15005550010",
+        **extra,
+    }
+
+
+def test_signature_of_the_documented_status_callback_vector():
+    url = "https://example.com/webhooks/twilio/status"
+    params = list(status_params().items())
+    assert twilio_signature("test_auth_token", url, params) == "uAV+Qsx0kNS+wbmimM8OUEmo+Lw="
+
+
+@pytest.mark.parametrize("signed_url", ["https://example.com/hook", "https://example.com:443/hook"])
+def test_either_port_form_of_the_url_verifies(backend, signed_url):
+    params = status_params()
+    body = urlencode(params).encode()
+    sig = twilio_signature(TOKEN, signed_url, list(params.items()))
+    request = WebhookRequest("POST", "https://example.com/hook", {"X-Twilio-Signature": sig}, body)
+    [report] = backend.parse_status_webhook(request)
+    assert report.status == st.DELIVERED_TO_HANDSET
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "ours", "permanent"),
+    [
+        ("sent", "", st.DELIVERED_TO_OPERATOR, True),
+        ("delivered", "", st.DELIVERED_TO_HANDSET, True),
+        ("read", "", st.DELIVERED_READ, True),
+        ("undelivered", "30003", st.UNDELIVERABLE_NOT_DELIVERED, False),
+        ("undelivered", "30007", st.UNDELIVERABLE_REJECTED_OPERATOR, True),
+        ("failed", "30036", st.EXPIRED_EXPIRED, False),
+        ("failed", "63016", st.REJECTED_CONTENT, True),
+        ("failed", "63024", st.REJECTED_NOT_ON_CHANNEL, True),
+        ("failed", "12345", st.UNDELIVERABLE_NOT_DELIVERED, True),
+    ],
+)
+def test_status_table(backend, status, error, ours, permanent):
+    extra = {"ErrorCode": error} if error else {}
+    params = status_params(status, **extra)
+    url = "https://example.com/hook"
+    sig = twilio_signature(TOKEN, url, list(params.items()))
+    request = WebhookRequest("POST", url, {"X-Twilio-Signature": sig}, urlencode(params).encode())
+    [report] = backend.parse_status_webhook(request)
+    assert (report.status, report.error_code, report.permanent) == (ours, error, permanent)
+    assert report.provider_message_id == "SM" + "1" * 32
+
+
+# --- webhooks through our URLs -------------------------------------------------------------------
+
+
+def post_signed(anon_client, url_path, params, token=TOKEN, signature=None):
+    full = settings.PUBLIC_BASE_URL + url_path
+    headers = {}
+    if signature is not False:
+        headers["HTTP_X_TWILIO_SIGNATURE"] = signature or twilio_signature(
+            token, full, list(params.items())
+        )
+    return anon_client.generic(
+        "POST",
+        url_path,
+        urlencode(params),
+        content_type="application/x-www-form-urlencoded",
+        **headers,
+    )
+
+
+@responses.activate
+def test_send_through_the_api_then_the_status_callback_delivers(
+    client, anon_client, twilio, run_tasks
+):
+    responses.post(API, json=created(), status=201)
+    r = run_tasks(
+        client.post,
+        "/api/v1/messages",
+        {"sms": [{"body": "Hi", "to": ["+14155550100"], "senderId": "+15005550006"}]},
+        format="json",
+    )
+    assert r.status_code == 202, r.content
+    mid = r.json()["messages"][0]["messageId"]
+    form = dict(parse_qsl(responses.calls[0].request.body))
+    assert form["StatusCallback"] == twilio.status_webhook_url
+    assert Message.objects.get(pk=mid).provider_message_id == MSG_SID
+
+    path = f"/webhooks/providers/{twilio.webhook_token}/status"
+    for status in ("sent", "delivered"):
+        params = status_params(status, MessageSid=MSG_SID, SmsSid=MSG_SID)
+        assert post_signed(anon_client, path, params).status_code == 200
+    got = client.get(f"/api/v1/messages/{mid}").json()
+    assert got["status"]["name"] == "DELIVERED_TO_HANDSET"
+    assert [e["status"] for e in got["events"]][-2:] == [
+        "DELIVERED_TO_OPERATOR",
+        "DELIVERED_TO_HANDSET",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("token", "signature"), [("wrong-token", None), (TOKEN, "bm90IGl0"), (TOKEN, False)]
+)
+def test_bad_or_missing_signature_is_refused(anon_client, twilio, token, signature):
+    path = f"/webhooks/providers/{twilio.webhook_token}/status"
+    r = post_signed(anon_client, path, status_params(), token=token, signature=signature)
+    assert r.status_code == 403, r.content
+    assert r.json()["errors"][0]["code"] == "webhook_rejected"
+
+
+def test_tampered_body_is_refused(anon_client, twilio):
+    path = f"/webhooks/providers/{twilio.webhook_token}/status"
+    good = twilio_signature(TOKEN, settings.PUBLIC_BASE_URL + path, list(status_params().items()))
+    r = post_signed(anon_client, path, status_params("read"), signature=good)
+    assert r.status_code == 403
+
+
+INBOUND = {
+    "ToCountry": "US",
+    "SmsMessageSid": "SM" + "2" * 32,
+    "NumMedia": "0",
+    "SmsSid": "SM" + "2" * 32,
+    "SmsStatus": "received",
+    "Body": "Hello back",
+    "To": "+15005550006",
+    "NumSegments": "1",
+    "MessageSid": "SM" + "2" * 32,
+    "AccountSid": SID,
+    "From": "+14155550100",
+    "ApiVersion": "2010-04-01",
+}
+
+
+@pytest.mark.parametrize(("prefix", "channel"), [("", "sms"), ("whatsapp:", "whatsapp")])
+def test_inbound_is_stored_and_answered_with_empty_twiml(anon_client, twilio, prefix, channel):
+    path = f"/webhooks/providers/{twilio.webhook_token}/inbound"
+    params = {**INBOUND, "From": prefix + INBOUND["From"], "To": prefix + INBOUND["To"]}
+    r = post_signed(anon_client, path, params)
+    assert r.status_code == 200, r.content
+    assert r["Content-Type"].startswith("text/xml")
+    assert b"<Response/>" in r.content
+    stored = InboundMessage.objects.get()
+    assert (stored.channel, stored.sender, stored.recipient, stored.text) == (
+        channel,
+        "+14155550100",
+        "+15005550006",
+        "Hello back",
+    )
+    assert stored.provider_message_id == "SM" + "2" * 32
+    # Twilio retries the same message: stored once.
+    assert post_signed(anon_client, path, params).status_code == 200
+    assert InboundMessage.objects.count() == 1
+
+
+def test_inbound_without_signature_is_refused(anon_client, twilio):
+    path = f"/webhooks/providers/{twilio.webhook_token}/inbound"
+    assert post_signed(anon_client, path, INBOUND, signature=False).status_code == 403
+    assert not InboundMessage.objects.exists()
+
+
+def test_unsigned_request_object_is_rejected(backend):
+    with pytest.raises(WebhookRejected):
+        backend.parse_inbound_webhook(
+            WebhookRequest("POST", "https://x.example/h", {}, urlencode(INBOUND).encode())
+        )
+
+
+def test_inbound_by_get_is_verified_over_the_url(anon_client, twilio):
+    path = f"/webhooks/providers/{twilio.webhook_token}/inbound?{urlencode(INBOUND)}"
+    sig = twilio_signature(TOKEN, settings.PUBLIC_BASE_URL + path, [])
+    r = anon_client.get(path, HTTP_X_TWILIO_SIGNATURE=sig)
+    assert r.status_code == 200, r.content
+    assert b"<Response/>" in r.content
+    assert InboundMessage.objects.get().text == "Hello back"
+    bad = anon_client.get(path, HTTP_X_TWILIO_SIGNATURE="bm9wZQ==")
+    assert bad.status_code == 403
