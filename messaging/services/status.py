@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 from collections.abc import Iterable
@@ -126,6 +127,10 @@ def report_from_json(data: dict[str, Any]) -> StatusReport:
 
 def early_reports_apply(*, provider, provider_message_id: str) -> int:
     """Apply the reports that arrived before the send of `provider_message_id` was stored."""
+    if not Message.objects.filter(
+        provider=provider, provider_message_id=provider_message_id
+    ).exists():
+        return 0  # the send is still not recorded: the reports wait
     early = list(
         EarlyReport.objects.filter(
             provider=provider, provider_message_id=provider_message_id
@@ -158,6 +163,15 @@ def message_reports_apply(*, provider, reports: Iterable) -> int:
                 provider=provider,
                 provider_message_id=report.provider_message_id,
                 report=report_to_json(report),
+            )
+            # Dispatch looks for early reports right after it records the send; if it looked
+            # before this one was committed, the look after our commit finds the message.
+            transaction.on_commit(
+                functools.partial(
+                    early_reports_apply,
+                    provider=provider,
+                    provider_message_id=report.provider_message_id,
+                )
             )
             continue
         if (

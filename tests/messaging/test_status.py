@@ -321,3 +321,27 @@ def test_sender_used_is_recorded_when_it_came_from_the_provider_default(client, 
     )
     got = client.get(f"/api/v1/messages/{r.json()['messages'][0]['messageId']}").json()
     assert got["from"] == "ACME"
+
+
+def test_early_report_committed_after_dispatch_looked_is_applied_on_commit(
+    client, sandbox, run_tasks, no_sandbox_report, django_capture_on_commit_callbacks
+):
+    """The race: dispatch records the send and finds no early report; the webhook, which
+    read before the send was recorded, then stores its report. After its commit it looks
+    again and applies it."""
+    message = sent(client, run_tasks)
+    ref = message.provider_message_id
+    # Make the webhook's read miss the message, as it would have a moment earlier.
+    Message.objects.filter(pk=message.pk).update(provider_message_id="")
+    with django_capture_on_commit_callbacks() as callbacks:
+        message_reports_apply(
+            provider=sandbox,
+            reports=[StatusReport(provider_message_id=ref, status=st.DELIVERED_TO_HANDSET)],
+        )
+    assert EarlyReport.objects.count() == 1
+    Message.objects.filter(pk=message.pk).update(provider_message_id=ref)  # dispatch commits
+    for callback in callbacks:  # the webhook's transaction commits
+        callback()
+    message.refresh_from_db()
+    assert message.status == st.DELIVERED_TO_HANDSET
+    assert not EarlyReport.objects.exists()
