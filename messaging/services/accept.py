@@ -38,12 +38,17 @@ OPTION_KEYS = ("callback", "scheduledAt", "priority", "validity", "textStore")
 CALLBACK_KEYS = ("url", "meta")
 PHONE_ENTRY_KEYS = {
     "template", "body", "provider", "data", "to", "senderId", "from", "originationNumber",
-    "externalRef", "media", "buttons", "tags",
+    "externalRef", "media", "buttons", "tags", "providerTemplate",
 }  # fmt: skip
 EMAIL_ENTRY_KEYS = {
     "template", "body", "subject", "format", "provider", "data", "to", "cc", "bcc", "from",
     "replyTo", "tags",
 }  # fmt: skip
+# What travels to the provider besides the text. `providerTemplate` names the provider's own
+# pre-approved template (WhatsApp) and its variables, in the provider's terms.
+CONTENT_KEYS = (
+    "media", "buttons", "externalRef", "replyTo", "tags", "originationNumber", "providerTemplate",
+)  # fmt: skip
 MAX_EMAIL_RECIPIENTS = 50
 MAX_VALIDITY_MINUTES = 10080
 MAX_ERRORS = 25
@@ -390,6 +395,12 @@ def _entry(
             errors.add("invalid_type", f"{key} must be an object.", f"{path}.{key}")
     if entry.get("buttons") is not None and not isinstance(entry["buttons"], list):
         errors.add("invalid_type", "buttons must be a list.", f"{path}.buttons")
+    if entry.get("providerTemplate") is not None and not isinstance(
+        entry["providerTemplate"], dict
+    ):
+        errors.add(
+            "invalid_type", "providerTemplate must be an object.", f"{path}.providerTemplate"
+        )
     if entry.get("replyTo") is not None:
         try:
             email_normalize(entry["replyTo"])
@@ -424,7 +435,7 @@ def _entry(
     sender = sender or tdata.get("from") or tdata.get("originationNumber") or ""
     content = {
         k: entry[k] if entry.get(k) is not None else tdata.get(k)
-        for k in ("media", "buttons", "externalRef", "replyTo", "tags", "originationNumber")
+        for k in CONTENT_KEYS
         if entry.get(k) is not None or tdata.get(k) is not None
     }
     return _Planned(

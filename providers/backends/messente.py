@@ -103,7 +103,7 @@ def template_spec(payload: dict, body: str) -> dict | None:
     each non-empty line of the rendered body is one parameter.
     """
     media = payload.get("media") if isinstance(payload.get("media"), dict) else {}
-    spec = payload.get("template") or media.get("template")
+    spec = payload.get("providerTemplate") or payload.get("template") or media.get("template")
     if isinstance(spec, dict) and spec.get("name"):
         name, language, params = (
             str(spec["name"]),

@@ -184,7 +184,7 @@ def media_object(media: dict[str, Any], caption: str = "") -> tuple[str, dict[st
 def template_spec(payload: dict[str, Any], language: str) -> dict[str, Any] | None:
     """The Meta template to send, or None for a free-form message (see the module doc)."""
     media = payload.get("media") if isinstance(payload.get("media"), dict) else {}
-    spec = payload.get("template") or media.get("template")
+    spec = payload.get("providerTemplate") or payload.get("template") or media.get("template")
     if isinstance(spec, dict) and spec.get("name"):
         out = {"name": str(spec["name"]), "language": spec.get("language") or language}
         if "components" in spec:

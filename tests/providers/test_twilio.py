@@ -427,3 +427,38 @@ def test_inbound_by_get_is_verified_over_the_url(anon_client, twilio):
     assert InboundMessage.objects.get().text == "Hello back"
     bad = anon_client.get(path, HTTP_X_TWILIO_SIGNATURE="bm9wZQ==")
     assert bad.status_code == 403
+
+
+@responses.activate
+def test_a_whatsapp_template_named_in_the_request_reaches_twilio(client, tenant, run_tasks):
+    """`providerTemplate` in a send entry travels to the provider (Twilio's Content API)."""
+    from tests.factories import ProviderFactory
+
+    provider = ProviderFactory(
+        tenant=tenant, name="tw", provider_type="twilio", channels=["sms", "whatsapp"],
+        credentials={"accountSid": "AC" + "1" * 32, "authToken": "secret"},
+    )  # fmt: skip
+    responses.post(
+        f"https://api.twilio.com/2010-04-01/Accounts/{'AC' + '1' * 32}/Messages.json",
+        json={"sid": "SM" + "2" * 32, "status": "queued"},
+        status=201,
+    )
+    entry = {
+        "body": "Your order {{o}} shipped", "data": {"o": "A1"}, "provider": provider.name,
+        "from": "+14155550000", "to": ["+14155550100"],
+        "providerTemplate": {"contentSid": "HX" + "3" * 32, "variables": {"1": "A1"}},
+    }  # fmt: skip
+    r = run_tasks(client.post, "/api/v1/messages", {"whatsapp": [entry]}, format="json")
+    assert r.status_code == 202, r.content
+    from urllib.parse import parse_qs
+
+    sent = parse_qs(responses.calls[0].request.body)
+    assert sent["ContentSid"] == ["HX" + "3" * 32]
+    assert json.loads(sent["ContentVariables"][0]) == {"1": "A1"}
+
+
+def test_provider_template_must_be_an_object(client, sandbox):
+    entry = {"body": "x", "to": ["+14155550100"], "providerTemplate": "nope"}
+    r = client.post("/api/v1/messages", {"whatsapp": [entry]}, format="json")
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["source"] == "whatsapp[0].providerTemplate"
