@@ -216,9 +216,11 @@ class FcmBackend(Backend):
         account = self.account
         cache_key = self._token_cache_key(account)
         if not fresh:
-            token = cache.get(cache_key)
-            if token:
-                return token
+            cached = cache.get(cache_key)
+            # The renewal time is checked here, not left to the cache's expiry: the same
+            # moment on every cache backend (Redis keeps its own clock).
+            if isinstance(cached, dict) and cached.get("renew_at", 0) > time.time():
+                return cached["token"]
         response = self.session.post(
             account["token_uri"],
             data={"grant_type": JWT_BEARER, "assertion": signed_assertion(account)},
@@ -233,7 +235,8 @@ class FcmBackend(Backend):
                 "AUTH_FAILED", "The token endpoint gave no access_token.", permanent=True, raw=body
             )
         expires_in = int(body.get("expires_in") or 3600)
-        cache.set(cache_key, token, timeout=max(expires_in - TOKEN_EARLY_RENEWAL, 1))
+        lifetime = max(expires_in - TOKEN_EARLY_RENEWAL, 1)
+        cache.set(cache_key, {"token": token, "renew_at": time.time() + lifetime}, timeout=lifetime)
         return token
 
     @staticmethod
