@@ -1,3 +1,4 @@
+import hashlib
 import secrets
 
 from django.conf import settings
@@ -115,3 +116,31 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} from {self.sender}"
+
+
+class DeadRecipient(models.Model):
+    """A recipient a provider said is gone for good (FCM's UNREGISTERED token, a Web Push
+    subscription answered 404/410): later messages to it through that provider are refused
+    at once instead of being sent again."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="dead")
+    recipient = models.CharField(max_length=2048)
+    recipient_hash = models.CharField(max_length=64)
+    code = models.CharField(max_length=64)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "recipient_hash"], name="uniq_dead_recipient"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient[:40]} ({self.code})"
+
+    @staticmethod
+    def hash(recipient: str) -> str:
+        # Push subscriptions are long JSON: the unique index is on their hash.
+        return hashlib.sha256(recipient.encode()).hexdigest()

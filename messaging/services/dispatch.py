@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from providers.backends import OutboundMessage, SendError, SendResult
+from providers.models import DeadRecipient
 
 from .. import status as st
 from ..models import Message, MessageAttempt
@@ -102,6 +103,7 @@ def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
     token, messages = _claim(message_ids)
     counts = {"claimed": len(messages), "sent": 0, "failed": 0, "retry": 0, "released": 0}
     backends: dict[int, object] = {}
+    dead = _dead_recipients(messages)
     started = time.monotonic()
     for index, message in enumerate(messages):
         # Out of time: hand the rest to a fresh task, but only after sending at least one,
@@ -119,6 +121,17 @@ def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
                 error=("VALIDITY_PASSED", "Its validity passed before it could be sent.", True),
                 updates=stored_text(message),
             )
+            counts["failed"] += 1
+            continue
+        reason = dead.get((message.provider_id, DeadRecipient.hash(message.to)))
+        if reason is not None:  # the provider said this recipient is gone: don't send again
+            error = SendError(
+                "RECIPIENT_DEAD",
+                f"{message.provider.name} reported this recipient gone ({reason}); not sent.",
+                permanent=True,
+                status=st.REJECTED_DESTINATION,
+            )
+            _record_failure(message, token, error)
             counts["failed"] += 1
             continue
         backend = backends.get(message.provider_id)
@@ -143,6 +156,17 @@ def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
             _record_success(message, token, result, backend.sender_for(outbound), attempt)
             counts["sent"] += 1
     return counts
+
+
+def _dead_recipients(messages: list[Message]) -> dict[tuple[int, str], str]:
+    """The chunk's recipients that their provider reported gone, in one query."""
+    if not messages:
+        return {}
+    rows = DeadRecipient.objects.filter(
+        provider_id__in={m.provider_id for m in messages},
+        recipient_hash__in={DeadRecipient.hash(m.to) for m in messages},
+    ).values_list("provider_id", "recipient_hash", "code")
+    return {(provider_id, digest): code for provider_id, digest, code in rows}
 
 
 @dataclass
@@ -247,6 +271,16 @@ def _record_failure(
     """Record a failed attempt; returns True when the message is now final."""
     with transaction.atomic():
         final, moved = _failure_transition(message, token, exc)
+        if moved and exc.recipient_dead:
+            DeadRecipient.objects.get_or_create(
+                provider_id=message.provider_id,
+                recipient_hash=DeadRecipient.hash(message.to),
+                defaults={
+                    "recipient": message.to,
+                    "code": exc.code,
+                    "description": exc.description[:1000],
+                },
+            )
         if moved and attempt is not None:
             attempt.record(
                 message,

@@ -1,3 +1,3 @@
 """Admin of the providers app: one module per area."""
 
-from . import inbound, outbox, providers  # noqa: F401  (each registers its ModelAdmins)
+from . import dead, inbound, outbox, providers  # noqa: F401  (each registers its ModelAdmins)

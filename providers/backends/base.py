@@ -59,6 +59,7 @@ class SendError(Exception):
         status: str = "REJECTED_PROVIDER",
         retry_after: float | None = None,
         raw: Any = None,
+        recipient_dead: bool = False,
     ) -> None:
         super().__init__(description)
         self.code = code
@@ -67,6 +68,9 @@ class SendError(Exception):
         self.status = status
         self.retry_after = retry_after
         self.raw = raw
+        # The recipient is gone for good (an uninstalled app's push token): never send to it
+        # through this provider again.
+        self.recipient_dead = recipient_dead
 
 
 class CredentialsInvalid(Exception):

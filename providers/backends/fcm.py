@@ -45,6 +45,7 @@ BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
 
 # FCM's `errorCode` → (permanent, our status, what it means). The dead-token codes say so
 # in their description: the caller should stop sending to that token.
+DEAD_TOKEN_CODES = frozenset({"UNREGISTERED", "SENDER_ID_MISMATCH"})
 ERROR_CODES: dict[str, tuple[bool, str, str]] = {
     "UNREGISTERED": (
         True,
@@ -337,6 +338,7 @@ class FcmBackend(Backend):
             status=status,
             retry_after=None if permanent else retry_after,
             raw=answer,
+            recipient_dead=code in DEAD_TOKEN_CODES,
         )
 
     @staticmethod

@@ -253,4 +253,5 @@ class WebPushBackend(Backend):
             status=status,
             retry_after=None if permanent else retry_after_seconds(exc.retry_after),
             raw={"status": status_code, "body": text},
+            recipient_dead=code == "SUBSCRIPTION_GONE",
         )

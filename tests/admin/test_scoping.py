@@ -91,3 +91,16 @@ def test_a_one_tenant_user_is_not_asked_for_the_tenant(login, alpha_admin, alpha
     page = c.get(reverse("admin:messaging_template_add")).content.decode()
     assert 'type="hidden" name="tenant"' in page
     assert f'value="{alpha["tenant"].pk}"' in page
+
+
+def test_dead_recipients_are_scoped(login, alpha_admin, alpha, beta):
+    from providers.models import DeadRecipient
+
+    for t in (alpha, beta):
+        DeadRecipient.objects.create(
+            provider=t["provider"], recipient=f"{t['tenant'].slug}-token",
+            recipient_hash=DeadRecipient.hash(f"{t['tenant'].slug}-token"), code="UNREGISTERED",
+        )  # fmt: skip
+    c = login(alpha_admin)
+    page = c.get(reverse("admin:providers_deadrecipient_changelist")).content.decode()
+    assert "alpha-token" in page and "beta-token" not in page

@@ -400,6 +400,21 @@ def test_dispatch_records_a_dead_token(provider, app):
     assert message.error_code == "UNREGISTERED" and message.error_permanent is True
     attempt = message.send_attempts.get()
     assert attempt.error_code == "UNREGISTERED" and attempt.provider_response["error"]
+    # The token is marked dead: the next message to it is refused without calling FCM.
+    from providers.models import DeadRecipient
+
+    assert DeadRecipient.objects.get(provider=provider).recipient == DEVICE
+    calls = len(responses.calls)
+    again = push_message(provider)
+    assert dispatch_chunk(message_ids=[str(again.id)])["failed"] == 1
+    again.refresh_from_db()
+    assert (again.status, again.error_code) == (st.REJECTED_DESTINATION, "RECIPIENT_DEAD")
+    assert len(responses.calls) == calls
+    assert not again.send_attempts.exists()
+    # Another token of the same app still goes out.
+    other = push_message(provider, to="other-token")
+    responses.post(SEND_URL, json={"name": "projects/acme-app/messages/0:100"})
+    assert dispatch_chunk(message_ids=[str(other.id)])["sent"] == 1
 
 
 @responses.activate
