@@ -46,6 +46,7 @@ from .base import (
     WebhookRequest,
     api_base_url_field,
     register,
+    retry_after_seconds,
 )
 
 # --- credentials ------------------------------------------------------------------------------
@@ -337,11 +338,8 @@ ESPS: tuple[Esp, ...] = (
 
 
 def _retry_after(response: Any) -> float | None:
-    value = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
+    headers = getattr(response, "headers", None) or {}
+    return retry_after_seconds(headers.get("Retry-After"))
 
 
 def send_error_for(exc: AnymailError) -> SendError:

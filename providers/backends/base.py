@@ -7,9 +7,11 @@ provider's status and inbound webhooks. It knows nothing of tenants, tasks or th
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 import requests
@@ -156,6 +158,51 @@ class CredentialField:
     help: str = ""
     kind: type = str
     default: Any = None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (seconds or an HTTP date) as seconds from now, or None."""
+    if not value:
+        return None
+    value = str(value).strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def whatsapp_template_spec(payload: dict, body: str, default_language: str) -> dict | None:
+    """The provider's pre-approved WhatsApp template to send, or None for free-form text.
+
+    Named by the send entry's `providerTemplate` (or a `template` object in the payload or
+    its media): {"name", "language"?, "params"?}; or by `externalRef` as `name` or
+    `name:language`. Without explicit params, each non-empty line of the rendered body is
+    one parameter.
+    """
+    media = payload.get("media") if isinstance(payload.get("media"), dict) else {}
+    spec = payload.get("providerTemplate") or payload.get("template") or media.get("template")
+    if isinstance(spec, dict) and spec.get("name"):
+        name, language = str(spec["name"]), str(spec.get("language") or "")
+        params = spec.get("params")
+    else:
+        ref = str(payload.get("externalRef") or "").strip()
+        if not ref:
+            return None
+        name, _, language = (part.strip() for part in ref.partition(":"))
+        params = None
+    if not isinstance(params, list):
+        params = payload.get("templateParams")
+    if not isinstance(params, list):
+        params = [line.strip() for line in body.splitlines() if line.strip()]
+    return {
+        "name": name,
+        "language": language or default_language,
+        "params": [str(p) for p in params],
+    }
 
 
 def api_base_url_field(default: str) -> CredentialField:

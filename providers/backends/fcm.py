@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from email.utils import parsedate_to_datetime
 from functools import cached_property
 from hashlib import sha256
 from typing import Any
@@ -33,6 +32,7 @@ from .base import (
     SendResult,
     api_base_url_field,
     register,
+    retry_after_seconds,
 )
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -89,19 +89,6 @@ HTTP_STATUSES: dict[int, tuple[bool, str]] = {
     429: (False, st.REJECTED_PROVIDER),
 }
 TRANSIENT_HTTP = (False, st.REJECTED_PROVIDER)  # 5xx and anything unknown
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After header (seconds or an HTTP date) as seconds from now."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def _b64url(data: bytes) -> str:

@@ -25,6 +25,7 @@ from .base import (
     WebhookRequest,
     api_base_url_field,
     register,
+    retry_after_seconds,
 )
 
 SMS_PATH = "/sms/3/messages"
@@ -248,12 +249,12 @@ class InfobipBackend(Backend):
         description = str(info.get("description") or exception.get("text") or "")
         description = description or f"Infobip answered HTTP {http_status}."
         if http_status in TRANSIENT_HTTP:
-            retry_after = _decimal(headers.get("Retry-After"))
+            retry_after = retry_after_seconds(headers.get("Retry-After"))
             return SendError(
                 code,
                 description,
                 permanent=False,
-                retry_after=float(retry_after)
+                retry_after=retry_after
                 if retry_after is not None
                 else DEFAULT_RETRY_AFTER.get(http_status),
                 raw=body,

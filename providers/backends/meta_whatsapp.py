@@ -37,6 +37,7 @@ from .base import (
     WebhookRequest,
     api_base_url_field,
     register,
+    retry_after_seconds,
 )
 
 DEFAULT_VERSION = "v23.0"
@@ -457,11 +458,7 @@ class MetaWhatsAppBackend(Backend):
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
+    return retry_after_seconds(response.headers.get("Retry-After"))
 
 
 def _timestamp(value: Any) -> datetime | None:

@@ -29,6 +29,7 @@ from .base import (
     WebhookRequest,
     api_base_url_field,
     register,
+    retry_after_seconds,
 )
 
 API_VERSION = "2010-04-01"
@@ -202,12 +203,12 @@ class TwilioBackend(Backend):
         description = str(info.get("message") or info.get("detail") or info.get("title") or "")
         description = description or f"Twilio answered HTTP {http_status}."
         if http_status in TRANSIENT_HTTP:
-            retry_after = _decimal(headers.get("Retry-After"))
+            retry_after = retry_after_seconds(headers.get("Retry-After"))
             return SendError(
                 code,
                 description,
                 permanent=False,
-                retry_after=float(retry_after)
+                retry_after=retry_after
                 if retry_after is not None
                 else DEFAULT_RETRY_AFTER.get(http_status),
                 raw=body,

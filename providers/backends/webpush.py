@@ -33,8 +33,8 @@ from .base import (
     SendError,
     SendResult,
     register,
+    retry_after_seconds,
 )
-from .fcm import retry_after_seconds
 
 DEFAULT_TTL = 24 * 3600  # seconds a push service keeps a message for an offline browser
 URGENCIES = ("very-low", "low", "normal", "high")

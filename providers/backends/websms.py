@@ -31,6 +31,7 @@ from .base import (
     WebhookRequest,
     api_base_url_field,
     register,
+    whatsapp_template_spec,
 )
 
 DEFAULT_API = "https://api.websms.com"
@@ -106,35 +107,7 @@ def _text(value) -> str:
 
 
 def template_spec(payload: dict, body: str) -> dict | None:
-    """The provider's approved WhatsApp template to send, or None for a free-form message.
-
-    As for Meta: `externalRef` names it (`name` or `name:language`), or the payload's (or its
-    media's) `"template": {"name", "language"?, "params"?}` does. Without explicit params,
-    each non-empty line of the rendered body is one parameter.
-    """
-    media = payload.get("media") if isinstance(payload.get("media"), dict) else {}
-    spec = payload.get("providerTemplate") or payload.get("template") or media.get("template")
-    if isinstance(spec, dict) and spec.get("name"):
-        name, language, params = (
-            str(spec["name"]),
-            str(spec.get("language") or ""),
-            spec.get("params"),
-        )
-    else:
-        ref = _text(payload.get("externalRef")).strip()
-        if not ref:
-            return None
-        name, _, language = (part.strip() for part in ref.partition(":"))
-        params = None
-    if not isinstance(params, list):
-        params = payload.get("templateParams")
-    if not isinstance(params, list):
-        params = [line.strip() for line in body.splitlines() if line.strip()]
-    return {
-        "name": name,
-        "language": language or DEFAULT_TEMPLATE_LANGUAGE,
-        "params": [str(p) for p in params],
-    }
+    return whatsapp_template_spec(payload, body, DEFAULT_TEMPLATE_LANGUAGE)
 
 
 def _sender_fields(sender: str) -> dict:
