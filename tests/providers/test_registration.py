@@ -94,3 +94,12 @@ def test_the_admin_form_asks_for_the_types_credentials(client, tenant, provider_
     html = page.content.decode()
     for f in get_backend_class(provider_type).credential_fields:
         assert f"credential_{f.name}" in html, f.name
+
+
+@pytest.mark.parametrize("provider_type", TYPES)
+def test_every_type_has_its_docs_page(provider_type):
+    from django.conf import settings
+
+    page = settings.BASE_DIR / "docs" / "providers" / f"{provider_type}.md"
+    assert page.exists(), page
+    assert f"`{provider_type}`" in page.read_text() or provider_type in page.read_text()
