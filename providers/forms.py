@@ -19,13 +19,12 @@ from tenants.models import Tenant
 
 from .backends import backend_types
 from .backends.base import CredentialField
-from .models import CHANNEL_CHOICES, Provider
+from .models import CHANNEL_LABELS, Provider
 from .services import provider_channels_check, provider_credentials_clean, provider_default_check
 
 CREDENTIAL_PREFIX = "credential_"
 CHOOSE_TYPE = "_choose_type"
 MASK = "••••••"
-CHANNEL_LABELS = {**dict(CHANNEL_CHOICES), "whatsapp": "WhatsApp"}
 ACRONYMS = {"api", "id", "url", "sid", "smtp", "ssl", "tls", "ip", "sms", "waba"}
 
 

@@ -14,6 +14,11 @@ CHANNEL_LABELS = {"sms": "SMS", "email": "Email", "whatsapp": "WhatsApp", "viber
 CHANNEL_CHOICES = [(c, CHANNEL_LABELS[c]) for c in CHANNELS]
 
 
+def channel_label(channel: str) -> str:
+    """How a channel is written for people: SMS, WhatsApp, RCS."""
+    return CHANNEL_LABELS.get(channel, channel.capitalize())
+
+
 def new_webhook_token() -> str:
     return secrets.token_urlsafe(24)
 

@@ -14,6 +14,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from providers.admin.base import SUPPORT
+from providers.models import channel_label
 from tenants.models import Tenant
 from tenants.scoping import tenant_ids, user_tenants
 
@@ -28,11 +29,6 @@ CHANNEL_COLOURS = {
     "rcs": "#1a9aa0",
     "push": "#8a8f98",
 }
-CHANNEL_LABELS = {"sms": "SMS", "rcs": "RCS", "whatsapp": "WhatsApp"}
-
-
-def channel_label(channel: str) -> str:
-    return CHANNEL_LABELS.get(channel, channel.capitalize())
 
 
 def duration(seconds: float | None) -> str:

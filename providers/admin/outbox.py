@@ -34,13 +34,12 @@ from tenants.scoping import ADMIN_ONLY, tenant_ids
 
 from ..backends import WebhookRejected, WebhookRequest
 from ..backends.sandbox import PHONE_CHANNELS
-from ..models import InboundMessage, Provider, SandboxOutboxEntry
+from ..models import InboundMessage, Provider, SandboxOutboxEntry, channel_label
 from ..services import inbound_webhook_receive
 from .base import ReadOnly
 
 SCREEN_CHANNELS = (*PHONE_CHANNELS, "push")  # shown as a phone screen; email: the mailbox
 REPLY_CHANNELS = PHONE_CHANNELS  # a push notification cannot be answered
-CHANNEL_LABELS = {"sms": "SMS", "rcs": "RCS", "whatsapp": "WhatsApp"}
 CONVERSATION_LIMIT = 200  # bubbles on one screen: the most recent
 MAX_REPLY = 1600
 # Put in front of an email's HTML in its sandboxed iframe: nothing remote is loaded (no
@@ -49,10 +48,6 @@ EMAIL_CSP = (
     '<meta http-equiv="Content-Security-Policy" '
     "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
 )
-
-
-def channel_label(channel: str) -> str:
-    return CHANNEL_LABELS.get(channel, channel.capitalize())
 
 
 def _button_label(button) -> str:
