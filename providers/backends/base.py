@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 import requests
 
+from messaging.status import REJECTED_PROVIDER
+
 from ..http import pooled_session
 
 
@@ -173,6 +175,31 @@ def retry_after_seconds(value: str | None) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
+
+
+TRANSIENT_HTTP = frozenset({429, 500, 502, 503, 504})
+
+
+def http_send_error(
+    *,
+    code: str,
+    description: str,
+    http_status: int,
+    headers,
+    table: dict[str, tuple[str, bool]],
+    raw: Any = None,
+    default_retry_after: float | None = 5.0,
+) -> SendError:
+    """An HTTP API's refusal: a 429 or 5xx is retried (after Retry-After, else the default for
+    a 429); any other answer is looked up by code in the adapter's table of (status,
+    permanent), and an unknown code is a permanent REJECTED_PROVIDER."""
+    if http_status in TRANSIENT_HTTP:
+        retry_after = retry_after_seconds(headers.get("Retry-After"))
+        if retry_after is None and http_status == 429:
+            retry_after = default_retry_after
+        return SendError(code, description, permanent=False, retry_after=retry_after, raw=raw)
+    status, permanent = table.get(code, (REJECTED_PROVIDER, True))
+    return SendError(code, description, permanent=permanent, status=status, raw=raw)
 
 
 def whatsapp_template_spec(payload: dict, body: str, default_language: str) -> dict | None:

@@ -24,8 +24,8 @@ from .base import (
     WebhookRejected,
     WebhookRequest,
     api_base_url_field,
+    http_send_error,
     register,
-    retry_after_seconds,
 )
 
 SMS_PATH = "/sms/3/messages"
@@ -104,8 +104,6 @@ API_ERRORS = {
     "E500": (st.REJECTED_PROVIDER, False),
     "GENERAL_ERROR": (st.REJECTED_PROVIDER, False),
 }
-TRANSIENT_HTTP = {429, 500, 502, 503, 504}
-DEFAULT_RETRY_AFTER = {429: 5.0}
 INBOUND_CHANNELS = {"WHATSAPP": "whatsapp", "VIBER": "viber", "SMS": "sms"}
 
 
@@ -247,20 +245,14 @@ class InfobipBackend(Backend):
         exception = (info.get("requestError") or {}).get("serviceException") or {}
         code = str(info.get("errorCode") or exception.get("messageId") or f"HTTP_{http_status}")
         description = str(info.get("description") or exception.get("text") or "")
-        description = description or f"Infobip answered HTTP {http_status}."
-        if http_status in TRANSIENT_HTTP:
-            retry_after = retry_after_seconds(headers.get("Retry-After"))
-            return SendError(
-                code,
-                description,
-                permanent=False,
-                retry_after=retry_after
-                if retry_after is not None
-                else DEFAULT_RETRY_AFTER.get(http_status),
-                raw=body,
-            )
-        status, permanent = API_ERRORS.get(code, (st.REJECTED_PROVIDER, True))
-        return SendError(code, description, permanent=permanent, status=status, raw=body)
+        return http_send_error(
+            code=code,
+            description=description or f"Infobip answered HTTP {http_status}.",
+            http_status=http_status,
+            headers=headers,
+            table=API_ERRORS,
+            raw=body,
+        )
 
     def test_connection(self) -> str:
         response = self.session.get(self.base_url + "/account/1/balance", headers=self.headers)

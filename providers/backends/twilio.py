@@ -28,8 +28,8 @@ from .base import (
     WebhookReply,
     WebhookRequest,
     api_base_url_field,
+    http_send_error,
     register,
-    retry_after_seconds,
 )
 
 API_VERSION = "2010-04-01"
@@ -86,8 +86,6 @@ SEND_ERRORS = {
     "63024": (st.REJECTED_NOT_ON_CHANNEL, True),
     "63038": (st.REJECTED_PROVIDER, False),  # daily limit: try again later
 }
-TRANSIENT_HTTP = {429, 500, 502, 503, 504}
-DEFAULT_RETRY_AFTER = {429: 5.0}
 
 
 def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
@@ -201,20 +199,14 @@ class TwilioBackend(Backend):
         info = body if isinstance(body, dict) else {}
         code = str(info.get("code") or f"HTTP_{http_status}")
         description = str(info.get("message") or info.get("detail") or info.get("title") or "")
-        description = description or f"Twilio answered HTTP {http_status}."
-        if http_status in TRANSIENT_HTTP:
-            retry_after = retry_after_seconds(headers.get("Retry-After"))
-            return SendError(
-                code,
-                description,
-                permanent=False,
-                retry_after=retry_after
-                if retry_after is not None
-                else DEFAULT_RETRY_AFTER.get(http_status),
-                raw=body,
-            )
-        status, permanent = SEND_ERRORS.get(code, (st.REJECTED_PROVIDER, True))
-        return SendError(code, description, permanent=permanent, status=status, raw=body)
+        return http_send_error(
+            code=code,
+            description=description or f"Twilio answered HTTP {http_status}.",
+            http_status=http_status,
+            headers=headers,
+            table=SEND_ERRORS,
+            raw=body,
+        )
 
     def test_connection(self) -> str:
         url = f"{self.base_url}/{API_VERSION}/Accounts/{self.account_sid}.json"
