@@ -121,6 +121,11 @@ class StatusReport:
     occurred_at: datetime | None = None
     event_id: str = ""
     raw: Any = None
+    # Our own message id, where the provider echoes the reference we sent with the message
+    # (Infobip callbackData, Vonage client-ref, a query parameter of Twilio's StatusCallback,
+    # ...). It lets a report settle a message whose send was never recorded (a worker killed
+    # between the provider's answer and our commit).
+    message_ref: str = ""
 
 
 @dataclass
@@ -315,6 +320,17 @@ class Backend:
     @classmethod
     def can_test_connection(cls) -> bool:
         return cls.test_connection is not Backend.test_connection
+
+    def lookup(self, message: OutboundMessage) -> SendResult | None:
+        """Ask the provider whether it has `message` (by the reference we sent with it), for a
+        send whose outcome a crash left unknown: its SendResult if the provider has it, None
+        if it certainly has not. Types whose provider offers no such look-up don't override
+        it; their unknowns are settled by a late report or the tenant's policy."""
+        raise NotImplementedError
+
+    @classmethod
+    def can_lookup(cls) -> bool:
+        return cls.lookup is not Backend.lookup
 
     # --- webhooks --------------------------------------------------------------------------
     def parse_webhook(self, kind: str, request: WebhookRequest) -> WebhookEvents:
