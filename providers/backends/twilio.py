@@ -31,6 +31,7 @@ from .base import (
     http_send_error,
     register,
 )
+from .reference import REF_PARAM, our_ref, with_ref
 
 API_VERSION = "2010-04-01"
 WHATSAPP_PREFIX = "whatsapp:"
@@ -111,6 +112,14 @@ def _url_variants(url: str) -> list[str]:
     return list(dict.fromkeys(variants))
 
 
+def _ref_of(request: WebhookRequest) -> str:
+    """Our message id from the `ref` query parameter of the (signed) StatusCallback URL."""
+    value = request.query.get(REF_PARAM)
+    if value is None:
+        value = dict(parse_qsl(urlsplit(request.url).query)).get(REF_PARAM)
+    return our_ref(value)
+
+
 def _address(channel: str, number: str) -> str:
     if channel == "whatsapp" and not number.startswith(WHATSAPP_PREFIX):
         return WHATSAPP_PREFIX + number
@@ -174,7 +183,9 @@ class TwilioBackend(Backend):
             if isinstance(media, dict) and media.get("url"):
                 form.append(("MediaUrl", str(media["url"])))
         if message.status_webhook_url:
-            form.append(("StatusCallback", message.status_webhook_url))
+            # Twilio has no reference field of its own: our id rides in the callback URL's
+            # query, which Twilio calls (and signs) exactly as given.
+            form.append(("StatusCallback", with_ref(message.status_webhook_url, message.id)))
         return form
 
     def send(self, message: OutboundMessage) -> SendResult:
@@ -268,6 +279,7 @@ class TwilioBackend(Backend):
                 currency=params.get("PriceUnit", ""),
                 event_id=f"{sid}:{raw_status}:{error_code}",
                 raw=params,
+                message_ref=_ref_of(request),
             )
         ]
 

@@ -89,7 +89,8 @@ def test_sms_request_is_a_signed_in_form_post(backend):
         ("To", "+14155550100"),
         ("From", "+15005550006"),
         ("Body", "Your code is 1234"),
-        ("StatusCallback", HOOK),
+        # Our id travels in the callback URL's query: Twilio has no reference field.
+        ("StatusCallback", HOOK + "?ref=00000000-0000-0000-0000-000000000001"),
     ]
     assert result.provider_message_id == MSG_SID
     assert result.status == st.PENDING_ENROUTE
@@ -303,6 +304,44 @@ def test_status_table(backend, status, error, ours, permanent):
     assert report.provider_message_id == "SM" + "1" * 32
 
 
+def signed_status(url: str, **extra) -> WebhookRequest:
+    params = status_params(**extra)
+    sig = twilio_signature(TOKEN, url, list(params.items()))
+    return WebhookRequest("POST", url, {"X-Twilio-Signature": sig}, urlencode(params).encode())
+
+
+OUR_ID = "00000000-0000-0000-0000-000000000001"
+
+
+def test_the_ref_of_the_signed_callback_url_is_our_message_ref(backend):
+    request = signed_status(f"{HOOK}?ref={OUR_ID}")
+    request.query = {"ref": OUR_ID}
+    [report] = backend.parse_status_webhook(request)
+    assert report.message_ref == OUR_ID
+    # Without a parsed query (a request object built by hand) the URL still carries it.
+    [report] = backend.parse_status_webhook(signed_status(f"{HOOK}?ref={OUR_ID}"))
+    assert report.message_ref == OUR_ID
+
+
+def test_a_ref_outside_the_signed_url_is_refused(backend):
+    """The query is part of what Twilio signs: a ref added afterwards breaks the signature."""
+    request = signed_status(HOOK)
+    request.url = f"{HOOK}?ref={OUR_ID}"
+    with pytest.raises(WebhookRejected):
+        backend.parse_status_webhook(request)
+
+
+@pytest.mark.parametrize("ref", ["", "SM" + "1" * 32, "not-a-uuid", "0" * 32])
+def test_only_a_uuid_is_taken_for_our_ref(backend, ref):
+    [report] = backend.parse_status_webhook(signed_status(f"{HOOK}?ref={ref}"))
+    assert report.message_ref == ""
+
+
+def test_a_callback_url_with_a_query_keeps_it_and_gains_ref(backend):
+    form = dict(backend.build_form(message(status_webhook_url=HOOK + "?a=1&ref=old")))
+    assert form["StatusCallback"] == f"{HOOK}?a=1&ref={OUR_ID}"
+
+
 # --- webhooks through our URLs -------------------------------------------------------------------
 
 
@@ -336,10 +375,11 @@ def test_send_through_the_api_then_the_status_callback_delivers(
     assert r.status_code == 202, r.content
     mid = r.json()["messages"][0]["messageId"]
     form = dict(parse_qsl(responses.calls[0].request.body))
-    assert form["StatusCallback"] == twilio.status_webhook_url
+    assert form["StatusCallback"] == f"{twilio.status_webhook_url}?ref={mid}"
     assert Message.objects.get(pk=mid).provider_message_id == MSG_SID
 
-    path = f"/webhooks/providers/{twilio.webhook_token}/status"
+    # Twilio calls the StatusCallback exactly as given, query included, and signs all of it.
+    path = f"/webhooks/providers/{twilio.webhook_token}/status?ref={mid}"
     for status in ("sent", "delivered"):
         params = status_params(status, MessageSid=MSG_SID, SmsSid=MSG_SID)
         assert post_signed(anon_client, path, params).status_code == 200
