@@ -18,7 +18,16 @@ recipients (last four digits):
     POST /_control/inbound  {"provider": "twilio"|"infobip", "url": "<our inbound URL>",
                             "from", "to", "text", "channel"?}: posts an inbound message now
                             and answers with what our URL said
-    GET  /_control          modes and the logs of sends and of posted webhooks
+    GET  /_control          modes, the logs of sends and of posted webhooks, and
+                            `refCounts`: how many sends carried each of our message ids
+                            (Twilio: `ref` of the StatusCallback URL; Infobip: the messageId
+                            we set, else callbackData), to count duplicates
+    GET  /sms/3/logs?messageId=...   Infobip's SMS log search (what the adapter's lookup uses)
+
+References are kept as the real providers keep them: a Twilio StatusCallback is called
+exactly as given (query included, and signed over it); Infobip takes our messageId per
+destination as its own id, echoes callbackData in every report, and refuses a messageId it
+already has with REJECTED_DUPLICATE_MESSAGE_ID (23).
 
 `Simulator(port=0).start()` runs it in a thread (tests); `manage.py provider_simulator`
 serves it in the foreground. It binds 127.0.0.1 only.
@@ -38,7 +47,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import requests
 
@@ -104,6 +113,13 @@ IB_REJECTED = {
     "name": "REJECTED_DESTINATION",
     "description": "Invalid destination address.",
 }
+IB_DUPLICATE = {
+    "groupId": 5,
+    "groupName": "REJECTED",
+    "id": 23,
+    "name": "REJECTED_DUPLICATE_MESSAGE_ID",
+    "description": "Message rejected: duplicate message id.",
+}
 IB_NO_ERROR = {
     "groupId": 0,
     "groupName": "OK",
@@ -163,6 +179,12 @@ class Simulator:
         self.recipient_modes: dict[str, str] = {}
         self.sends: list[dict[str, Any]] = []
         self.webhooks: list[dict[str, Any]] = []
+        # Our message id → how many send requests carried it, and how many of those the
+        # simulator took (answered with an id): a crash benchmark's duplicate count.
+        self.ref_counts: dict[str, int] = {}
+        self.accepted_ref_counts: dict[str, int] = {}
+        # Infobip messageId → its SMS log entry (GET /sms/3/logs).
+        self.infobip_logs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -212,6 +234,9 @@ class Simulator:
             self.recipient_modes.clear()
             self.sends.clear()
             self.webhooks.clear()
+            self.ref_counts.clear()
+            self.accepted_ref_counts.clear()
+            self.infobip_logs.clear()
 
     def mode_for(self, recipient: str) -> str:
         digits = _digits(recipient)
@@ -230,7 +255,19 @@ class Simulator:
                 "magicSuffixes": MAGIC_SUFFIXES,
                 "sends": list(self.sends),
                 "webhooks": list(self.webhooks),
+                "refCounts": dict(self.ref_counts),
+                "acceptedRefCounts": dict(self.accepted_ref_counts),
+                # Our ids the simulator took more than once: messages sent twice.
+                "duplicates": {k: n for k, n in self.accepted_ref_counts.items() if n > 1},
             }
+
+    def count_ref(self, ref: str | None, *, accepted: bool = False) -> None:
+        """Count one send request carrying our id `ref` (accepted: one the simulator took)."""
+        if not ref:
+            return
+        counts = self.accepted_ref_counts if accepted else self.ref_counts
+        with self._lock:
+            counts[ref] = counts.get(ref, 0) + 1
 
     # --- outgoing webhooks -----------------------------------------------------------------
     def post_webhook(
@@ -355,6 +392,17 @@ class _Handler(BaseHTTPRequestHandler):
                 200,
                 {"sid": sim.twilio_account_sid, "friendly_name": "Simulator", "status": "active"},
             )
+        if path == "/sms/3/logs":
+            if not self._infobip_authorized():
+                return self._infobip_unauthorized(v3=True)
+            query = parse_qs(urlsplit(self.path).query)
+            wanted = [v for value in query.get("messageId", []) for v in value.split(",") if v]
+            with sim._lock:
+                if wanted:
+                    found = [sim.infobip_logs[m] for m in wanted if m in sim.infobip_logs]
+                else:
+                    found = list(sim.infobip_logs.values())[-50:]
+            return self._json(200, {"results": found})
         if path == "/account/1/balance":
             if not self._infobip_authorized():
                 return self._infobip_unauthorized(v3=False)
@@ -434,6 +482,9 @@ class _Handler(BaseHTTPRequestHandler):
         form = dict(params)
         with sim._lock:
             sim.sends.append({"provider": "twilio", "path": self.path, "form": params})
+        callback = form.get("StatusCallback") or ""
+        ref = (parse_qs(urlsplit(callback).query).get("ref") or [None])[0]
+        sim.count_ref(ref)
         to = form.get("To", "")
         if not to:
             return self._twilio_error(400, 21604, "A 'To' phone number is required.")
@@ -474,7 +525,7 @@ class _Handler(BaseHTTPRequestHandler):
             "uri": f"/2010-04-01/Accounts/{sim.twilio_account_sid}/Messages/{sid}.json",
         }
         self._json(201, resource)
-        callback = form.get("StatusCallback")
+        sim.count_ref(ref, accepted=True)
         if callback:
             sim.later(self._twilio_reports(callback, sid, form, mode))
         return None
@@ -538,6 +589,8 @@ class _Handler(BaseHTTPRequestHandler):
         with sim._lock:
             sim.sends.append({"provider": "infobip", "path": path, "json": body})
         targets = self._infobip_targets(shape, body)
+        for target in targets:
+            sim.count_ref(target["mid"] or target["cb"])
         if not targets or not all(t["to"] for t in targets):
             return self._infobip_error(400, "BAD_REQUEST", "Missing destination 'to'.", v3=v3)
         first_mode = sim.mode_for(targets[0]["to"])
@@ -549,15 +602,23 @@ class _Handler(BaseHTTPRequestHandler):
         infos, posts = [], []
         for target in targets:
             mode = sim.mode_for(target["to"])
-            mid = uuid.uuid4().hex
+            mid = target["mid"] or uuid.uuid4().hex
+            with sim._lock:
+                duplicate = mid in sim.infobip_logs
             status = IB_REJECTED if mode == "reject" else IB_PENDING
+            if duplicate:
+                status = IB_DUPLICATE
+            elif shape in ("sms3", "sms2"):
+                self._infobip_log(target, mid, bulk_id, status)
+            if status is IB_PENDING:
+                sim.count_ref(target["mid"] or target["cb"], accepted=True)
             info = {"messageId": mid, "status": status}
             if v3:
                 info.update(destination=target["to"], details={"messageCount": 1})
             else:
                 info.update(to=target["to"], messageCount=1)
             infos.append(info)
-            if mode != "reject" and target["url"]:
+            if mode != "reject" and not duplicate and target["url"]:
                 posts += self._infobip_reports(target, mid, bulk_id, mode, shape)
         if shape == "wa":
             self._json(200, infos[0])
@@ -574,7 +635,12 @@ class _Handler(BaseHTTPRequestHandler):
             return []
         if shape == "wa":
             return [
-                {"to": body.get("to"), "url": body.get("notifyUrl"), "cb": body.get("callbackData")}
+                {
+                    "to": body.get("to"),
+                    "url": body.get("notifyUrl"),
+                    "cb": body.get("callbackData"),
+                    "mid": body.get("messageId"),
+                }
             ]
         targets = []
         for message in body.get("messages") or []:
@@ -582,16 +648,53 @@ class _Handler(BaseHTTPRequestHandler):
                 continue
             if shape == "wa_bulk":
                 url, cb = message.get("notifyUrl"), message.get("callbackData")
-                targets.append({"to": message.get("to"), "url": url, "cb": cb})
+                mid = message.get("messageId")
+                targets.append({"to": message.get("to"), "url": url, "cb": cb, "mid": mid})
                 continue
             if shape in ("sms3", "viber"):
                 hooks = message.get("webhooks") or {}
                 url, cb = (hooks.get("delivery") or {}).get("url"), hooks.get("callbackData")
             else:
                 url, cb = message.get("notifyUrl"), message.get("callbackData")
+            text = (message.get("content") or {}).get("text") or message.get("text")
             for dest in message.get("destinations") or [{}]:
-                targets.append({"to": (dest or {}).get("to"), "url": url, "cb": cb})
+                dest = dest if isinstance(dest, dict) else {}
+                targets.append(
+                    {
+                        "to": dest.get("to"),
+                        "url": url,
+                        "cb": cb,
+                        "mid": dest.get("messageId"),
+                        "sender": message.get("sender") or message.get("from"),
+                        "text": text,
+                    }
+                )
         return targets
+
+    def _infobip_log(self, target, mid: str, bulk_id: str, status: dict) -> None:
+        """Keep the message's SmsLog entry, as GET /sms/3/logs answers it."""
+        sim = self.simulator
+        entry = {
+            "sender": target.get("sender"),
+            "destination": target["to"],
+            "bulkId": bulk_id,
+            "messageId": mid,
+            "sentAt": _ib_time(),
+            "doneAt": _ib_time(),
+            "messageCount": 1,
+            "price": {"pricePerMessage": 0.01, "currency": "EUR"},
+            "status": status,
+            "error": IB_NO_ERROR,
+            "content": {"text": target.get("text") or ""},
+        }
+        with sim._lock:
+            sim.infobip_logs[mid] = entry
+
+    def _set_infobip_log_status(self, mid: str, status: dict, error: dict) -> None:
+        sim = self.simulator
+        with sim._lock:
+            if mid in sim.infobip_logs:
+                sim.infobip_logs[mid].update(status=status, error=error, doneAt=_ib_time())
 
     def _infobip_reports(self, target, mid: str, bulk_id: str, mode: str, shape: str) -> list:
         sim = self.simulator
@@ -609,9 +712,12 @@ class _Handler(BaseHTTPRequestHandler):
         }
         report["smsCount" if shape == "sms2" else "messageCount"] = 1
         url = target["url"]
-        posts = [
-            lambda: sim.post_webhook(url, body={"results": [report]}, attempts=REPORT_ATTEMPTS)
-        ]
+
+        def deliver():
+            self._set_infobip_log_status(mid, report["status"], report["error"])
+            return sim.post_webhook(url, body={"results": [report]}, attempts=REPORT_ATTEMPTS)
+
+        posts = [deliver]
         if shape.startswith("wa") and not failed:
             seen = {"messageId": mid, "to": target["to"], "sentAt": report["sentAt"]}
             seen["seenAt"] = _ib_time()

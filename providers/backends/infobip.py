@@ -27,6 +27,7 @@ from .base import (
     http_send_error,
     register,
 )
+from .reference import our_ref
 
 SMS_PATH = "/sms/3/messages"
 VIBER_PATH = "/viber/2/messages"
@@ -78,6 +79,10 @@ STATUS_BY_GROUP = {
 REFUSED_GROUPS = {"REJECTED", "UNDELIVERABLE"}
 # Rejections that a later attempt may get past (flooding filter, system error, credit).
 TRANSIENT_STATUS_IDS = {12, 20, 21}
+# REJECTED_DUPLICATE_MESSAGE_ID: Infobip already has a message with the messageId we set.
+DUPLICATE_MESSAGE_ID = 23
+# Outbound message logs, searchable by messageId (the last 48 hours only).
+LOG_PATHS = {"sms": "/sms/3/logs"}
 
 # Error ids that make a delivered-group-less report more precise: error.id → our status.
 ERROR_STATUS = {
@@ -134,6 +139,11 @@ def _when(value) -> datetime | None:
         return None
 
 
+def _ref(item: dict) -> str:
+    """Our id from a report: the callbackData we sent, else the messageId we set."""
+    return our_ref(item.get("callbackData")) or our_ref(item.get("messageId"))
+
+
 def status_for(status: dict, error: dict | None = None) -> str:
     """Our status for an Infobip status object (and its error object, which can sharpen an
     undeliverable or rejected outcome)."""
@@ -172,8 +182,13 @@ class InfobipBackend(Backend):
             content = {"text": message.body}
             if message.channel == "viber":
                 content["type"] = "TEXT"
+            destination = {"to": to}
+            if message.channel == "sms":
+                # Our id as Infobip's own messageId (SmsDestination.messageId): it comes back
+                # in every report and finds the message in the logs.
+                destination["messageId"] = message.id
             entry = {
-                "destinations": [{"to": to}],
+                "destinations": [destination],
                 "content": content,
                 "webhooks": {
                     "delivery": {"url": message.status_webhook_url, "intermediateReport": True},
@@ -189,7 +204,7 @@ class InfobipBackend(Backend):
         return self._whatsapp(message, _number(sender), to)
 
     def _whatsapp(self, message: OutboundMessage, sender: str, to: str) -> tuple[str, dict]:
-        common = {"from": sender, "to": to, "callbackData": message.id}
+        common = {"from": sender, "to": to, "messageId": message.id, "callbackData": message.id}
         if message.status_webhook_url:
             common["notifyUrl"] = message.status_webhook_url
         template = message.payload.get("providerTemplate")
@@ -229,6 +244,11 @@ class InfobipBackend(Backend):
             raise SendError(
                 "NO_MESSAGE_ID", "Infobip's answer names no messageId.", permanent=False, raw=answer
             )
+        if status.get("id") == DUPLICATE_MESSAGE_ID and self.can_lookup_channel(message.channel):
+            # A retry of a send Infobip took (its answer lost): the message is there already.
+            found = self.lookup(message)
+            if found is not None:
+                return found
         if str(status.get("groupName", "")).upper() in REFUSED_GROUPS:
             raise SendError(
                 str(status.get("name") or status.get("id")),
@@ -264,6 +284,49 @@ class InfobipBackend(Backend):
             raise self.api_error(response.status_code, body, response.headers)
         return f"Balance {body.get('balance')} {body.get('currency', '')}".strip()
 
+    # --- look-up ---------------------------------------------------------------------------
+    @staticmethod
+    def can_lookup_channel(channel: str) -> bool:
+        return channel in LOG_PATHS
+
+    def lookup(self, message: OutboundMessage) -> SendResult | None:
+        """The message's log entry, found by the messageId we set (our id). Infobip keeps
+        logs for 48 hours; WhatsApp and Viber sends carry no messageId of ours that a log
+        search could use, so they have no look-up (NotImplementedError)."""
+        path = LOG_PATHS.get(message.channel)
+        if path is None:
+            raise NotImplementedError(f"Infobip has no look-up for {message.channel} here.")
+        response = self.session.get(
+            self.base_url + path, params={"messageId": message.id}, headers=self.headers
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        if response.status_code != 200 or not isinstance(body, dict):
+            raise self.api_error(response.status_code, body, response.headers)
+        results = body.get("results")
+        if not isinstance(results, list):
+            raise SendError(
+                "BAD_LOGS", "Infobip's logs answer has no results list.", permanent=False, raw=body
+            )
+        log = next(
+            (r for r in results if isinstance(r, dict) and r.get("messageId") == message.id),
+            None,
+        )
+        if log is None:
+            return None
+        status = log.get("status") if isinstance(log.get("status"), dict) else {}
+        error = log.get("error") if isinstance(log.get("error"), dict) else {}
+        price = log.get("price") if isinstance(log.get("price"), dict) else {}
+        return SendResult(
+            provider_message_id=str(log["messageId"]),
+            status=status_for(status, error) if status else st.PENDING_ENROUTE,
+            price=_decimal(price.get("pricePerMessage")),
+            currency=str(price.get("currency") or ""),
+            raw=log,
+        )
+
     # --- webhooks --------------------------------------------------------------------------
     @staticmethod
     def _results(request: WebhookRequest) -> list[dict]:
@@ -287,6 +350,7 @@ class InfobipBackend(Backend):
                         occurred_at=_when(item.get("seenAt")),
                         event_id=f"{mid}:seen",
                         raw=item,
+                        message_ref=_ref(item),
                     )
                 )
                 continue
@@ -306,6 +370,7 @@ class InfobipBackend(Backend):
                     occurred_at=_when(item.get("doneAt")),
                     event_id=f"{mid}:{status.get('id', status.get('groupName', ''))}",
                     raw=item,
+                    message_ref=_ref(item),
                 )
             )
         return reports

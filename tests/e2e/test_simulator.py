@@ -190,3 +190,77 @@ def test_inbound_message_arrives_stored(client, simulator, public, provider_type
         "STOP please",
     )
     assert stored.provider.provider_type == provider_type
+
+
+# --- references: our id travels, comes back, is counted, and can be looked up ---------------
+
+
+def test_twilio_reports_come_back_to_the_callback_url_with_our_ref(
+    client, run_tasks, simulator, public
+):
+    register(client, simulator, "twilio")
+    mid = send(client, run_tasks, "twilio", "+14155550100")
+    wait_for_status(mid, "DELIVERED_TO_HANDSET")
+    hooks = simulator.state()["webhooks"]
+    assert hooks and all(h["url"].endswith(f"/status?ref={mid}") for h in hooks), hooks
+    assert all(h["status"] == 200 for h in hooks)  # signed over the URL with its query
+    state = simulator.state()
+    assert state["refCounts"] == {mid: 1}
+    assert state["acceptedRefCounts"] == {mid: 1}
+    assert state["duplicates"] == {}
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+def test_infobip_keeps_our_message_id_and_echoes_callback_data(
+    client, run_tasks, simulator, public, channel
+):
+    register(client, simulator, "infobip")
+    final = "DELIVERED_READ" if channel == "whatsapp" else "DELIVERED_TO_HANDSET"
+    mid = send(client, run_tasks, "infobip", "+14155550100", channel)
+    message = wait_for_status(mid, final)
+    assert message.provider_message_id == mid  # our messageId became Infobip's
+    assert simulator.state()["acceptedRefCounts"] == {mid: 1}
+
+
+def _infobip_backend(simulator):
+    from providers.backends import OutboundMessage
+    from providers.backends.infobip import InfobipBackend
+
+    backend = InfobipBackend(
+        {"apiKey": DEFAULT_INFOBIP_API_KEY, "apiBaseUrl": simulator.url}, default_sender="Sim"
+    )
+    message = OutboundMessage(
+        id="6f1c1c1e-0000-4000-8000-000000000001", channel="sms", to="+14155550100", body="Hi"
+    )
+    return backend, message
+
+
+def test_infobip_lookup_against_the_simulator(simulator):
+    backend, message = _infobip_backend(simulator)
+    assert backend.lookup(message) is None
+    sent = backend.send(message)
+    found = backend.lookup(message)
+    assert found is not None and found.provider_message_id == sent.provider_message_id
+    assert found.provider_message_id == message.id
+
+
+def test_infobip_resend_of_a_taken_message_is_refused_as_duplicate_and_found(simulator):
+    """A worker killed after Infobip took the message sends it again: the simulator refuses the
+    messageId it has (REJECTED_DUPLICATE_MESSAGE_ID) and the adapter finds the first one."""
+    backend, message = _infobip_backend(simulator)
+    first = backend.send(message)
+    again = backend.send(message)
+    assert again.provider_message_id == first.provider_message_id == message.id
+    state = simulator.state()
+    assert state["refCounts"] == {message.id: 2}
+    assert state["acceptedRefCounts"] == {message.id: 1}
+    assert state["duplicates"] == {}
+
+
+def test_control_api_exposes_the_counts(simulator):
+    backend, message = _infobip_backend(simulator)
+    backend.send(message)
+    state = requests.get(f"{simulator.url}/_control", timeout=5).json()
+    assert state["refCounts"] == {message.id: 1}
+    requests.post(f"{simulator.url}/_control/reset", json={}, timeout=5)
+    assert requests.get(f"{simulator.url}/_control", timeout=5).json()["refCounts"] == {}

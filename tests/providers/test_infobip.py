@@ -87,7 +87,8 @@ def test_sms_request(backend):
         "messages": [
             {
                 "sender": "InfoSMS",
-                "destinations": [{"to": "41793026727"}],
+                # Our id as Infobip's messageId (SmsDestination.messageId) and callbackData.
+                "destinations": [{"to": "41793026727", "messageId": MID}],
                 "content": {"text": "Hello"},
                 "webhooks": {
                     "delivery": {"url": HOOK, "intermediateReport": True},
@@ -122,6 +123,7 @@ def test_whatsapp_text_request(backend):
     assert sent_json(responses.calls[0]) == {
         "from": "441134960000",
         "to": "41793026727",
+        "messageId": MID,
         "callbackData": MID,
         "notifyUrl": HOOK,
         "content": {"text": "Hello"},
@@ -166,6 +168,7 @@ def test_whatsapp_template_request(backend):
             {
                 "from": "441134960000",
                 "to": "41793026727",
+                "messageId": MID,
                 "callbackData": MID,
                 "notifyUrl": HOOK,
                 "content": {
@@ -347,6 +350,102 @@ def test_seen_report_is_read(backend):
     assert (report.status, report.provider_message_id) == (st.DELIVERED_READ, "wa-1")
 
 
+def test_report_message_ref_is_our_callback_data_or_our_message_id(backend):
+    [report] = backend.parse_status_webhook(as_request({"results": [dlr("ib-1")]}))
+    assert report.message_ref == MID
+    # No callbackData (a report of a send made elsewhere), but the messageId we set.
+    item = dlr(MID)
+    item.pop("callbackData")
+    [report] = backend.parse_status_webhook(as_request({"results": [item]}))
+    assert (report.provider_message_id, report.message_ref) == (MID, MID)
+    # A seen report carries only the messageId.
+    seen = {"messageId": MID, "to": "41793026727", "seenAt": "2026-11-25T18:01:00.000+0000"}
+    [report] = backend.parse_status_webhook(as_request({"results": [seen]}))
+    assert report.message_ref == MID
+
+
+@pytest.mark.parametrize("value", [None, "", "order-17", "ib-1", "0" * 32])
+def test_only_a_uuid_is_taken_for_our_ref(backend, value):
+    [report] = backend.parse_status_webhook(
+        as_request({"results": [dlr("ib-1", callbackData=value)]})
+    )
+    assert report.message_ref == ""
+
+
+def log_entry(message_id=MID, status=None):
+    """One SmsLog (GET /sms/3/logs) as infobip-api-python-client's model has it."""
+    return {
+        "sender": "InfoSMS",
+        "destination": "41793026727",
+        "bulkId": "b-1",
+        "messageId": message_id,
+        "sentAt": "2026-11-25T18:00:00.000+0000",
+        "doneAt": "2026-11-25T18:00:05.123+0000",
+        "messageCount": 1,
+        "price": {"pricePerMessage": 0.01, "currency": "EUR"},
+        "status": status or PENDING,
+        "error": {"groupId": 0, "groupName": "OK", "id": 0, "name": "NO_ERROR"},
+        "content": {"text": "Hello"},
+    }
+
+
+@responses.activate
+def test_lookup_finds_the_message_in_the_logs_by_our_message_id(backend):
+    responses.get(f"{BASE}/sms/3/logs", json={"results": [log_entry()]})
+    result = backend.lookup(message())
+    [call] = responses.calls
+    assert call.request.url == f"{BASE}/sms/3/logs?messageId={MID}"
+    assert call.request.headers["Authorization"] == f"App {KEY}"
+    assert result.provider_message_id == MID
+    assert result.status == st.PENDING_ENROUTE
+    assert (str(result.price), result.currency) == ("0.01", "EUR")
+    assert InfobipBackend.can_lookup()
+
+
+@responses.activate
+def test_lookup_of_a_message_infobip_has_not_is_none(backend):
+    responses.get(f"{BASE}/sms/3/logs", json={"results": []})
+    assert backend.lookup(message()) is None
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("http", "body", "permanent"),
+    [
+        (500, {"errorCode": "E500", "description": "Internal error"}, False),
+        (429, {"errorCode": "E429", "description": "Too many requests"}, False),
+        (401, {"errorCode": "E401", "description": "Invalid login details"}, True),
+        (200, {"unexpected": True}, False),
+    ],
+)
+def test_lookup_provider_error_raises(backend, http, body, permanent):
+    responses.get(f"{BASE}/sms/3/logs", json=body, status=http)
+    with pytest.raises(SendError) as exc:
+        backend.lookup(message())
+    assert exc.value.permanent is permanent
+
+
+def test_lookup_of_whatsapp_or_viber_is_not_offered(backend):
+    for channel in ("whatsapp", "viber"):
+        with pytest.raises(NotImplementedError):
+            backend.lookup(message(channel=channel))
+
+
+@responses.activate
+def test_a_duplicate_message_id_after_a_lost_answer_is_the_message_already_there(backend):
+    duplicate = {
+        "groupId": 5,
+        "groupName": "REJECTED",
+        "id": 23,
+        "name": "REJECTED_DUPLICATE_MESSAGE_ID",
+        "description": "Duplicate message id",
+    }
+    responses.post(f"{BASE}/sms/3/messages", json=bulk_answer("x", status=duplicate))
+    responses.get(f"{BASE}/sms/3/logs", json={"results": [log_entry()]})
+    result = backend.send(message())
+    assert result.provider_message_id == MID
+
+
 @pytest.mark.parametrize("body", [{"messageId": "x"}, {"results": "x"}, {"results": [{}]}, []])
 def test_malformed_reports_are_400(backend, body):
     with pytest.raises(WebhookRejected) as exc:
@@ -370,6 +469,7 @@ def test_send_through_the_api_then_the_pushed_report_delivers(
     body = sent_json(responses.calls[0])
     assert body["messages"][0]["webhooks"]["delivery"]["url"] == infobip.status_webhook_url
     assert body["messages"][0]["webhooks"]["callbackData"] == mid
+    assert body["messages"][0]["destinations"] == [{"to": "41793026727", "messageId": mid}]
     assert Message.objects.get(pk=mid).provider_message_id == "ib-77"
 
     path = f"/webhooks/providers/{infobip.webhook_token}/status"
