@@ -30,6 +30,7 @@ from .base import (
     retry_after_seconds,
     whatsapp_template_spec,
 )
+from .reference import query_ref, with_ref
 
 SIGNATURE_HEADER = "X-Messente-Signature"
 
@@ -167,7 +168,9 @@ class MessenteBackend(Backend):
     def send(self, message: OutboundMessage) -> SendResult:
         body: dict = {"to": _e164(message.to), "messages": [self._channel_entry(message)]}
         if message.status_webhook_url:
-            body["dlr_url"] = message.status_webhook_url
+            # An omnimessage has no reference field of ours: our id rides in the dlr_url's
+            # query, which Messente posts the report to as given.
+            body["dlr_url"] = with_ref(message.status_webhook_url, message.id)
         response = self.session.post(
             f"{self.base_url}/omnimessage",
             json=body,
@@ -242,6 +245,7 @@ class MessenteBackend(Backend):
                 occurred_at=_timestamp(body.get("timestamp")),
                 event_id=f"{body['message_id']}:{raw_status}:{_text(body.get('timestamp'))}",
                 raw=body,
+                message_ref=query_ref(request),
             )
         ]
 

@@ -27,6 +27,15 @@ def with_ref(url: str, message_id: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def query_ref(request) -> str:
+    """Our id from the `ref` query parameter of a webhook call (a WebhookRequest): its parsed
+    query, else the query of its URL."""
+    value = request.query.get(REF_PARAM)
+    if value is None:
+        value = dict(parse_qsl(urlsplit(request.url).query)).get(REF_PARAM)
+    return our_ref(value)
+
+
 def our_ref(value) -> str:
     """`value` as our message id when it is a canonical UUID, else ""."""
     if not isinstance(value, str):

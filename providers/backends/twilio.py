@@ -31,7 +31,7 @@ from .base import (
     http_send_error,
     register,
 )
-from .reference import REF_PARAM, our_ref, with_ref
+from .reference import query_ref, with_ref
 
 API_VERSION = "2010-04-01"
 WHATSAPP_PREFIX = "whatsapp:"
@@ -110,14 +110,6 @@ def _url_variants(url: str) -> list[str]:
     if default_port and parts.port in (None, default_port):
         variants.append(urlunsplit(parts._replace(netloc=f"{host}:{default_port}")))
     return list(dict.fromkeys(variants))
-
-
-def _ref_of(request: WebhookRequest) -> str:
-    """Our message id from the `ref` query parameter of the (signed) StatusCallback URL."""
-    value = request.query.get(REF_PARAM)
-    if value is None:
-        value = dict(parse_qsl(urlsplit(request.url).query)).get(REF_PARAM)
-    return our_ref(value)
 
 
 def _address(channel: str, number: str) -> str:
@@ -279,7 +271,8 @@ class TwilioBackend(Backend):
                 currency=params.get("PriceUnit", ""),
                 event_id=f"{sid}:{raw_status}:{error_code}",
                 raw=params,
-                message_ref=_ref_of(request),
+                # The `ref` of the StatusCallback URL: signed, as the whole URL is.
+                message_ref=query_ref(request),
             )
         ]
 

@@ -135,7 +135,8 @@ def test_the_request_per_channel(channel, payload, entry):
     assert sent_body(responses.calls[0]) == {
         "to": "+37251000000",
         "messages": [entry],
-        "dlr_url": DLR_URL,
+        # Our id rides in the report URL's query: an omnimessage has no reference field.
+        "dlr_url": DLR_URL + "?ref=6f1c1d3e-0000-4000-8000-000000000001",
     }
     assert result.provider_message_id == "msg-9"
     assert result.raw["omnimessage_id"] == "om-1"
@@ -221,6 +222,33 @@ def test_dlr_parsed():
     assert report.occurred_at.isoformat() == "2020-02-04T08:09:42.389630+00:00"
 
 
+OUR_ID = "6f1c1d3e-0000-4000-8000-000000000001"
+
+
+def test_dlr_message_ref_is_the_ref_of_the_dlr_url():
+    request = dlr_request(DLR)
+    request.url = f"{DLR_URL}?ref={OUR_ID}"
+    request.query = {"ref": OUR_ID}
+    (report,) = MessenteBackend(CREDS).parse_status_webhook(request)
+    assert report.message_ref == OUR_ID
+    request.query = {}  # a hand-built request: the URL's query still says it
+    (report,) = MessenteBackend(CREDS).parse_status_webhook(request)
+    assert report.message_ref == OUR_ID
+
+
+@pytest.mark.parametrize("ref", [None, "", "msg-9", "om-1", "0" * 32])
+def test_dlr_without_a_uuid_ref_has_no_message_ref(ref):
+    request = dlr_request(DLR)
+    if ref is not None:
+        request.url = f"{DLR_URL}?ref={ref}"
+    (report,) = MessenteBackend(CREDS).parse_status_webhook(request)
+    assert report.message_ref == ""
+
+
+def test_messente_has_no_lookup():
+    assert not MessenteBackend.can_lookup()
+
+
 @pytest.mark.parametrize(
     ("status", "err", "ours", "code"),
     [
@@ -287,10 +315,10 @@ def test_end_to_end_send_then_dlr_delivers(client, messente, run_tasks, anon_cli
     assert r.status_code == 202, r.content
     mid = r.json()["messages"][0]["messageId"]
     body = sent_body(responses.calls[0])
-    assert body["dlr_url"] == messente.status_webhook_url
+    assert body["dlr_url"] == f"{messente.status_webhook_url}?ref={mid}"
     assert body["messages"] == [{"channel": "sms", "sender": "Acme", "text": "Hi"}]
 
-    url = f"/webhooks/providers/{messente.webhook_token}/status"
+    url = f"/webhooks/providers/{messente.webhook_token}/status?ref={mid}"
     dlr = {**DLR, "message_id": "msg-e2e"}
     assert post_signed(anon_client, url, dlr, "wrong").status_code == 403
     assert post_signed(anon_client, url, dlr, None).status_code == 403
