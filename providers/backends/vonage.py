@@ -31,6 +31,7 @@ from .base import (
     api_base_url_field,
     register,
 )
+from .reference import our_ref
 
 # messages[].status of the send answer → (permanent?, our status). "0" is success.
 SEND_ERRORS: dict[str, tuple[bool, str, str]] = {
@@ -266,6 +267,8 @@ class VonageBackend(Backend):
                 occurred_at=_timestamp(params.get("message-timestamp", "")),
                 event_id=f"{message_id}:{raw_status}:{err}",
                 raw=params,
+                # The client-ref we sent, echoed in every receipt.
+                message_ref=our_ref(params.get("client-ref")),
             )
         ]
 

@@ -200,6 +200,31 @@ def query_request(params, method="GET"):
     return WebhookRequest(method=method, url="https://x/status", headers={}, body=b"", query=params)
 
 
+OUR_ID = "6f1c1d3e-0000-4000-8000-000000000001"
+
+
+def test_receipt_client_ref_is_our_message_ref():
+    (report,) = VonageBackend(CREDS).parse_status_webhook(
+        query_request({**DLR, "client-ref": OUR_ID})
+    )
+    assert (report.provider_message_id, report.message_ref) == ("0A0000000123ABCD1", OUR_ID)
+    # Signed receipts carry it too, under the signature.
+    (report,) = VonageBackend(SIGNED).parse_status_webhook(
+        query_request(signed({**DLR, "client-ref": OUR_ID}))
+    )
+    assert report.message_ref == OUR_ID
+
+
+@pytest.mark.parametrize("ref", ["6f1c1d3e", "", "my-own-ref"])
+def test_a_client_ref_that_is_not_our_id_is_no_message_ref(ref):
+    (report,) = VonageBackend(CREDS).parse_status_webhook(query_request({**DLR, "client-ref": ref}))
+    assert report.message_ref == ""
+
+
+def test_vonage_has_no_lookup():
+    assert not VonageBackend.can_lookup()
+
+
 @pytest.mark.parametrize("method", ["md5", "md5hash", "sha1", "sha256", "sha512"])
 def test_each_signature_method_is_accepted(method):
     (report,) = VonageBackend(SIGNED).parse_status_webhook(query_request(signed(DLR, method)))
