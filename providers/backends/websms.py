@@ -33,6 +33,7 @@ from .base import (
     register,
     whatsapp_template_spec,
 )
+from .reference import our_ref
 
 DEFAULT_API = "https://api.websms.com"
 DEFAULT_TOKEN_URL = "https://auth.websms.com/oauth/token"
@@ -351,6 +352,8 @@ class WebsmsBackend(Backend):
             event_id=_text(body.get("notificationId"))
             or f"{body['transferId']}:{raw_status}:{when}",
             raw=body,
+            # The clientMessageId we sent, echoed in SMS delivery reports and status messages.
+            message_ref=our_ref(body.get("clientMessageId")),
         )
 
     def _inbound(self, body: dict) -> Inbound:

@@ -324,6 +324,46 @@ def hook(body):
     )
 
 
+OUR_ID = "6f1c1d3e-0000-4000-8000-000000000001"
+
+
+def test_status_message_client_message_id_is_our_message_ref():
+    """The messenger status message of seed 002, with the clientMessageId we sent."""
+    body = {
+        "applicationId": APP,
+        "sender": "+436991234567",
+        "transferId": "005f21626a001102e7f2",
+        "messageStatus": "delivered",
+        "deliveredOn": "2020-07-29T13:50:06.000+02:00",
+        "clientMessageId": OUR_ID,
+    }
+    [report] = backend().parse_webhook("status", hook(body)).reports
+    assert (report.provider_message_id, report.message_ref) == ("005f21626a001102e7f2", OUR_ID)
+
+
+def test_sms_delivery_report_client_message_id_is_our_message_ref():
+    body = {
+        "messageType": "deliveryReport",
+        "notificationId": "1a2b3c4d5e6f7a8b9c0d",
+        "transferId": "005d0666e100d97ccc31",
+        "senderAddress": "436761234567",
+        "recipientAddress": "436761234567",
+        "deliveryReportMessageStatus": "delivered",
+        "sentOn": "2020-07-29T13:50:05.000+02:00",
+        "deliveredOn": "2020-07-29T13:50:06.000+02:00",
+        "deliveredAs": "sms",
+        "clientMessageId": OUR_ID,
+    }
+    [report] = backend().parse_webhook("status", hook(body)).reports
+    assert report.message_ref == OUR_ID
+    [report] = backend().parse_webhook("status", hook({**body, "clientMessageId": "myid"})).reports
+    assert report.message_ref == ""
+
+
+def test_websms_has_no_lookup():
+    assert not WebsmsBackend.can_lookup()
+
+
 @pytest.mark.parametrize(
     ("status", "ours"),
     [
