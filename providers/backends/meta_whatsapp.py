@@ -39,6 +39,7 @@ from .base import (
     register,
     retry_after_seconds,
 )
+from .reference import our_ref
 
 DEFAULT_VERSION = "v23.0"
 DEFAULT_LANGUAGE = "en_US"
@@ -260,6 +261,8 @@ class MetaWhatsAppBackend(Backend):
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": message.to,
+            # Echoed in every status webhook of this message (Cloud API does not process it).
+            "biz_opaque_callback_data": message.id,
         }
         media = payload.get("media") if isinstance(payload.get("media"), dict) else None
         buttons = payload.get("buttons") if isinstance(payload.get("buttons"), list) else None
@@ -507,6 +510,7 @@ def _status_reports(value: dict[str, Any]) -> list[StatusReport]:
                 occurred_at=_timestamp(item.get("timestamp")),
                 event_id=f"{item['id']}:{item.get('status')}:{_text(item.get('timestamp'))}",
                 raw=item,
+                message_ref=our_ref(item.get("biz_opaque_callback_data")),
             )
         )
     return reports

@@ -49,7 +49,13 @@ def sent_body(rsps):
     return json.loads(call.request.body)
 
 
-BASE = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": "+16505551234"}
+BASE = {
+    "messaging_product": "whatsapp",
+    "recipient_type": "individual",
+    "to": "+16505551234",
+    # Our id, echoed in the message's status webhooks.
+    "biz_opaque_callback_data": "m-1",
+}
 
 
 # --- sending -------------------------------------------------------------------------------
@@ -388,6 +394,34 @@ def status(wamid, name, ts="1750263773", errors=None):
     return item
 
 
+OUR_ID = "6f1c1d3e-0000-4000-8000-000000000001"
+
+
+def status_request(item) -> WebhookRequest:
+    raw = json.dumps(envelope({"statuses": [item]})).encode()
+    headers = {"X-Hub-Signature-256": sign(raw)}
+    return WebhookRequest("POST", "https://x/status", headers, raw)
+
+
+def test_status_webhook_echoes_biz_opaque_callback_data_as_message_ref():
+    item = {**status(WAMID, "delivered"), "biz_opaque_callback_data": OUR_ID}
+    [report] = backend().parse_webhook("status", status_request(item)).reports
+    assert (report.provider_message_id, report.message_ref) == (WAMID, OUR_ID)
+
+
+@pytest.mark.parametrize("value", [None, "", "order-17", '{"source": "api"}'])
+def test_a_foreign_biz_opaque_callback_data_is_no_message_ref(value):
+    item = status(WAMID, "sent")
+    if value is not None:
+        item["biz_opaque_callback_data"] = value
+    [report] = backend().parse_webhook("status", status_request(item)).reports
+    assert report.message_ref == ""
+
+
+def test_meta_has_no_lookup():
+    assert not MetaWhatsAppBackend.can_lookup()
+
+
 def text_in(text="Hi there", wamid="wamid.IN1"):
     return {
         "contacts": [{"profile": {"name": "Sheena"}, "wa_id": "16505551234"}],
@@ -470,12 +504,14 @@ def sent(meta, client, run_tasks):
             format="json",
         )
         assert r.status_code == 202, r.content
+        mid = r.json()["messages"][0]["messageId"]
         assert sent_body(rsps) == {
             **BASE,
+            "biz_opaque_callback_data": mid,
             "type": "text",
             "text": {"body": "Your order shipped", "preview_url": False},
         }
-    m = Message.objects.get(pk=r.json()["messages"][0]["messageId"])
+    m = Message.objects.get(pk=mid)
     assert (m.status, m.provider_message_id) == (st.PENDING_ENROUTE, WAMID)
     return m
 
