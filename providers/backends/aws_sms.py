@@ -36,6 +36,7 @@ from .base import (
     WebhookRequest,
     register,
 )
+from .reference import our_ref
 
 SERVICE = "pinpoint-sms-voice-v2"
 MESSAGE_TYPE = "TRANSACTIONAL"
@@ -289,6 +290,8 @@ def _report(event: dict[str, Any], *, sns_message_id: str) -> StatusReport | Non
     if isinstance(event.get("eventTimestamp"), int | float):
         occurred_at = datetime.fromtimestamp(event["eventTimestamp"] / 1000, tz=UTC)
     failed = st.get(status).group not in (st.PENDING, st.DELIVERED)
+    # The Context we sent, echoed in every event.
+    context = event.get("context") if isinstance(event.get("context"), dict) else {}
     return StatusReport(
         provider_message_id=message_id,
         status=status,
@@ -299,6 +302,7 @@ def _report(event: dict[str, Any], *, sns_message_id: str) -> StatusReport | Non
         occurred_at=occurred_at,
         event_id=sns_message_id or f"{message_id}:{event.get('eventType')}",
         raw=event,
+        message_ref=our_ref(context.get("messageId")),
     )
 
 

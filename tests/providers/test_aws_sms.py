@@ -164,6 +164,26 @@ def expected(**overrides):
     }
 
 
+OUR_ID = "6f1c1d3e-0000-4000-8000-000000000001"
+
+
+def test_event_context_message_id_is_our_message_ref():
+    from providers.backends.aws_sms import _report
+
+    event = sms_event("TEXT_DELIVERED", context={"messageId": OUR_ID})
+    report = _report(event, sns_message_id="sns-1")
+    assert (report.provider_message_id, report.message_ref) == (AWS_ID, OUR_ID)
+    # Not ours (a send made elsewhere), or no context at all: no reference.
+    assert _report(sms_event("TEXT_DELIVERED"), sns_message_id="s").message_ref == ""
+    event = sms_event("TEXT_DELIVERED")
+    event.pop("context")
+    assert _report(event, sns_message_id="s").message_ref == ""
+
+
+def test_aws_has_no_lookup():
+    assert not AwsSmsBackend.can_lookup()
+
+
 def test_send_calls_send_text_message(stub):
     stub.add_response("send_text_message", {"MessageId": AWS_ID}, expected())
     result = AwsSmsBackend(CREDS).send(sms())
