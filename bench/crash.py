@@ -190,11 +190,11 @@ def run_config(config: str, args, k: int) -> dict:
         groups.append(cluster)
         time.sleep(3)
 
-        body = {
-            "sms": [
-                {"body": f"Crash {i}", "to": [f"+1415{7_000_000 + i:07d}"]} for i in range(args.n)
-            ]
-        }
+        # Distinct numbers, none ending 0001-0006 (the simulator's scripted outcomes).
+        to = [
+            f"+1415{7_000_000 + j:07d}" for j in range(2 * args.n + 10) if not 1 <= j % 10_000 <= 6
+        ]
+        body = {"sms": [{"body": f"Crash {i}", "to": [to[i]]} for i in range(args.n)]}
         t_accept = time.monotonic()
         r = requests.post(f"http://127.0.0.1:{web_port}/api/v1/messages", json=body,
                           headers={"X-API-Key": key}, timeout=120)  # fmt: skip
@@ -285,6 +285,9 @@ def main() -> int:
     parser.add_argument("--keep-logs", action="store_true", help="keep the /tmp logs")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
+    # Stopped by SIGTERM or SIGINT (also when started in the background): clean up first.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     configs = [c for c in args.configs.split(",") if c]
     for c in configs:
         if c not in CONFIGS:

@@ -138,6 +138,9 @@ def main() -> int:
     parser.add_argument("--tree", default=str(BASE_DIR), help="checkout to run")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
+    # Stopped by SIGTERM or SIGINT (also when started in the background): clean up first.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     import psycopg
     import redis
