@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "messaging.workers",  # before django_q: its qcluster runs the ticker too
     "django_q",
     "reversion",
     "rangefilter",
@@ -75,6 +76,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Connections are kept (django-q2 closes them after each task otherwise: a reconnect per
+# task), checked before reuse so a restarted database is reconnected to.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker processes write one file: WAL lets readers run beside the writer,
     # IMMEDIATE takes the write lock up front so a busy database waits instead of failing.
@@ -154,17 +159,38 @@ Q_CLUSTER = {
     "catch_up": False,
     "label": "Task queue",
     "poll": 0.2,
+    # Tasks a cluster takes ahead of its workers: a killed cluster takes these with it (on
+    # Redis they are gone; the rows stay, and the ticker and sweep re-find the work).
+    "queue_limit": env.int("Q_WORKERS", default=2),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
 
-# Dispatch: messages per task, and how long one task may keep sending before it hands the
-# rest of its chunk to a fresh task (must stay well under Q_CLUSTER["timeout"]).
-DISPATCH_CHUNK_SIZE = env.int("DISPATCH_CHUNK_SIZE", default=100)
-DISPATCH_TIME_BUDGET = 30.0
-DISPATCH_LEASE_SECONDS = 300
+# Dispatch (messaging/services/dispatch.py): a window is claimed, sent and recorded as one.
+DISPATCH_WINDOW_SIZE = env.int("DISPATCH_WINDOW_SIZE", default=100)
+# Low-priority messages per window: a high one accepted meanwhile waits behind at most these.
+DISPATCH_LOW_WINDOW = env.int("DISPATCH_LOW_WINDOW", default=25)
+DISPATCH_CHUNK_SIZE = DISPATCH_WINDOW_SIZE  # the old name, for anyone who set it
+# Sends in flight per worker process (threads), and per provider within that.
+DISPATCH_CONCURRENCY = env.int("DISPATCH_CONCURRENCY", default=16)
+DISPATCH_PROVIDER_CONCURRENCY = env.int("DISPATCH_PROVIDER_CONCURRENCY", default=16)
+# Messages marked handed over with one UPDATE before they leave.
+DISPATCH_WAVE_SIZE = 32
+# Seconds a window keeps starting sends; a run (one task) keeps claiming windows.
+DISPATCH_WINDOW_BUDGET = 10.0
+DISPATCH_RUN_BUDGET = 20.0
+DISPATCH_TIME_BUDGET = DISPATCH_WINDOW_BUDGET  # the old name
+# The longest one send can take (HTTP connect + read, SMTP's timeout): part of the lease.
+DISPATCH_SEND_TIMEOUT = 30.0
+# A handed-over claim whose worker died waits this long for a late report before the
+# tenant's policy (resend or hold) applies.
+DISPATCH_UNKNOWN_GRACE = env.float("DISPATCH_UNKNOWN_GRACE", default=30.0)
+# The ticker's period (0 turns it off; the sweep then fires the timers once a minute).
+DISPATCH_TICK = env.float("DISPATCH_TICK", default=0.5)
+# A queued dispatch run older than this no longer stops another wake-up (a lost task).
+DISPATCH_WAKE_TTL = 5
 DISPATCH_MAX_ATTEMPTS = env.int("DISPATCH_MAX_ATTEMPTS", default=6)
 DEFAULT_VALIDITY_MINUTES = 2880
 CALLBACK_MAX_ATTEMPTS = env.int("CALLBACK_MAX_ATTEMPTS", default=12)

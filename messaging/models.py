@@ -100,6 +100,9 @@ class Message(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # Set just before the send leaves for the provider (a wave of a window at a time): after
+    # a crash, a claim without it was certainly never sent and goes back at once.
+    handed_over_at = models.DateTimeField(null=True, blank=True)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
     priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
@@ -134,6 +137,24 @@ class Message(models.Model):
             models.Index(fields=["provider", "provider_message_id"], name="msg_provider_ref"),
             models.Index(fields=["app", "-created_at"], name="msg_app_created"),
             models.Index(fields=["claim_token"], name="msg_claim"),
+            # Dispatch's lanes: the accepted backlog by priority, then age (a window's claim
+            # walks this index; partial, so it holds only what is waiting).
+            models.Index(
+                fields=["priority", "created_at"],
+                name="msg_accepted_lane",
+                condition=models.Q(status="PENDING_ACCEPTED"),
+            ),
+            # The ticker's timers: scheduled releases and validity expiry of waiting messages.
+            models.Index(
+                fields=["scheduled_at"],
+                name="msg_scheduled_due",
+                condition=models.Q(status="PENDING_SCHEDULED"),
+            ),
+            models.Index(
+                fields=["expires_at"],
+                name="msg_waiting_expiry",
+                condition=models.Q(status__in=["PENDING_ACCEPTED", "PENDING_WAITING_RETRY"]),
+            ),
             models.Index(
                 fields=["resent_from"],
                 name="msg_resent_from",
@@ -276,6 +297,8 @@ class EarlyReport(models.Model):
 
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="+")
     provider_message_id = models.CharField(max_length=128)
+    # Our message id when the provider echoed it: settles a send a crash left unrecorded.
+    message_ref = models.CharField(max_length=64, blank=True, db_index=True)
     report = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -284,3 +307,13 @@ class EarlyReport(models.Model):
 
     def __str__(self) -> str:
         return f"early report for {self.provider_message_id}"
+
+
+class DispatchWake(models.Model):
+    """One row: whether a dispatch run is already queued (so wake-ups coalesce: a burst of
+    requests buys one task, not one each). Used where the cache is not shared (no Redis)."""
+
+    pending_since = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"dispatch wake-up pending since {self.pending_since}"

@@ -19,6 +19,7 @@ PENDING_SCHEDULED = "PENDING_SCHEDULED"
 PENDING_ACCEPTED = "PENDING_ACCEPTED"
 PENDING_WAITING_RETRY = "PENDING_WAITING_RETRY"
 PENDING_PROCESSING = "PENDING_PROCESSING"
+PENDING_UNKNOWN = "PENDING_UNKNOWN"
 PENDING_ENROUTE = "PENDING_ENROUTE"
 DELIVERED_TO_OPERATOR = "DELIVERED_TO_OPERATOR"
 DELIVERED_TO_HANDSET = "DELIVERED_TO_HANDSET"
@@ -53,6 +54,13 @@ _ALL = [
     Status(PENDING_ACCEPTED, PENDING, 10, "Accepted; waiting to be sent."),
     Status(PENDING_WAITING_RETRY, PENDING, 15, "A transient error occurred; it will be retried."),
     Status(PENDING_PROCESSING, PENDING, 20, "Being handed to the provider."),
+    Status(
+        PENDING_UNKNOWN,
+        PENDING,
+        25,
+        "Handed to the provider, but the worker stopped before recording its answer; "
+        "settled by the provider's report, or resent or held by the tenant's policy.",
+    ),
     Status(PENDING_ENROUTE, PENDING, 30, "Sent to the provider; waiting for a delivery report."),
     Status(DELIVERED_TO_OPERATOR, DELIVERED, 40, "Delivered to the operator's network."),
     Status(DELIVERED_TO_HANDSET, DELIVERED, 50, "Delivered to the recipient."),

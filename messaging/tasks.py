@@ -5,7 +5,12 @@ from providers.backends import WebhookRequest
 from .services.callbacks import callback_deliver
 from .services.dispatch import dispatch_chunk as _dispatch_chunk
 from .services.dispatch import dispatch_request as _dispatch_request
+from .services.dispatch import dispatch_run as _dispatch_run
 from .services.sweep import sweep as _sweep
+
+
+def dispatch_run() -> dict[str, int]:
+    return _dispatch_run()
 
 
 def dispatch_chunk(message_ids: list[str]) -> dict[str, int]:
@@ -20,7 +25,22 @@ def deliver_callback(delivery_id: int) -> str:
     return callback_deliver(delivery_id=delivery_id)
 
 
-def sandbox_report(webhook_token: str, report: dict) -> int:
+def deliver_callbacks(delivery_ids: list[int]) -> dict[str, int]:
+    """A window's callbacks, one task for all of them."""
+    states: dict[str, int] = {}
+    for delivery_id in delivery_ids:
+        state = callback_deliver(delivery_id=delivery_id)
+        states[state] = states.get(state, 0) + 1
+    return states
+
+
+def sandbox_reports(batches: list) -> int:
+    """A window's simulated reports: one webhook call per sandbox provider, as a provider
+    that posts reports in batches does."""
+    return sum(sandbox_report(token, reports) for token, reports in batches)
+
+
+def sandbox_report(webhook_token: str, report: dict | list) -> int:
     """The sandbox's delivery report, through the same path as a provider's webhook call."""
     import json
 

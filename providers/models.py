@@ -65,6 +65,11 @@ class Provider(models.Model):
     def inbound_webhook_url(self) -> str:
         return f"{settings.PUBLIC_BASE_URL}/webhooks/providers/{self.webhook_token}/inbound"
 
+    def backend_class(self):
+        from .backends import get_backend_class
+
+        return get_backend_class(self.provider_type)
+
     def backend(self):
         from .backends import get_backend_class
 

@@ -19,6 +19,16 @@ class Tenant(models.Model):
     placeholders = models.JSONField(
         default=dict, blank=True, help_text="Values every template of this tenant can use."
     )
+
+    class UnknownPolicy(models.TextChoices):
+        RESEND = "resend", "Resend (at-least-once)"
+        HOLD = "hold", "Hold for review (PENDING_UNKNOWN)"
+
+    # A send a crashed worker left without a recorded answer, that no report or look-up
+    # settled: sent again (the provider may then have it twice) or held for a person.
+    unknown_outcome_policy = models.CharField(
+        max_length=10, choices=UnknownPolicy.choices, default=UnknownPolicy.RESEND
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -29,7 +29,7 @@ from .. import status as st
 from ..api.errors import ApiError, ApiErrors
 from ..api.validation import parse_iso_datetime
 from ..models import Message, MessageEvent, MessageRequest, Priority, Template, TextStore
-from ..queue import DISPATCH_CHUNK, DISPATCH_REQUEST, chunked, enqueue_on_commit
+from ..queue import wake_on_commit
 from ..rendering import TemplateSyntaxError, compile_template
 from .templates import FORMATS, MAX_LENGTH, content_render
 
@@ -663,12 +663,7 @@ def _persist(
 
 
 def dispatch_enqueue(*, request_id, message_ids: list) -> None:
-    """After commit: one task per chunk for a small request, one fan-out task for a big one
-    (so the API request costs a fixed number of queue writes)."""
-    size = settings.DISPATCH_CHUNK_SIZE
-    ids = [str(i) for i in message_ids]
-    if len(ids) <= 2 * size:
-        for chunk in chunked(ids, size):
-            enqueue_on_commit(DISPATCH_CHUNK, chunk)
-    else:
-        enqueue_on_commit(DISPATCH_REQUEST, str(request_id))
+    """After commit, wake the dispatchers: the messages wait in the backlog (the rows are the
+    truth), and wake-ups coalesce, so a request costs at most one queue write."""
+    if message_ids:
+        wake_on_commit()

@@ -1,34 +1,51 @@
-"""Dispatch: claim a chunk of messages, hand each to its provider, record the outcome.
+"""Dispatch in windows: claim a window of the backlog, send it concurrently, record it at once.
 
-Claim before send: one conditional UPDATE stamps a fresh claim token on the chunk's
-messages that are still sendable, then only the rows holding that token are sent. A task
-that runs twice (redelivered, or re-enqueued by the sweep) finds nothing left to claim.
+1. **Claim** the next window of sendable messages, highest lane first (high, normal, low),
+   then oldest, in one statement: an UPDATE of the chosen rows that stamps a fresh claim
+   token and a lease (`SELECT … FOR UPDATE SKIP LOCKED` chooses them on PostgreSQL, so
+   racing workers take disjoint windows; SQLite has one writer at a time). A redelivered
+   task, or a worker racing this one, finds nothing of this window left to claim.
+2. **Send** the window in waves. Before a wave leaves, one UPDATE marks its messages handed
+   over; a claim without that mark was certainly never sent, so after a crash it goes back
+   at once, and only marked ones are "unknown". Within a wave each provider gets up to its
+   concurrency limit of lanes on a shared thread pool, each lane one pooled connection
+   (keep-alive HTTP, one SMTP session).
+3. **Record** every outcome of the window in one transaction of bulk statements: the
+   messages (one UPDATE … FROM VALUES), their events, their attempts, their callbacks; then,
+   after commit, one wake-up for the window's callbacks and one for the sandbox's reports.
+
+A transient failure waits for its backoff time (the ticker wakes dispatch when it is due);
+a permanent one, or a validity that passes, is final.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+import threading
 import time
 import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import requests
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from providers.backends import OutboundMessage, SendError, SendResult
 from providers.models import DeadRecipient
 
 from .. import status as st
-from ..models import Message, MessageAttempt
-from ..queue import DISPATCH_CHUNK, SANDBOX_REPORT, chunked, enqueue, enqueue_on_commit
-from .status import early_reports_apply, message_transition, stored_text
+from ..models import EarlyReport, Message, MessageAttempt, Priority
+from ..queue import SANDBOX_REPORTS, enqueue, wake_dispatchers, wake_on_commit
+from .status import Change, early_reports_apply, messages_transition_bulk, stored_text
 
 logger = logging.getLogger(__name__)
 
@@ -42,40 +59,77 @@ def retry_delay(attempt: int) -> float:
     return base / 2 + random.uniform(0, base / 2)
 
 
-def dispatch_request(*, request_id: str) -> int:
-    """Fan a big request out into chunk tasks; returns how many chunks were enqueued."""
-    ids = list(
-        Message.objects.filter(request_id=request_id, status__in=st.SENDABLE)
-        .order_by("created_at", "id")
-        .values_list("id", flat=True)
-    )
-    n = 0
-    for chunk in chunked([str(i) for i in ids], settings.DISPATCH_CHUNK_SIZE):
-        enqueue(DISPATCH_CHUNK, chunk)
-        n += 1
-    return n
+def lease_seconds() -> float:
+    """What a window can really hold: its time budget, then one send's timeouts (the wave in
+    flight when the budget runs out), and a margin."""
+    return settings.DISPATCH_WINDOW_BUDGET + settings.DISPATCH_SEND_TIMEOUT + 5
 
 
-def _claim(message_ids: list[str]) -> tuple[uuid.UUID, list[Message]]:
-    token = uuid.uuid4()
+# --- the claim ------------------------------------------------------------------------------
+
+
+def _claim(token: uuid.UUID, limit: int, only_ids: list[str] | None = None) -> list[Message]:
+    """Claim up to `limit` messages in one statement, then read them (with provider and
+    request) in one more. Low-priority messages take at most DISPATCH_LOW_WINDOW of a window,
+    so a high one accepted meanwhile waits behind a few low ones, not a whole window."""
     now = timezone.now()
-    Message.objects.filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
-        id__in=message_ids,
-        status__in=st.SENDABLE,
-    ).update(
-        status=st.PENDING_PROCESSING,
-        claim_token=token,
-        claimed_until=now + timedelta(seconds=settings.DISPATCH_LEASE_SECONDS),
-        attempts=F("attempts") + 1,
-        updated_at=now,
+    qn = connection.ops.quote_name
+    table = qn(Message._meta.db_table)
+    restrict, restrict_params = "", []
+    if only_ids is not None:
+        if not only_ids:
+            return []
+        restrict = f" AND id IN ({', '.join(['%s'] * len(only_ids))})"
+        pk = Message._meta.pk
+        restrict_params = [pk.get_db_prep_value(uuid.UUID(str(i)), connection) for i in only_ids]
+    low_limit = min(limit, settings.DISPATCH_LOW_WINDOW)
+    # Each candidate set is one walk of an index: the accepted lanes (msg_accepted_lane) and
+    # the due retries (msg_status_due); the outer query orders them and takes the window.
+    candidates = (
+        f"SELECT id FROM (SELECT id FROM {table} WHERE status = %s AND priority < %s{restrict}"
+        f" ORDER BY priority, created_at LIMIT %s) AS lanes"
+        f" UNION ALL SELECT id FROM (SELECT id FROM {table} WHERE status = %s AND priority = %s"
+        f"{restrict} ORDER BY created_at LIMIT %s) AS low"
+        f" UNION ALL SELECT id FROM (SELECT id FROM {table} WHERE status = %s"
+        f" AND next_attempt_at <= %s{restrict} ORDER BY next_attempt_at LIMIT %s) AS due"
     )
-    claimed = list(
+    params: list[Any] = [
+        st.PENDING_ACCEPTED, Priority.LOW, *restrict_params, limit,
+        st.PENDING_ACCEPTED, Priority.LOW, *restrict_params, low_limit,
+        st.PENDING_WAITING_RETRY, now, *restrict_params, limit,
+    ]  # fmt: skip
+    pick = (
+        f"SELECT id FROM {table} WHERE id IN ({candidates}) AND status IN (%s, %s)"
+        f" AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
+        f" ORDER BY priority, created_at LIMIT %s"
+    )
+    params += [st.PENDING_ACCEPTED, st.PENDING_WAITING_RETRY, now, limit]
+    if connection.vendor == "postgresql":
+        pick += " FOR UPDATE SKIP LOCKED"
+    sql = (
+        f"UPDATE {table} SET status = %s, claim_token = %s, claimed_until = %s,"
+        f" attempts = attempts + 1, updated_at = %s, handed_over_at = NULL"
+        f" WHERE status IN (%s, %s) AND id IN ({pick})"
+    )
+    until = now + timedelta(seconds=lease_seconds())
+    field_ = Message._meta.get_field
+    head = [
+        st.PENDING_PROCESSING,
+        field_("claim_token").get_db_prep_value(token, connection),
+        field_("claimed_until").get_db_prep_value(until, connection),
+        field_("updated_at").get_db_prep_value(now, connection),
+        st.PENDING_ACCEPTED,
+        st.PENDING_WAITING_RETRY,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, head + [p for p in params])
+        if not cursor.rowcount:
+            return []
+    return list(
         Message.objects.filter(claim_token=token)
         .select_related("provider", "request")
         .order_by("priority", "created_at")
     )
-    return token, claimed
 
 
 def outbound_for(message: Message) -> OutboundMessage:
@@ -98,28 +152,156 @@ def outbound_for(message: Message) -> OutboundMessage:
     )
 
 
-def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
-    """Send the chunk's claimable messages; returns counts by outcome."""
-    token, messages = _claim(message_ids)
+# --- sending ------------------------------------------------------------------------------
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid: int | None = None
+_pool_lock = threading.Lock()
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    """One pool per worker process (made after fork), bounded by DISPATCH_CONCURRENCY."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(
+                max_workers=settings.DISPATCH_CONCURRENCY, thread_name_prefix="dispatch"
+            )
+            _pool_pid = os.getpid()
+        return _pool
+
+
+@dataclass
+class _Send:
+    """One message's trip to its provider and what came back."""
+
+    message: Message
+    outbound: OutboundMessage
+    started_at: datetime | None = None
+    duration_ms: int = 0
+    result: SendResult | None = None
+    error: SendError | None = None
+    sender: str = ""
+
+
+def _send_one(backend, send, item: _Send) -> None:
+    item.started_at = timezone.now()
+    clock = time.monotonic()
+    try:
+        item.result = send(item.outbound)
+        item.sender = backend.sender_for(item.outbound)
+    except SendError as exc:
+        item.error = exc
+    except requests.RequestException as exc:
+        item.error = SendError("NETWORK_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
+    except Exception as exc:  # a bug in an adapter must not strand the rest of the window
+        logger.exception(
+            "Adapter %s failed on message %s", item.message.provider.provider_type, item.message.id
+        )
+        item.error = SendError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
+    item.duration_ms = int((time.monotonic() - clock) * 1000)
+
+
+def _lane(backend, queue: deque) -> None:
+    """One connection's worth of sends: pull the provider's next message until none is left."""
+    with backend.lane() as send:
+        while True:
+            try:
+                item = queue.popleft()
+            except IndexError:
+                return
+            _send_one(backend, send, item)
+
+
+def _send_wave(wave: list[_Send], backends: dict[int, Any]) -> None:
+    by_provider: dict[int, deque] = {}
+    for item in wave:
+        by_provider.setdefault(item.message.provider_id, deque()).append(item)
+    inline, threaded = [], []
+    for provider_id, queue in by_provider.items():
+        backend = backends[provider_id]
+        lanes = min(backend.max_concurrency, settings.DISPATCH_PROVIDER_CONCURRENCY, len(queue))
+        if lanes <= 1 or settings.DISPATCH_CONCURRENCY <= 1:
+            inline.append((backend, queue))
+        else:
+            threaded += [(backend, queue)] * lanes
+    futures = [_thread_pool().submit(_lane, b, q) for b, q in threaded]
+    for backend, queue in inline:  # one lane: no thread to pay for (the sandbox, SMTP)
+        _lane(backend, queue)
+    for future in wait(futures).done:
+        future.result()
+
+
+def _mark_handed_over(token: uuid.UUID, items: list[_Send]) -> None:
+    """One UPDATE before a wave leaves: these are now possibly at the provider."""
+    ids = [
+        i.message.pk
+        for i in items
+        if not i.message.provider.backend_class().send_commits_with_record
+    ]
+    if ids:
+        Message.objects.filter(pk__in=ids, claim_token=token).update(handed_over_at=timezone.now())
+
+
+def _renew_lease(token: uuid.UUID) -> None:
+    Message.objects.filter(claim_token=token, status=st.PENDING_PROCESSING).update(
+        claimed_until=timezone.now() + timedelta(seconds=lease_seconds())
+    )
+
+
+def _release(token: uuid.UUID, rest: list[Message]) -> int:
+    """Out of time: the unsent rest goes back to the backlog at once (never handed over, so
+    the attempt did not count) for the next window to take."""
+    ids = [m.pk for m in rest]
+    n = 0
+    for status, has_attempts in ((st.PENDING_ACCEPTED, False), (st.PENDING_WAITING_RETRY, True)):
+        group = [m.pk for m in rest if (m.attempts > 1) == has_attempts]
+        if group:
+            n += Message.objects.filter(
+                pk__in=group, claim_token=token, status=st.PENDING_PROCESSING
+            ).update(
+                status=status,
+                claim_token=None,
+                claimed_until=None,
+                handed_over_at=None,
+                next_attempt_at=timezone.now() if has_attempts else None,
+                attempts=F("attempts") - 1,
+            )
+    if ids:
+        wake_on_commit()
+    return n
+
+
+# --- the window ---------------------------------------------------------------------------
+
+
+def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = None) -> dict:
+    """Claim, send and record one window; returns counts by outcome."""
+    limit = limit or settings.DISPATCH_WINDOW_SIZE
+    token = uuid.uuid4()
+    with transaction.atomic():
+        messages = _claim(token, limit, only_ids)
     counts = {"claimed": len(messages), "sent": 0, "failed": 0, "retry": 0, "released": 0}
-    backends: dict[int, object] = {}
-    dead = _dead_recipients(messages)
+    if not messages:
+        return counts
     started = time.monotonic()
-    for index, message in enumerate(messages):
-        # Out of time: hand the rest to a fresh task, but only after sending at least one,
-        # or a budget smaller than one send would pass the chunk on forever.
-        if index and time.monotonic() - started > settings.DISPATCH_TIME_BUDGET:
-            counts["released"] = _release(token, messages[index:])
-            break
-        if timezone.now() >= message.expires_at:
-            message_transition(
-                message=message,
-                new_status=st.EXPIRED_EXPIRED,
-                source="dispatch",
-                expect=[st.PENDING_PROCESSING],
-                claim_token=token,
-                error=("VALIDITY_PASSED", "Its validity passed before it could be sent.", True),
-                updates=stored_text(message),
+    now = timezone.now()
+    backends: dict[int, Any] = {}
+    changes: list[Change] = []
+    attempts: list[MessageAttempt] = []
+    dead_new: list[DeadRecipient] = []
+    reports: dict[str, list[dict]] = {}
+    dead = _dead_recipients(messages)
+    sends: list[_Send] = []
+    for message in messages:
+        if now >= message.expires_at:
+            changes.append(
+                Change(
+                    message,
+                    st.EXPIRED_EXPIRED,
+                    stored_text(message),
+                    error=("VALIDITY_PASSED", "Its validity passed before it could be sent.", True),
+                )
             )
             counts["failed"] += 1
             continue
@@ -131,63 +313,208 @@ def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
                 permanent=True,
                 status=st.REJECTED_DESTINATION,
             )
-            _record_failure(message, token, error)
+            changes.append(_failure_change(message, error)[0])
             counts["failed"] += 1
             continue
-        backend = backends.get(message.provider_id)
-        if backend is None:
-            backend = backends[message.provider_id] = message.provider.backend()
-        outbound = outbound_for(message)
-        attempt = _Attempt(started_at=timezone.now(), clock=time.monotonic())
-        try:
-            result = backend.send(outbound)
-        except SendError as exc:
-            counts["failed" if _record_failure(message, token, exc, attempt) else "retry"] += 1
-        except requests.RequestException as exc:
-            error = SendError("NETWORK_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
-            counts["failed" if _record_failure(message, token, error, attempt) else "retry"] += 1
-        except Exception as exc:  # a bug in an adapter must not strand the rest of the chunk
-            logger.exception(
-                "Adapter %s failed on message %s", message.provider.provider_type, message.id
-            )
-            error = SendError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
-            counts["failed" if _record_failure(message, token, error, attempt) else "retry"] += 1
-        else:
-            _record_success(message, token, result, backend.sender_for(outbound), attempt)
+        if message.provider_id not in backends:
+            backends[message.provider_id] = message.provider.backend()
+        sends.append(_Send(message, outbound_for(message)))
+
+    for backend in backends.values():
+        backend.window_begin()
+    wave_size = max(settings.DISPATCH_WAVE_SIZE, 2 * settings.DISPATCH_PROVIDER_CONCURRENCY)
+    done: list[_Send] = []
+    position = 0
+    last_renewal = started
+    try:
+        while position < len(sends):
+            # Out of time: hand the rest back, but only after sending one wave, or a budget
+            # smaller than one send would pass the window on forever.
+            if position and time.monotonic() - started > settings.DISPATCH_WINDOW_BUDGET:
+                break
+            if time.monotonic() - last_renewal > lease_seconds() / 3:
+                _renew_lease(token)
+                last_renewal = time.monotonic()
+            wave = sends[position : position + wave_size]
+            position += len(wave)
+            _mark_handed_over(token, wave)
+            _send_wave(wave, backends)
+            done += wave
+        rest = [s.message for s in sends[position:]]
+
+        for item in done:
+            message = item.message
+            if item.error is not None:
+                change, final = _failure_change(message, item.error)
+                changes.append(change)
+                counts["failed" if final else "retry"] += 1
+                attempts.append(_attempt(item))
+                if item.error.recipient_dead:
+                    dead_new.append(_dead_row(message, item.error))
+                continue
+            result = item.result
+            changes.append(_success_change(message, result, item.sender))
+            attempts.append(_attempt(item))
             counts["sent"] += 1
+            if result.follow_up_report is not None:
+                reports.setdefault(message.provider.webhook_token, []).append(
+                    result.follow_up_report
+                )
+
+        with transaction.atomic():
+            for backend in backends.values():
+                backend.window_end()  # the sandbox writes its outbox here, with the record
+            applied = messages_transition_bulk(
+                changes=changes,
+                source="dispatch",
+                expect=[st.PENDING_PROCESSING],
+                claim_token=token,
+            )
+            moved = {c.message.pk for c in applied}
+            MessageAttempt.objects.bulk_create(a for a in attempts if a.message_id in moved)
+            if dead_new:
+                DeadRecipient.objects.bulk_create(dead_new, ignore_conflicts=True)
+            if rest:
+                counts["released"] = _release(token, rest)
+            sent_refs = [
+                c.message.provider_message_id
+                for c in applied
+                if c.message.provider_message_id and st.get(c.status).group != st.REJECTED
+            ]
+            early = _early_refs(messages, sent_refs)
+            if reports:
+                batch = list(reports.items())
+                transaction.on_commit(lambda: enqueue(SANDBOX_REPORTS, batch))
+    finally:
+        for backend in backends.values():
+            backend.window_close()
+    for provider, ref in early:
+        early_reports_apply(provider=provider, provider_message_id=ref)
     return counts
 
 
+def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
+    """Send the claimable messages among `message_ids` (windows restricted to them)."""
+    totals = {"claimed": 0, "sent": 0, "failed": 0, "retry": 0, "released": 0}
+    ids = [str(i) for i in message_ids]
+    while True:
+        counts = dispatch_window(only_ids=ids)
+        for key, value in counts.items():
+            totals[key] += value
+        if not counts["claimed"] or not counts["released"]:
+            return totals
+
+
+def dispatch_run(*, budget: float | None = None) -> dict[str, int]:
+    """A worker's dispatch task: windows until the backlog is empty or the budget is spent.
+
+    Clears the wake-up mark first (so a request committed from now on queues the next run),
+    wakes another worker to join while windows come back full, and queues its own
+    successor when it stops with work left."""
+    from django_q.conf import Conf
+
+    from ..queue import wake_clear
+
+    wake_clear()
+    budget = settings.DISPATCH_RUN_BUDGET if budget is None else budget
+    started = time.monotonic()
+    totals = {"windows": 0, "claimed": 0, "sent": 0, "failed": 0, "retry": 0, "released": 0}
+    while True:
+        counts = dispatch_window()
+        totals["windows"] += 1
+        for key, value in counts.items():
+            totals[key] += value
+        if not counts["claimed"]:
+            break
+        if Conf.SYNC:
+            continue  # tests: the loop itself drains the backlog
+        if time.monotonic() - started > budget:
+            wake_dispatchers()
+            break
+        if counts["claimed"] >= settings.DISPATCH_WINDOW_SIZE:
+            wake_dispatchers()  # a full window: there is more; let an idle worker join
+    return totals
+
+
+def dispatch_backlog() -> dict[str, int]:
+    """Dispatch until nothing is sendable (benchmarks, management commands)."""
+    totals: dict[str, int] = {}
+    while True:
+        counts = dispatch_window()
+        for key, value in counts.items():
+            totals[key] = totals.get(key, 0) + value
+        if not counts["claimed"]:
+            return totals
+
+
+def dispatch_request(*, request_id: str) -> int:
+    """Kept for tasks queued before the windowed core: the backlog holds the request's
+    messages, so a wake-up is all it takes."""
+    wake_dispatchers()
+    return 1
+
+
+# --- outcomes -----------------------------------------------------------------------------
+
+
 def _dead_recipients(messages: list[Message]) -> dict[tuple[int, str], str]:
-    """The chunk's recipients that their provider reported gone, in one query."""
-    if not messages:
+    """The window's recipients that their provider reported gone, in one query (only for
+    provider types that can report a recipient gone)."""
+    relevant = [m for m in messages if m.provider.backend_class().reports_dead_recipients]
+    if not relevant:
         return {}
     rows = DeadRecipient.objects.filter(
-        provider_id__in={m.provider_id for m in messages},
-        recipient_hash__in={DeadRecipient.hash(m.to) for m in messages},
+        provider_id__in={m.provider_id for m in relevant},
+        recipient_hash__in={DeadRecipient.hash(m.to) for m in relevant},
     ).values_list("provider_id", "recipient_hash", "code")
     return {(provider_id, digest): code for provider_id, digest, code in rows}
 
 
-@dataclass
-class _Attempt:
-    """When one hand-over to the provider started (wall clock for the log, monotonic for
-    its duration)."""
+def _dead_row(message: Message, error: SendError) -> DeadRecipient:
+    return DeadRecipient(
+        provider_id=message.provider_id,
+        recipient_hash=DeadRecipient.hash(message.to),
+        recipient=message.to,
+        code=error.code,
+        description=error.description[:1000],
+    )
 
-    started_at: datetime
-    clock: float
 
-    def record(self, message: Message, outcome: str, raw: Any = None, **fields) -> None:
-        """Store the attempt; call inside the transaction of the transition it caused."""
-        MessageAttempt.objects.create(
+def _early_refs(messages: list[Message], refs: list[str]) -> list[tuple[Any, str]]:
+    """The sends of this window whose report came before their record (one query)."""
+    if not refs:
+        return []
+    providers = {m.provider_id: m.provider for m in messages}
+    found = EarlyReport.objects.filter(
+        provider_id__in=list(providers), provider_message_id__in=refs
+    ).values_list("provider_id", "provider_message_id")
+    return [(providers[p], ref) for p, ref in set(found)]
+
+
+def _attempt(item: _Send) -> MessageAttempt:
+    message = item.message
+    if item.error is not None:
+        return MessageAttempt(
             message=message,
             number=message.attempts,
-            started_at=self.started_at,
-            duration_ms=int((time.monotonic() - self.clock) * 1000),
-            outcome=outcome,
-            provider_response=response_excerpt(raw),
-            **fields,
+            started_at=item.started_at,
+            duration_ms=item.duration_ms,
+            outcome=MessageAttempt.Outcome.PERMANENT
+            if item.error.permanent
+            else MessageAttempt.Outcome.TRANSIENT,
+            provider_response=response_excerpt(item.error.raw),
+            error_code=item.error.code,
+            error_description=item.error.description,
         )
+    return MessageAttempt(
+        message=message,
+        number=message.attempts,
+        started_at=item.started_at,
+        duration_ms=item.duration_ms,
+        outcome=MessageAttempt.Outcome.SENT,
+        provider_response=response_excerpt(item.result.raw),
+        provider_message_id=item.result.provider_message_id,
+    )
 
 
 def response_excerpt(raw: Any) -> Any:
@@ -208,30 +535,15 @@ def response_excerpt(raw: Any) -> Any:
     return f"{text[:RESPONSE_EXCERPT_CHARS]}… [cut: {len(text)} characters in all]"
 
 
-def _release(token: uuid.UUID, rest: list[Message]) -> int:
-    """Out of time: hand the unsent rest back and to a fresh task (the attempt didn't count)."""
-    ids = [m.id for m in rest]
-    n = Message.objects.filter(id__in=ids, claim_token=token, status=st.PENDING_PROCESSING).update(
-        status=st.PENDING_ACCEPTED, claim_token=None, claimed_until=None, attempts=F("attempts") - 1
-    )
-    enqueue(DISPATCH_CHUNK, [str(i) for i in ids])
-    return n
-
-
-def _record_success(
-    message: Message,
-    token: uuid.UUID,
-    result: SendResult,
-    backend_sender: str = "",
-    attempt: _Attempt | None = None,
-) -> None:
-    updates = {
+def _success_change(message: Message, result: SendResult, backend_sender: str = "") -> Change:
+    updates: dict[str, Any] = {
         "provider_message_id": result.provider_message_id,
         "sent_at": timezone.now(),
         # The sender actually used, also when it came from the provider's default.
         "sender": message.sender or (backend_sender or ""),
         "claim_token": None,
         "claimed_until": None,
+        "handed_over_at": None,
         "next_attempt_at": None,
         "error_code": "",
         "error_description": "",
@@ -240,95 +552,38 @@ def _record_success(
     }
     if result.price is not None:
         updates["price"], updates["currency"] = result.price, result.currency
-    with transaction.atomic():
-        moved = message_transition(
-            message=message,
-            new_status=result.status,
-            source="dispatch",
-            expect=[st.PENDING_PROCESSING],
-            claim_token=token,
-            description=f"Accepted by {message.provider.name} as {result.provider_message_id}.",
-            updates=updates,
-        )
-        if moved and attempt is not None:
-            attempt.record(
-                message,
-                MessageAttempt.Outcome.SENT,
-                result.raw,
-                provider_message_id=result.provider_message_id,
-            )
-    if moved:
-        early_reports_apply(
-            provider=message.provider, provider_message_id=result.provider_message_id
-        )
-    if moved and result.follow_up_report is not None:
-        enqueue_on_commit(SANDBOX_REPORT, message.provider.webhook_token, result.follow_up_report)
+    return Change(
+        message,
+        result.status,
+        updates,
+        description=f"Accepted by {message.provider.name} as {result.provider_message_id}.",
+    )
 
 
-def _record_failure(
-    message: Message, token: uuid.UUID, exc: SendError, attempt: _Attempt | None = None
-) -> bool:
-    """Record a failed attempt; returns True when the message is now final."""
-    with transaction.atomic():
-        final, moved = _failure_transition(message, token, exc)
-        if moved and exc.recipient_dead:
-            DeadRecipient.objects.get_or_create(
-                provider_id=message.provider_id,
-                recipient_hash=DeadRecipient.hash(message.to),
-                defaults={
-                    "recipient": message.to,
-                    "code": exc.code,
-                    "description": exc.description[:1000],
-                },
-            )
-        if moved and attempt is not None:
-            attempt.record(
-                message,
-                MessageAttempt.Outcome.PERMANENT
-                if exc.permanent
-                else MessageAttempt.Outcome.TRANSIENT,
-                exc.raw,
-                error_code=exc.code,
-                error_description=exc.description,
-            )
-    return final
-
-
-def _failure_transition(message: Message, token: uuid.UUID, exc: SendError) -> tuple[bool, bool]:
-    """Move a message whose attempt failed: (whether it is now final, whether it moved)."""
+def _failure_change(message: Message, exc: SendError) -> tuple[Change, bool]:
+    """The move of a message whose attempt failed, and whether it is now final."""
     now = timezone.now()
     error = (exc.code, exc.description, exc.permanent)
-    common = {"expect": [st.PENDING_PROCESSING], "claim_token": token, "source": "dispatch"}
     if exc.permanent:
-        moved = message_transition(
-            message=message,
-            new_status=exc.status,
-            error=error,
-            updates=stored_text(message),
-            **common,
-        )
-        return True, moved
+        return Change(message, exc.status, stored_text(message), error=error), True
     delay = max(retry_delay(message.attempts), exc.retry_after or 0)
     next_at = now + timedelta(seconds=delay)
     if message.attempts >= settings.DISPATCH_MAX_ATTEMPTS or next_at >= message.expires_at:
         final = (
             st.EXPIRED_EXPIRED if next_at >= message.expires_at else st.UNDELIVERABLE_NOT_DELIVERED
         )
-        moved = message_transition(
-            message=message,
-            new_status=final,
+        return Change(
+            message,
+            final,
+            stored_text(message),
             error=error,
             description=f"Gave up after {message.attempts} attempts: {exc.description}",
-            updates=stored_text(message),
-            **common,
-        )
-        return True, moved
-    moved = message_transition(
-        message=message,
-        new_status=st.PENDING_WAITING_RETRY,
+        ), True
+    return Change(
+        message,
+        st.PENDING_WAITING_RETRY,
+        {"next_attempt_at": next_at, "claim_token": None, "claimed_until": None,
+         "handed_over_at": None},
         error=error,
         description=f"Attempt {message.attempts} failed; retrying in {int(delay)} s.",
-        updates={"next_attempt_at": next_at, "claim_token": None, "claimed_until": None},
-        **common,
-    )
-    return False, moved
+    ), False  # fmt: skip

@@ -6,13 +6,14 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import Model, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -20,7 +21,7 @@ from providers.backends import StatusReport
 
 from .. import status as st
 from ..models import CallbackDelivery, EarlyReport, Message, MessageEvent, TextStore
-from ..queue import DELIVER_CALLBACK, enqueue_on_commit
+from ..queue import DELIVER_CALLBACK, DELIVER_CALLBACKS, enqueue, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,134 @@ def _callback_for(message: Message, at: datetime) -> None:
         next_attempt_at=at,
     )
     enqueue_on_commit(DELIVER_CALLBACK, delivery.pk)
+
+
+def rows_update(
+    model: type[Model], rows: list[dict[str, Any]], columns: list[str], guard: str = "",
+    params: Iterable[Any] = (),
+) -> int:  # fmt: skip
+    """Update many rows, each with values of its own, in ONE statement: `UPDATE … FROM
+    (VALUES …)` on PostgreSQL and SQLite alike. `rows` hold the primary key under "pk" and
+    every column of `columns`; `guard` is extra SQL on the table's columns (the claim)."""
+    if not rows:
+        return 0
+    meta = model._meta
+    qn = connection.ops.quote_name
+    table = qn(meta.db_table)
+    fields = [meta.pk] + [meta.get_field(c) for c in columns]
+    names = [f.column for f in fields]
+    if connection.vendor == "postgresql":
+        # VALUES has no column types of its own: cast each value to its column's type.
+        marks = [f"CAST(%s AS {f.db_type(connection)})" for f in fields]
+    else:
+        marks = ["%s"] * len(fields)
+    row_sql = "(" + ", ".join(marks) + ")"
+    values: list[Any] = []
+    for row in rows:
+        values.append(meta.pk.get_db_prep_save(row["pk"], connection))
+        values.extend(f.get_db_prep_save(row[f.attname], connection) for f in fields[1:])
+    pk = qn(meta.pk.column)
+    sets = ", ".join(f"{qn(n)} = v.{qn(n)}" for n in names[1:])
+    all_rows = ", ".join([row_sql] * len(rows))
+    sql = (
+        f"WITH v ({', '.join(qn(n) for n in names)}) AS (VALUES {all_rows}) "
+        f"UPDATE {table} SET {sets} FROM v WHERE {table}.{pk} = v.{pk}"
+        + (f" AND {guard}" if guard else "")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values + list(params))
+        return cursor.rowcount
+
+
+@dataclasses.dataclass
+class Change:
+    """One message's move, for messages_transition_bulk."""
+
+    message: Message
+    status: str
+    updates: dict[str, Any] = dataclasses.field(default_factory=dict)
+    error: tuple[str, str, bool] | None = None
+    description: str = ""
+    provider_event_id: str = ""
+    raw: Any = None
+
+
+# The columns a bulk transition writes: every one a dispatch, timer or settlement may change.
+BULK_COLUMNS = [
+    "status", "updated_at", "error_code", "error_description", "error_permanent", "final_at",
+    "claim_token", "claimed_until", "next_attempt_at", "handed_over_at", "attempts",
+    "provider_message_id", "sent_at", "sender", "body", "html", "price", "currency",
+]  # fmt: skip
+
+
+def messages_transition_bulk(
+    *,
+    changes: list[Change],
+    source: str,
+    expect: Iterable[str],
+    claim_token=None,
+    extra: Q | None = None,
+) -> list[Change]:
+    """Many moves in one transaction of bulk statements: which rows are still in `expect`
+    (and hold `claim_token`), then one UPDATE, one INSERT of events, one of callbacks, and
+    one wake-up of the callback worker. Returns the changes that applied.
+
+    Call inside transaction.atomic(): the rows are locked (FOR UPDATE on PostgreSQL; the
+    SQLite transaction holds the write lock) between the look and the write."""
+    if not changes:
+        return []
+    now = timezone.now()
+    expect = list(expect)
+    owned_qs = Message.objects.filter(pk__in=[c.message.pk for c in changes], status__in=expect)
+    if claim_token is not None:
+        owned_qs = owned_qs.filter(claim_token=claim_token)
+    if extra is not None:
+        owned_qs = owned_qs.filter(extra)
+    owned = set(owned_qs.select_for_update().values_list("pk", flat=True))
+    applied = [c for c in changes if c.message.pk in owned]
+    if not applied:
+        return []
+    rows = []
+    for c in applied:
+        m = c.message
+        fields: dict[str, Any] = {"status": c.status, "updated_at": now, **c.updates}
+        if c.error is not None:
+            fields["error_code"], fields["error_description"], fields["error_permanent"] = c.error
+        if st.get(c.status).is_final:
+            fields.update(final_at=now, claim_token=None, claimed_until=None, next_attempt_at=None)
+        for key, value in fields.items():
+            setattr(m, key, value)
+        rows.append({"pk": m.pk, **{col: getattr(m, col) for col in BULK_COLUMNS}})
+    table = connection.ops.quote_name(Message._meta.db_table)
+    guard = f"{table}.status IN ({', '.join(['%s'] * len(expect))})"
+    rows_update(Message, rows, BULK_COLUMNS, guard, expect)
+    MessageEvent.objects.bulk_create(
+        MessageEvent(
+            message=c.message,
+            status=c.status,
+            source=source,
+            error_code=c.error[0] if c.error else "",
+            description=c.description or (c.error[1] if c.error else ""),
+            provider_event_id=c.provider_event_id,
+            raw=c.raw,
+            created_at=now,
+        )
+        for c in applied
+    )
+    deliveries = CallbackDelivery.objects.bulk_create(
+        CallbackDelivery(
+            message=c.message,
+            url=c.message.request.callback_url,
+            payload=callback_payload(c.message, now),
+            next_attempt_at=now,
+        )
+        for c in applied
+        if c.status not in st.SILENT and c.message.request.callback_url
+    )
+    if deliveries:
+        ids = [d.pk for d in deliveries]
+        transaction.on_commit(lambda: enqueue(DELIVER_CALLBACKS, ids))
+    return applied
 
 
 def message_transition(
@@ -144,6 +273,80 @@ def early_reports_apply(*, provider, provider_message_id: str) -> int:
     )
 
 
+def _uuid_text(value: str) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return ""
+
+
+def _message_by_ref(provider, report: StatusReport) -> Message | None:
+    """The message a report names by our own id, when its provider id is not recorded: a
+    send whose worker died between the provider's answer and our commit. Settled here (the
+    report proves it was sent); None while its worker still lives (the report waits as an
+    early one) or when the id is not this provider's message."""
+    ref = _uuid_text(report.message_ref)
+    if not ref:
+        return None
+    message = Message.objects.select_related("request").filter(pk=ref, provider=provider).first()
+    if message is None:
+        return None
+    now = timezone.now()
+    if message.provider_message_id:
+        if message.provider_message_id != report.provider_message_id:
+            _note_duplicate(message, report)
+        return None if message.provider_message_id != report.provider_message_id else message
+    live = message.status == st.PENDING_PROCESSING and (
+        message.claimed_until is None or message.claimed_until > now
+    )
+    if live or message.status not in (
+        st.PENDING_PROCESSING, st.PENDING_UNKNOWN, st.PENDING_WAITING_RETRY,
+    ):  # fmt: skip
+        return None
+    moved = message_transition(
+        message=message,
+        new_status=st.PENDING_ENROUTE,
+        source="provider",
+        expect=[message.status],
+        description=(
+            f"Sent as {report.provider_message_id}: settled by the provider's report (its "
+            "worker stopped before recording the send)."
+        ),
+        updates={
+            "provider_message_id": report.provider_message_id,
+            "sent_at": message.handed_over_at or now,
+            "claim_token": None,
+            "claimed_until": None,
+            "next_attempt_at": None,
+            "error_code": "",
+            "error_description": "",
+            "error_permanent": None,
+            **stored_text(message),
+        },
+    )
+    return message if moved else None
+
+
+def _note_duplicate(message: Message, report: StatusReport) -> None:
+    """A report of another send of a message that has its own: it was sent twice. Shown in
+    its timeline once, never applied."""
+    marker = f"duplicate:{report.provider_message_id}"[:128]
+    if MessageEvent.objects.filter(message=message, provider_event_id=marker).exists():
+        return
+    MessageEvent.objects.create(
+        message=message,
+        status=message.status,
+        source="provider",
+        error_code="SENT_TWICE",
+        description=(
+            f"The provider reports a second send of this message ({report.provider_message_id}, "
+            f"{report.status}): it was sent twice after an unknown outcome."
+        ),
+        provider_event_id=marker,
+        created_at=timezone.now(),
+    )
+
+
 def message_reports_apply(*, provider, reports: Iterable) -> int:
     """Apply a provider's status reports (webhook or polling), forward only.
 
@@ -157,11 +360,14 @@ def message_reports_apply(*, provider, reports: Iterable) -> int:
             .filter(provider=provider, provider_message_id=report.provider_message_id)
             .first()
         )
+        if message is None and report.message_ref:
+            message = _message_by_ref(provider, report)
         if message is None:
             # Possibly faster than our own record of the send: keep it for when that lands.
             EarlyReport.objects.create(
                 provider=provider,
                 provider_message_id=report.provider_message_id,
+                message_ref=_uuid_text(report.message_ref),
                 report=report_to_json(report),
             )
             # Dispatch looks for early reports right after it records the send; if it looked

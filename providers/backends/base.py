@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -256,6 +258,15 @@ class Backend:
     credential_fields: ClassVar[tuple[CredentialField, ...]] = ()
     # Some providers can be set to call webhooks with GET and query parameters (Vonage).
     get_webhooks_carry_events: ClassVar[bool] = False
+    # How dispatch drives the adapter: at most this many sends to one provider at once from
+    # one worker, each lane on its own connection (the HTTP pool keeps 16 per type).
+    max_concurrency: ClassVar[int] = 16
+    # Nothing leaves until dispatch commits its record (the sandbox, whose "network" is its
+    # outbox, written in that transaction): a crash then leaves no outcome unknown.
+    send_commits_with_record: ClassVar[bool] = False
+    # The provider may say a recipient is gone for good (SendError.recipient_dead): dispatch
+    # looks its recipients up among the dead before sending.
+    reports_dead_recipients: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -349,6 +360,24 @@ class Backend:
 
     def send(self, message: OutboundMessage) -> SendResult:
         raise NotImplementedError
+
+    # --- windows: dispatch sends many messages through one adapter instance ---------------
+    @contextmanager
+    def lane(self) -> Iterator[Callable[[OutboundMessage], SendResult]]:
+        """One concurrent sender's connection, used for its share of a window's sends (run
+        in a thread of its own when a provider gets several lanes). HTTP adapters share the
+        thread-safe pooled session, so the default is `send` itself."""
+        yield self.send
+
+    def window_begin(self) -> None:
+        """Before a window's sends (dispatcher thread)."""
+
+    def window_end(self) -> None:
+        """After the window's sends, inside dispatch's record transaction (dispatcher
+        thread): the place for an adapter's own rows (the sandbox's outbox)."""
+
+    def window_close(self) -> None:
+        """After the window, whatever happened (release what window_begin took)."""
 
     def parse_status_webhook(self, request: WebhookRequest) -> list[StatusReport]:
         raise WebhookRejected("This provider type has no status webhook.", status=404)

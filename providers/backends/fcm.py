@@ -161,6 +161,7 @@ class FcmBackend(Backend):
     provider_type = "fcm"
     label = "Firebase Cloud Messaging (FCM HTTP v1)"
     channels = ("push",)
+    reports_dead_recipients = True
     credential_fields = (
         CredentialField(
             "serviceAccount",

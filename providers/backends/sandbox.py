@@ -64,6 +64,24 @@ class SandboxBackend(Backend):
     provider_type = "sandbox"
     label = "Sandbox (no account, nothing leaves the server)"
     channels = ("sms", "email", "whatsapp", "viber", "rcs", "push")
+    # Pure computation: threads would only add switching. Its outbox rows are written in
+    # dispatch's record transaction, so a crashed window "sent" nothing.
+    max_concurrency = 1
+    send_commits_with_record = True
+    _window: list | None = None
+
+    def window_begin(self) -> None:
+        self._window = []
+
+    def window_end(self) -> None:
+        from providers.models import SandboxOutboxEntry
+
+        if self._window:
+            SandboxOutboxEntry.objects.bulk_create(self._window)
+        self._window = []
+
+    def window_close(self) -> None:
+        self._window = None
 
     def send(self, message: OutboundMessage) -> SendResult:
         outcome = outcome_for(message.channel, message.to)
@@ -89,10 +107,12 @@ class SandboxBackend(Backend):
             )
         provider_message_id = f"sbx-{uuid.uuid4().hex}"
         self._record(message, provider_message_id)
-        report = {"messageId": provider_message_id, "status": "DELIVERED"}
+        # Our id comes back in the report, as a real provider's reference does.
+        report = {"messageId": provider_message_id, "status": "DELIVERED", "messageRef": message.id}
         if outcome == "bounce":
             report = {
                 "messageId": provider_message_id,
+                "messageRef": message.id,
                 "status": "UNDELIVERABLE",
                 "errorCode": "SANDBOX_BOUNCE",
                 "errorDescription": "Simulated bounce (magic recipient).",
@@ -107,7 +127,7 @@ class SandboxBackend(Backend):
         # The outbox is the sandbox's own "network": the one adapter that writes a table.
         from providers.models import SandboxOutboxEntry
 
-        SandboxOutboxEntry.objects.create(
+        entry = SandboxOutboxEntry(
             provider_id=self.provider_id,
             message_id=message.id,
             provider_message_id=provider_message_id,
@@ -119,6 +139,10 @@ class SandboxBackend(Backend):
             html=message.html,
             payload={"cc": message.cc, "bcc": message.bcc, **message.payload},
         )
+        if self._window is not None:
+            self._window.append(entry)  # one INSERT for the window, in dispatch's transaction
+        else:
+            entry.save()
 
     def parse_status_webhook(self, request: WebhookRequest) -> list[StatusReport]:
         body = request.json()
@@ -141,6 +165,7 @@ class SandboxBackend(Backend):
                     error_code=_text(item.get("errorCode")),
                     error_description=_text(item.get("errorDescription")),
                     event_id=_text(item.get("eventId")),
+                    message_ref=_text(item.get("messageRef")),
                     raw=item,
                 )
             )

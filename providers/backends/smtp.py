@@ -10,6 +10,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
+from contextlib import contextmanager
 
 from django.core.mail import get_connection
 from django.core.mail.utils import DNS_NAME
@@ -151,7 +152,52 @@ class SmtpBackend(Backend):
             fail_silently=False,
         )
 
+    # One SMTP session per lane: a few in parallel, each sending its share of the window.
+    max_concurrency = 4
+
+    @contextmanager
+    def lane(self):
+        """One SMTP session for many messages (post-office's habit), reopened once if the
+        server drops it between two of them."""
+        holder = {"connection": None}
+
+        def opened():
+            if holder["connection"] is None:
+                connection = self.connection()
+                try:
+                    connection.open()  # opened here, send_messages leaves it open
+                except (smtplib.SMTPException, OSError) as exc:
+                    raise smtp_send_error(exc) from exc
+                holder["connection"] = connection
+            return holder["connection"]
+
+        def send(message: OutboundMessage) -> SendResult:
+            try:
+                return self._send(message, opened())
+            except SendError as exc:
+                if exc.code != "SMTP_SMTPSERVERDISCONNECTED" or holder["connection"] is None:
+                    raise
+                self._close(holder.pop("connection"))
+                holder["connection"] = None
+                return self._send(message, opened())
+
+        try:
+            yield send
+        finally:
+            if holder["connection"] is not None:
+                self._close(holder["connection"])
+
+    @staticmethod
+    def _close(connection) -> None:
+        try:
+            connection.close()
+        except Exception:  # a session that is already gone has nothing to close
+            pass
+
     def send(self, message: OutboundMessage) -> SendResult:
+        return self._send(message, self.connection())
+
+    def _send(self, message: OutboundMessage, connection) -> SendResult:
         sender = self.sender_for(message)
         domain = sender.rpartition("@")[2].strip(" >") or str(DNS_NAME)
         # Our id in the Message-ID: the one id a bounce or a reply will quote back.
@@ -170,7 +216,7 @@ class SmtpBackend(Backend):
                 status=st.REJECTED_DESTINATION,
             )  # fmt: skip
         try:
-            self.connection().send_messages([email])
+            connection.send_messages([email])
         except (smtplib.SMTPException, OSError) as exc:
             raise smtp_send_error(exc) from exc
         return SendResult(

@@ -141,6 +141,7 @@ class WebPushBackend(Backend):
     provider_type = "webpush"
     label = "Web Push (VAPID, browser notifications)"
     channels = ("push",)
+    reports_dead_recipients = True
     credential_fields = (
         CredentialField(
             "vapidPrivateKey",

@@ -223,17 +223,21 @@ def test_retry_delay_each_retry_waits_longer_until_the_cap():
     assert max(retry_delay(30) for _ in range(50)) <= 3600
 
 
-def test_out_of_time_hands_the_rest_to_a_new_task_and_sends_each_once(
+def test_out_of_time_hands_the_unsent_rest_back_and_sends_each_once(
     client, sandbox, run_tasks, settings
 ):
-    settings.DISPATCH_TIME_BUDGET = 0
+    settings.DISPATCH_WINDOW_BUDGET = 0
+    settings.DISPATCH_WAVE_SIZE = 1
+    settings.DISPATCH_PROVIDER_CONCURRENCY = 1  # waves of two
     ids = accept(client, numbers(4))
-    counts = run_tasks(dispatch_chunk, message_ids=ids)
-    assert counts["released"] == 3
+    counts = dispatch.dispatch_window()  # its wake-up for the rest is not run yet
+    assert (counts["claimed"], counts["sent"], counts["released"]) == (4, 2, 2)
+    assert Message.objects.filter(status=st.PENDING_ACCEPTED, attempts=0).count() == 2
+    dispatch.dispatch_window()
     assert outbox_counts() == {i: 1 for i in ids}
     for mid in ids:
         got = detail(client, mid)
-        assert got["status"]["name"] == "DELIVERED_TO_HANDSET"
+        assert got["status"]["name"] == "PENDING_ENROUTE"
         assert got["attempts"] == 1  # a release does not count as an attempt
 
 

@@ -71,6 +71,7 @@ def test_backend_flaky_fails_twice_then_sends(sandbox):
     assert result.follow_up_report == {
         "messageId": result.provider_message_id,
         "status": "DELIVERED",
+        "messageRef": msg.id,  # our id comes back, as a real provider's reference does
     }
     assert SandboxOutboxEntry.objects.get().provider_message_id == result.provider_message_id
 
