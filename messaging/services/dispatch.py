@@ -29,6 +29,7 @@ import time
 import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor, wait
+from queue import Empty, SimpleQueue
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -202,32 +203,64 @@ def _send_one(backend, send, item: _Send) -> None:
     item.duration_ms = int((time.monotonic() - clock) * 1000)
 
 
-def _lane(backend, queue: deque) -> None:
+class _Lanes:
+    """A provider's open lanes (connections) for one window: opened as waves need them, kept
+    from wave to wave (one SMTP session per lane for the whole window), closed at its end."""
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.free: SimpleQueue = SimpleQueue()
+        self.opened: list = []
+        self.lock = threading.Lock()
+
+    def take(self):
+        try:
+            return self.free.get_nowait()
+        except Empty:
+            lane = self.backend.lane()
+            send = lane.__enter__()
+            with self.lock:
+                self.opened.append(lane)
+            return send
+
+    def close(self) -> None:
+        for lane in self.opened:
+            try:
+                lane.__exit__(None, None, None)
+            except Exception:  # closing a connection must not lose the window's record
+                logger.exception("Closing a %s lane failed", self.backend.provider_type)
+        self.opened = []
+
+
+def _lane(lanes: _Lanes, queue: deque) -> None:
     """One connection's worth of sends: pull the provider's next message until none is left."""
-    with backend.lane() as send:
+    send = lanes.take()
+    try:
         while True:
             try:
                 item = queue.popleft()
             except IndexError:
                 return
-            _send_one(backend, send, item)
+            _send_one(lanes.backend, send, item)
+    finally:
+        lanes.free.put(send)
 
 
-def _send_wave(wave: list[_Send], backends: dict[int, Any]) -> None:
+def _send_wave(wave: list[_Send], lanes_of: dict[int, _Lanes]) -> None:
     by_provider: dict[int, deque] = {}
     for item in wave:
         by_provider.setdefault(item.message.provider_id, deque()).append(item)
     inline, threaded = [], []
     for provider_id, queue in by_provider.items():
-        backend = backends[provider_id]
-        lanes = min(backend.max_concurrency, settings.DISPATCH_PROVIDER_CONCURRENCY, len(queue))
-        if lanes <= 1 or settings.DISPATCH_CONCURRENCY <= 1:
-            inline.append((backend, queue))
+        lanes = lanes_of[provider_id]
+        n = min(lanes.backend.max_concurrency, settings.DISPATCH_PROVIDER_CONCURRENCY, len(queue))
+        if n <= 1 or settings.DISPATCH_CONCURRENCY <= 1:
+            inline.append((lanes, queue))
         else:
-            threaded += [(backend, queue)] * lanes
-    futures = [_thread_pool().submit(_lane, b, q) for b, q in threaded]
-    for backend, queue in inline:  # one lane: no thread to pay for (the sandbox, SMTP)
-        _lane(backend, queue)
+            threaded += [(lanes, queue)] * n
+    futures = [_thread_pool().submit(_lane, lanes, q) for lanes, q in threaded]
+    for lanes, queue in inline:  # one lane: no thread to pay for (the sandbox)
+        _lane(lanes, queue)
     for future in wait(futures).done:
         future.result()
 
@@ -320,6 +353,7 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
             backends[message.provider_id] = message.provider.backend()
         sends.append(_Send(message, outbound_for(message)))
 
+    lanes_of = {provider_id: _Lanes(backend) for provider_id, backend in backends.items()}
     for backend in backends.values():
         backend.window_begin()
     wave_size = max(settings.DISPATCH_WAVE_SIZE, 2 * settings.DISPATCH_PROVIDER_CONCURRENCY)
@@ -338,7 +372,7 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
             wave = sends[position : position + wave_size]
             position += len(wave)
             _mark_handed_over(token, wave)
-            _send_wave(wave, backends)
+            _send_wave(wave, lanes_of)
             done += wave
         rest = [s.message for s in sends[position:]]
 
@@ -386,6 +420,8 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
                 batch = list(reports.items())
                 transaction.on_commit(lambda: enqueue(SANDBOX_REPORTS, batch))
     finally:
+        for lanes in lanes_of.values():
+            lanes.close()
         for backend in backends.values():
             backend.window_close()
     for provider, ref in early:

@@ -226,3 +226,28 @@ def test_end_to_end_through_the_api(client, tenant, run_tasks):
     mime = email.message_from_bytes(raw, policy=policy.default)
     assert mime["Subject"] == "Order shipped"
     assert mime["X-Message-Id"] == str(message.id)
+
+
+def test_a_window_of_emails_shares_a_few_sessions(client, tenant, run_tasks, settings):
+    """One SMTP session per lane for the whole window, not one per message (each session:
+    one login, many messages, one quit)."""
+    ProviderFactory(
+        tenant=tenant, name="relay", provider_type="smtp", channels=["email"], credentials=CREDS
+    )
+    entries = [
+        {"to": [f"user{i}@example.com"], "subject": f"Hi {i}", "body": "x", "provider": "relay",
+         "from": "shop@example.com"}
+        for i in range(40)
+    ]  # fmt: skip
+    r = run_tasks(client.post, "/api/v1/messages", {"email": entries}, format="json")
+    assert r.status_code == 202, r.content
+    assert set(Message.objects.values_list("status", flat=True)) == {st.DELIVERED_TO_OPERATOR}
+    sessions = FakeSMTP.sessions
+    assert 1 <= len(sessions) <= 4  # SmtpBackend.max_concurrency lanes
+    assert sum(len(s.sent) for s in sessions) == 40
+    assert sorted(rcpt for s in sessions for _, [rcpt], _ in s.sent) == sorted(
+        f"user{i}@example.com" for i in range(40)
+    )
+    for s in sessions:
+        assert [e[0] for e in s.log].count("login") == 1
+        assert s.log[-1] == ("quit",)
