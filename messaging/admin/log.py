@@ -115,10 +115,15 @@ class StatusGroupFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status_group"
 
+    UNKNOWN = "UNKNOWN"
+
     def lookups(self, request, model_admin):
-        return [(group, group.title()) for group in st.GROUPS]
+        # Sends a crashed worker left unknown, held or about to be resent: found in one click.
+        return [(group, group.title()) for group in st.GROUPS] + [(self.UNKNOWN, "Outcome unknown")]
 
     def queryset(self, request, queryset):
+        if self.value() == self.UNKNOWN:
+            return queryset.filter(status=st.PENDING_UNKNOWN)
         if self.value() in st.GROUPS:
             names = [s.name for s in st.STATUSES.values() if s.group == self.value()]
             return queryset.filter(status__in=names)

@@ -143,6 +143,16 @@ def test_status_group_filter(login, alpha_admin, alpha, group, status):
     assert len(expected) == 2
 
 
+def test_unknown_outcomes_are_one_filter_away(login, alpha_admin, alpha):
+    alpha["message"].delete()
+    make(alpha, "+14155550211", status="PENDING_UNKNOWN")
+    make(alpha, "+14155550212", status="PENDING_ENROUTE")
+    page = login(alpha_admin).get(CHANGELIST)
+    assert "Outcome unknown" in shown(page)
+    r = login(alpha_admin).get(CHANGELIST, {"status_group": "UNKNOWN"})
+    assert listed(r) == ["+14155550211"]
+
+
 def test_channel_filter(login, alpha_admin, alpha):
     make(alpha, "ann@example.com", channel="email", subject="Hi")
     make(alpha, "+14155550300", channel="whatsapp")
