@@ -157,3 +157,20 @@ def test_concurrent_status_reports_apply_once_and_only_forward(client, sandbox, 
     assert (
         sum(results) == 1 + MessageEvent.objects.filter(message=second, source="provider").count()
     )
+
+
+def test_racing_dispatchers_claim_disjoint_windows(client, sandbox, monkeypatch, settings):
+    """Four workers draining one backlog window by window (SKIP LOCKED): each message once."""
+    from messaging.services.dispatch import dispatch_backlog
+
+    monkeypatch.setattr("messaging.queue.async_task", lambda *a, **k: None)
+    settings.DISPATCH_WINDOW_SIZE = 20
+    ids = accept_many(client, N)
+    results, errors = run_in_threads(4, dispatch_backlog)
+    assert errors == []
+    assert sum(r["sent"] for r in results) == N
+    assert sum(r["claimed"] for r in results) == N  # no window claimed a row twice
+    assert sum(1 for r in results if r["sent"]) >= 2  # they really worked side by side
+    sent = Counter(str(i) for i in SandboxOutboxEntry.objects.values_list("message_id", flat=True))
+    assert set(sent) == set(ids) and set(sent.values()) == {1}
+    assert set(Message.objects.values_list("attempts", flat=True)) == {1}
