@@ -29,9 +29,9 @@ import time
 import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor, wait
-from queue import Empty, SimpleQueue
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from queue import Empty, SimpleQueue
 from typing import Any
 
 import requests
