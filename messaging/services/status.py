@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import hashlib
@@ -51,6 +53,25 @@ def callback_payload(message: Message, at: datetime) -> dict[str, Any]:
     }
 
 
+_callback_batch: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "callback_batch", default=None
+)
+
+
+@contextlib.contextmanager
+def callbacks_batched():
+    """Within the block, the callbacks that transitions queue wake the callback worker once,
+    at the end (a webhook call carrying a hundred reports queues one task, not a hundred)."""
+    ids: list[int] = []
+    token = _callback_batch.set(ids)
+    try:
+        yield
+    finally:
+        _callback_batch.reset(token)
+        # After the appends (registered earlier, run earlier): one task for all of them.
+        transaction.on_commit(lambda: ids and enqueue(DELIVER_CALLBACKS, list(ids)))
+
+
 def _callback_for(message: Message, at: datetime) -> None:
     if message.status in st.SILENT or not message.request.callback_url:
         return
@@ -60,7 +81,11 @@ def _callback_for(message: Message, at: datetime) -> None:
         payload=callback_payload(message, at),
         next_attempt_at=at,
     )
-    enqueue_on_commit(DELIVER_CALLBACK, delivery.pk)
+    batch = _callback_batch.get()
+    if batch is not None:
+        transaction.on_commit(lambda: batch.append(delivery.pk))  # only if it commits
+    else:
+        enqueue_on_commit(DELIVER_CALLBACK, delivery.pk)
 
 
 def rows_update(
@@ -353,6 +378,11 @@ def message_reports_apply(*, provider, reports: Iterable) -> int:
     Returns how many reports moved a message. Unknown message ids and stale or
     repeated reports are ignored (a provider retries; a late "sent" never undoes).
     """
+    with callbacks_batched():
+        return _reports_apply(provider, reports)
+
+
+def _reports_apply(provider, reports: Iterable) -> int:
     applied = 0
     for report in reports:
         message = (

@@ -258,3 +258,40 @@ def test_every_status_change_gets_its_own_callback_in_order(client, app, sandbox
         "PENDING_ENROUTE",
         "DELIVERED_TO_HANDSET",
     ]
+
+
+def test_a_batch_of_reports_wakes_the_callback_worker_once(
+    client, app, sandbox, monkeypatch, django_capture_on_commit_callbacks
+):
+    """One webhook call with many reports: one callback task for all of them."""
+    from messaging import queue
+    from messaging.models import Message
+    from messaging.services.dispatch import dispatch_window
+    from messaging.services.status import message_reports_apply
+    from providers.backends import StatusReport
+
+    r = client.post(
+        "/api/v1/messages",
+        {
+            "sms": [{"body": "hi", "to": [f"+1415555{i:04d}" for i in range(100, 110)]}],
+            "callback": {"url": "http://127.0.0.1:8765/hooks/status"},
+        },
+        format="json",
+    )
+    assert r.status_code == 202
+    dispatch_window()
+    tasks = []
+    monkeypatch.setattr(
+        "messaging.services.status.enqueue", lambda func, *a: tasks.append((func, a))
+    )
+    monkeypatch.setattr(
+        "messaging.services.status.enqueue_on_commit", lambda func, *a: tasks.append((func, a))
+    )
+    reports = [
+        StatusReport(provider_message_id=m.provider_message_id, status="DELIVERED_TO_HANDSET")
+        for m in Message.objects.all()
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert message_reports_apply(provider=sandbox, reports=reports) == 10
+    assert [func for func, _ in tasks] == [queue.DELIVER_CALLBACKS]
+    assert len(tasks[0][1][0]) == 10
