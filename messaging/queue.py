@@ -67,17 +67,25 @@ def _wake_mark() -> bool:
     ttl = settings.DISPATCH_WAKE_TTL
     if _cache_is_shared():
         return bool(cache.add(WAKE_KEY, 1, timeout=ttl))
+    from django.db import connection
+
     from .models import DispatchWake
 
     now = timezone.now()
     stale = now - timedelta(seconds=ttl)
-    from django.db.models import Q
-
-    return bool(
-        DispatchWake.objects.filter(Q(pending_since__isnull=True) | Q(pending_since__lt=stale))
-        .filter(pk=1)
-        .update(pending_since=now)
-    )
+    table = connection.ops.quote_name(DispatchWake._meta.db_table)
+    field = DispatchWake._meta.get_field("pending_since")
+    at = field.get_db_prep_value(now, connection)
+    # One statement, also when the row is missing (a flushed test database): the upsert
+    # returns the row only if it was free (or stale) and is now marked.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (id, pending_since) VALUES (1, %s) ON CONFLICT (id) DO UPDATE"
+            f" SET pending_since = excluded.pending_since WHERE {table}.pending_since IS NULL"
+            f" OR {table}.pending_since < %s RETURNING id",
+            [at, field.get_db_prep_value(stale, connection)],
+        )
+        return cursor.fetchone() is not None
 
 
 def wake_clear() -> None:
@@ -89,8 +97,7 @@ def wake_clear() -> None:
         return
     from .models import DispatchWake
 
-    if not DispatchWake.objects.filter(pk=1).update(pending_since=None):
-        DispatchWake.objects.get_or_create(pk=1)
+    DispatchWake.objects.filter(pk=1).update(pending_since=None)
 
 
 def wake_dispatchers() -> bool:

@@ -252,3 +252,30 @@ def test_message_delivered_and_signed_callback_by_real_qcluster(
     assert statuses[0] == "PENDING_ACCEPTED" and statuses[-1] == DELIVERED, statuses
     got = client.get(f"/api/v1/messages/{message_id}").json()
     assert got["status"]["name"] == DELIVERED
+
+
+def test_the_qcluster_ticker_releases_a_scheduled_message_on_time(client, app, sandbox, qcluster):
+    """The ticker runs inside `qcluster`: a scheduled message leaves within 2 s of its time,
+    not at the next once-a-minute sweep."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    when = timezone.now() + timedelta(seconds=6)
+    r = client.post(
+        "/api/v1/messages",
+        {"sms": [{"body": "later", "to": ["+14155550123"]}], "scheduledAt": when.isoformat()},
+        format="json",
+    )
+    assert r.status_code == 202, r.content
+    message_id = r.json()["messages"][0]["messageId"]
+    deadline = time.monotonic() + 6 + DEADLINE
+    while not (message := Message.objects.get(pk=message_id)).sent_at:
+        if qcluster.proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"not sent: {_timeline(message_id)}\n{qcluster.log_tail()}")
+        time.sleep(0.1)
+    late = (message.sent_at - message.scheduled_at).total_seconds()
+    print(f"scheduled message sent {late:.2f} s after its time on {connection.vendor}")
+    assert 0 <= late <= 2, _timeline(message_id)
+    sources = [e.source for e in message.events.all()]
+    assert sources[:3] == ["api", "timer", "dispatch"], sources

@@ -369,3 +369,12 @@ def test_a_resend_after_unknown_shows_the_duplicate(client, twilio, die_before_r
         2,
     )
     assert m.events.filter(error_code="SENT_TWICE").count() == 1
+
+
+def test_wake_ups_work_without_the_wake_row(client, sandbox, run_tasks, queued):
+    from messaging.models import DispatchWake
+
+    DispatchWake.objects.all().delete()  # a flushed database
+    run_tasks(accept, client, ["+14155550100"])
+    run_tasks(accept, client, ["+14155550101"])
+    assert queued == [queue.DISPATCH_RUN]
