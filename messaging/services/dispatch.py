@@ -86,13 +86,16 @@ def _claim(token: uuid.UUID, limit: int, only_ids: list[str] | None = None) -> l
     low_limit = min(limit, settings.DISPATCH_LOW_WINDOW)
     # Each candidate set is one walk of an index: the accepted lanes (msg_accepted_lane) and
     # the due retries (msg_status_due); the outer query orders them and takes the window.
+    # On PostgreSQL each walk skips rows a racing worker has locked, so that worker's window
+    # does not hide the rest of the backlog from this one.
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     candidates = (
         f"SELECT id FROM (SELECT id FROM {table} WHERE status = %s AND priority < %s{restrict}"
-        f" ORDER BY priority, created_at LIMIT %s) AS lanes"
+        f" ORDER BY priority, created_at LIMIT %s{lock}) AS lanes"
         f" UNION ALL SELECT id FROM (SELECT id FROM {table} WHERE status = %s AND priority = %s"
-        f"{restrict} ORDER BY created_at LIMIT %s) AS low"
+        f"{restrict} ORDER BY created_at LIMIT %s{lock}) AS low"
         f" UNION ALL SELECT id FROM (SELECT id FROM {table} WHERE status = %s"
-        f" AND next_attempt_at <= %s{restrict} ORDER BY next_attempt_at LIMIT %s) AS due"
+        f" AND next_attempt_at <= %s{restrict} ORDER BY next_attempt_at LIMIT %s{lock}) AS due"
     )
     params: list[Any] = [
         st.PENDING_ACCEPTED, Priority.LOW, *restrict_params, limit,
@@ -105,8 +108,7 @@ def _claim(token: uuid.UUID, limit: int, only_ids: list[str] | None = None) -> l
         f" ORDER BY priority, created_at LIMIT %s"
     )
     params += [st.PENDING_ACCEPTED, st.PENDING_WAITING_RETRY, now, limit]
-    if connection.vendor == "postgresql":
-        pick += " FOR UPDATE SKIP LOCKED"
+    pick += lock
     sql = (
         f"UPDATE {table} SET status = %s, claim_token = %s, claimed_until = %s,"
         f" attempts = attempts + 1, updated_at = %s, handed_over_at = NULL"
@@ -437,7 +439,7 @@ def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
         counts = dispatch_window(only_ids=ids)
         for key, value in counts.items():
             totals[key] += value
-        if not counts["claimed"] or not counts["released"]:
+        if not counts["claimed"]:
             return totals
 
 

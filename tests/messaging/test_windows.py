@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 import responses
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -100,7 +101,8 @@ def test_lanes_order_high_normal_low_across_requests(client, sandbox):
         str(i)
         for i in SandboxOutboxEntry.objects.order_by("id").values_list("message_id", flat=True)
     ]
-    assert order == high + normal + low
+    # Within one request the messages are of the same age: any order among them.
+    assert [set(order[:3]), set(order[3:6]), set(order[6:])] == [set(high), set(normal), set(low)]
 
 
 # --- concurrency ------------------------------------------------------------------------------
@@ -157,6 +159,7 @@ def test_sends_to_one_provider_go_concurrently_and_each_once(client, twilio, set
 def queued(monkeypatch):
     """Not sync: record what would be enqueued."""
     tasks = []
+    cache.delete(queue.WAKE_KEY)  # Redis outlives a test
     monkeypatch.setattr(queue.Conf, "SYNC", False)
     monkeypatch.setattr(queue, "async_task", lambda func, *a, **k: tasks.append(func))
     return tasks
@@ -175,7 +178,9 @@ def test_a_stale_wake_mark_does_not_block_wake_ups(client, sandbox, run_tasks, q
     from messaging.models import DispatchWake
 
     run_tasks(accept, client, ["+14155550100"])
-    DispatchWake.objects.update(pending_since=timezone.now() - timedelta(seconds=60))  # lost
+    # Its run was lost with a killed cluster: the mark goes stale (Redis: the key expires).
+    DispatchWake.objects.update(pending_since=timezone.now() - timedelta(seconds=60))
+    cache.delete(queue.WAKE_KEY)
     run_tasks(accept, client, ["+14155550101"])
     assert queued == [queue.DISPATCH_RUN] * 2
 
