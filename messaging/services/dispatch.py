@@ -40,11 +40,12 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config import bulk
 from providers.backends import OutboundMessage, SendError, SendResult
-from providers.models import DeadRecipient
+from providers.models import DeadRecipient, Provider
 
 from .. import status as st
-from ..models import EarlyReport, Message, MessageAttempt, Priority
+from ..models import EarlyReport, Message, MessageAttempt, MessageRequest, Priority
 from ..queue import SANDBOX_REPORTS, enqueue, wake_dispatchers, wake_on_commit
 from .status import Change, early_reports_apply, messages_transition_bulk, stored_text
 
@@ -52,6 +53,10 @@ logger = logging.getLogger(__name__)
 
 # How much of a provider's raw answer an attempt keeps: enough to read, bounded per row.
 RESPONSE_EXCERPT_CHARS = 4000
+ATTEMPT_COLUMNS = [
+    "message_id", "number", "started_at", "duration_ms", "outcome", "provider_message_id",
+    "error_code", "error_description", "provider_response",
+]  # fmt: skip
 
 
 def retry_delay(attempt: int) -> float:
@@ -124,15 +129,20 @@ def _claim(token: uuid.UUID, limit: int, only_ids: list[str] | None = None) -> l
         st.PENDING_ACCEPTED,
         st.PENDING_WAITING_RETRY,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, head + [p for p in params])
-        if not cursor.rowcount:
-            return []
-    return list(
-        Message.objects.filter(claim_token=token)
-        .select_related("provider", "request")
-        .order_by("priority", "created_at")
-    )
+    columns = ", ".join(qn(f.column) for f in Message._meta.concrete_fields)
+    # The claimed rows come back from the UPDATE itself (RETURNING), as model instances.
+    claimed = list(Message.objects.raw(f"{sql} RETURNING {columns}", head + params))
+    if not claimed:
+        return []
+    providers = {p.pk: p for p in Provider.objects.filter(pk__in={m.provider_id for m in claimed})}
+    requests_ = {
+        r.pk: r for r in MessageRequest.objects.filter(pk__in={m.request_id for m in claimed})
+    }
+    for m in claimed:
+        m.provider = providers[m.provider_id]
+        m.request = requests_[m.request_id]
+    claimed.sort(key=lambda m: (m.priority, m.created_at, str(m.pk)))
+    return claimed
 
 
 def outbound_for(message: Message) -> OutboundMessage:
@@ -323,7 +333,7 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
     now = timezone.now()
     backends: dict[int, Any] = {}
     changes: list[Change] = []
-    attempts: list[MessageAttempt] = []
+    attempts: list[tuple] = []
     dead_new: list[DeadRecipient] = []
     reports: dict[str, list[dict]] = {}
     dead = _dead_recipients(messages)
@@ -407,7 +417,9 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
                 claim_token=token,
             )
             moved = {c.message.pk for c in applied}
-            MessageAttempt.objects.bulk_create(a for a in attempts if a.message_id in moved)
+            bulk.rows_insert(
+                MessageAttempt, ATTEMPT_COLUMNS, (a for a in attempts if a[0] in moved)
+            )
             if dead_new:
                 DeadRecipient.objects.bulk_create(dead_new, ignore_conflicts=True)
             if rest:
@@ -529,30 +541,24 @@ def _early_refs(messages: list[Message], refs: list[str]) -> list[tuple[Any, str
     return [(providers[p], ref) for p, ref in set(found)]
 
 
-def _attempt(item: _Send) -> MessageAttempt:
-    message = item.message
-    if item.error is not None:
-        return MessageAttempt(
-            message=message,
-            number=message.attempts,
-            started_at=item.started_at,
-            duration_ms=item.duration_ms,
-            outcome=MessageAttempt.Outcome.PERMANENT
-            if item.error.permanent
-            else MessageAttempt.Outcome.TRANSIENT,
-            provider_response=response_excerpt(item.error.raw),
-            error_code=item.error.code,
-            error_description=item.error.description,
+def _attempt(item: _Send) -> tuple:
+    """The attempt's row, in ATTEMPT_COLUMNS order."""
+    message, error = item.message, item.error
+    if error is not None:
+        outcome = (
+            MessageAttempt.Outcome.PERMANENT
+            if error.permanent
+            else MessageAttempt.Outcome.TRANSIENT
         )
-    return MessageAttempt(
-        message=message,
-        number=message.attempts,
-        started_at=item.started_at,
-        duration_ms=item.duration_ms,
-        outcome=MessageAttempt.Outcome.SENT,
-        provider_response=response_excerpt(item.result.raw),
-        provider_message_id=item.result.provider_message_id,
-    )
+        return (
+            message.pk, message.attempts, item.started_at, item.duration_ms, outcome, "",
+            error.code, error.description, response_excerpt(error.raw),
+        )  # fmt: skip
+    return (
+        message.pk, message.attempts, item.started_at, item.duration_ms,
+        MessageAttempt.Outcome.SENT, item.result.provider_message_id[:128], "", "",
+        response_excerpt(item.result.raw),
+    )  # fmt: skip
 
 
 def response_excerpt(raw: Any) -> Any:
@@ -575,10 +581,10 @@ def response_excerpt(raw: Any) -> Any:
 
 def _success_change(message: Message, result: SendResult, backend_sender: str = "") -> Change:
     updates: dict[str, Any] = {
-        "provider_message_id": result.provider_message_id,
+        "provider_message_id": result.provider_message_id[:128],
         "sent_at": timezone.now(),
         # The sender actually used, also when it came from the provider's default.
-        "sender": message.sender or (backend_sender or ""),
+        "sender": (message.sender or backend_sender or "")[:100],
         "claim_token": None,
         "claimed_until": None,
         "handed_over_at": None,
@@ -601,6 +607,7 @@ def _success_change(message: Message, result: SendResult, backend_sender: str = 
 def _failure_change(message: Message, exc: SendError) -> tuple[Change, bool]:
     """The move of a message whose attempt failed, and whether it is now final."""
     now = timezone.now()
+    exc.code = str(exc.code)[:64]  # one odd row must not fail the window's record
     error = (exc.code, exc.description, exc.permanent)
     if exc.permanent:
         return Change(message, exc.status, stored_text(message), error=error), True

@@ -14,11 +14,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import Model, Q
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from config import bulk
 from providers.backends import StatusReport
 
 from .. import status as st
@@ -88,43 +89,6 @@ def _callback_for(message: Message, at: datetime) -> None:
         enqueue_on_commit(DELIVER_CALLBACK, delivery.pk)
 
 
-def rows_update(
-    model: type[Model], rows: list[dict[str, Any]], columns: list[str], guard: str = "",
-    params: Iterable[Any] = (),
-) -> int:  # fmt: skip
-    """Update many rows, each with values of its own, in ONE statement: `UPDATE … FROM
-    (VALUES …)` on PostgreSQL and SQLite alike. `rows` hold the primary key under "pk" and
-    every column of `columns`; `guard` is extra SQL on the table's columns (the claim)."""
-    if not rows:
-        return 0
-    meta = model._meta
-    qn = connection.ops.quote_name
-    table = qn(meta.db_table)
-    fields = [meta.pk] + [meta.get_field(c) for c in columns]
-    names = [f.column for f in fields]
-    if connection.vendor == "postgresql":
-        # VALUES has no column types of its own: cast each value to its column's type.
-        marks = [f"CAST(%s AS {f.db_type(connection)})" for f in fields]
-    else:
-        marks = ["%s"] * len(fields)
-    row_sql = "(" + ", ".join(marks) + ")"
-    values: list[Any] = []
-    for row in rows:
-        values.append(meta.pk.get_db_prep_save(row["pk"], connection))
-        values.extend(f.get_db_prep_save(row[f.attname], connection) for f in fields[1:])
-    pk = qn(meta.pk.column)
-    sets = ", ".join(f"{qn(n)} = v.{qn(n)}" for n in names[1:])
-    all_rows = ", ".join([row_sql] * len(rows))
-    sql = (
-        f"WITH v ({', '.join(qn(n) for n in names)}) AS (VALUES {all_rows}) "
-        f"UPDATE {table} SET {sets} FROM v WHERE {table}.{pk} = v.{pk}"
-        + (f" AND {guard}" if guard else "")
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values + list(params))
-        return cursor.rowcount
-
-
 @dataclasses.dataclass
 class Change:
     """One message's move, for messages_transition_bulk."""
@@ -146,35 +110,34 @@ BULK_COLUMNS = [
 ]  # fmt: skip
 
 
+EVENT_COLUMNS = [
+    "message", "status", "source", "error_code", "description", "provider_event_id", "raw",
+    "created_at",
+]  # fmt: skip
+
+
 def messages_transition_bulk(
     *,
     changes: list[Change],
     source: str,
     expect: Iterable[str],
     claim_token=None,
-    extra: Q | None = None,
+    guard: str = "",
+    guard_params: Iterable[Any] = (),
 ) -> list[Change]:
-    """Many moves in one transaction of bulk statements: which rows are still in `expect`
-    (and hold `claim_token`), then one UPDATE, one INSERT of events, one of callbacks, and
-    one wake-up of the callback worker. Returns the changes that applied.
+    """Many moves in bulk statements: one UPDATE … FROM VALUES guarded by `expect` (and the
+    claim, and `guard`, SQL on the message table's columns) that returns the rows it moved,
+    then one INSERT of their events, one of their callbacks, and one wake-up of the callback
+    worker after commit. Returns the changes that applied.
 
-    Call inside transaction.atomic(): the rows are locked (FOR UPDATE on PostgreSQL; the
-    SQLite transaction holds the write lock) between the look and the write."""
+    Call inside transaction.atomic(): a row the guard refuses (another writer won) gets no
+    event and no callback."""
     if not changes:
         return []
     now = timezone.now()
     expect = list(expect)
-    owned_qs = Message.objects.filter(pk__in=[c.message.pk for c in changes], status__in=expect)
-    if claim_token is not None:
-        owned_qs = owned_qs.filter(claim_token=claim_token)
-    if extra is not None:
-        owned_qs = owned_qs.filter(extra)
-    owned = set(owned_qs.select_for_update().values_list("pk", flat=True))
-    applied = [c for c in changes if c.message.pk in owned]
-    if not applied:
-        return []
     rows = []
-    for c in applied:
+    for c in changes:
         m = c.message
         fields: dict[str, Any] = {"status": c.status, "updated_at": now, **c.updates}
         if c.error is not None:
@@ -183,22 +146,35 @@ def messages_transition_bulk(
             fields.update(final_at=now, claim_token=None, claimed_until=None, next_attempt_at=None)
         for key, value in fields.items():
             setattr(m, key, value)
-        rows.append({"pk": m.pk, **{col: getattr(m, col) for col in BULK_COLUMNS}})
-    table = connection.ops.quote_name(Message._meta.db_table)
-    guard = f"{table}.status IN ({', '.join(['%s'] * len(expect))})"
-    rows_update(Message, rows, BULK_COLUMNS, guard, expect)
-    MessageEvent.objects.bulk_create(
-        MessageEvent(
-            message=c.message,
-            status=c.status,
-            source=source,
-            error_code=c.error[0] if c.error else "",
-            description=c.description or (c.error[1] if c.error else ""),
-            provider_event_id=c.provider_event_id,
-            raw=c.raw,
-            created_at=now,
-        )
-        for c in applied
+        rows.append([m.pk, *(getattr(m, col) for col in BULK_COLUMNS)])
+    sql = "{table}.status IN (" + ", ".join(["%s"] * len(expect)) + ")"
+    params: list[Any] = list(expect)
+    if claim_token is not None:
+        sql += " AND {table}.claim_token = %s"
+        params.append(bulk.converter_for(Message, "claim_token")(claim_token))
+    if guard:
+        sql += f" AND ({guard})"
+        params += list(guard_params)
+    moved = set(bulk.rows_update(Message, BULK_COLUMNS, rows, sql, params))
+    applied = [c for c in changes if c.message.pk in moved]
+    if not applied:
+        return []
+    bulk.rows_insert(
+        MessageEvent,
+        EVENT_COLUMNS,
+        (
+            (
+                c.message.pk,
+                c.status,
+                source,
+                c.error[0] if c.error else "",
+                c.description or (c.error[1] if c.error else ""),
+                c.provider_event_id,
+                c.raw,
+                now,
+            )
+            for c in applied
+        ),
     )
     deliveries = CallbackDelivery.objects.bulk_create(
         CallbackDelivery(

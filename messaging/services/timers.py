@@ -18,6 +18,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config import bulk
 from tenants.models import Tenant
 
 from .. import status as st
@@ -152,7 +153,8 @@ def leases_settle(now: datetime) -> dict[str, int]:
             changes=changes,
             source="timer",
             expect=[st.PENDING_PROCESSING],
-            extra=Q(claimed_until__lt=now),
+            guard="{table}.claimed_until < %s",
+            guard_params=[bulk.converter_for(Message, "claimed_until")(now)],
         )
     moved = {c.message.pk for c in applied}
     for provider, ref in settled:
@@ -260,7 +262,8 @@ def unknowns_settle(now: datetime, *, budget: float = 5.0) -> dict[str, int]:
             changes=changes,
             source="timer",
             expect=[st.PENDING_UNKNOWN],
-            extra=Q(claimed_until__lt=now),
+            guard="{table}.claimed_until < %s",
+            guard_params=[bulk.converter_for(Message, "claimed_until")(now)],
         )
     return counts
 

@@ -74,10 +74,18 @@ class SandboxBackend(Backend):
         self._window = []
 
     def window_end(self) -> None:
+        from django.utils import timezone
+
+        from config import bulk
         from providers.models import SandboxOutboxEntry
 
         if self._window:
-            SandboxOutboxEntry.objects.bulk_create(self._window)
+            now = timezone.now()
+            columns = [*self._window[0], "created_at"]
+            # One INSERT for the window's outbox, inside dispatch's record transaction.
+            bulk.rows_insert(
+                SandboxOutboxEntry, columns, ([*e.values(), now] for e in self._window)
+            )
         self._window = []
 
     def window_close(self) -> None:
@@ -127,22 +135,22 @@ class SandboxBackend(Backend):
         # The outbox is the sandbox's own "network": the one adapter that writes a table.
         from providers.models import SandboxOutboxEntry
 
-        entry = SandboxOutboxEntry(
-            provider_id=self.provider_id,
-            message_id=message.id,
-            provider_message_id=provider_message_id,
-            channel=message.channel,
-            to=message.to,
-            sender=self.sender_for(message),
-            subject=message.subject,
-            body=message.body,
-            html=message.html,
-            payload={"cc": message.cc, "bcc": message.bcc, **message.payload},
-        )
+        entry = {
+            "provider_id": self.provider_id,
+            "message_id": message.id,
+            "provider_message_id": provider_message_id,
+            "channel": message.channel,
+            "to": message.to[:320],  # a push subscription is longer than the outbox shows
+            "sender": self.sender_for(message),
+            "subject": message.subject,
+            "body": message.body,
+            "html": message.html,
+            "payload": {"cc": message.cc, "bcc": message.bcc, **message.payload},
+        }
         if self._window is not None:
             self._window.append(entry)  # one INSERT for the window, in dispatch's transaction
         else:
-            entry.save()
+            SandboxOutboxEntry.objects.create(**entry)
 
     def parse_status_webhook(self, request: WebhookRequest) -> list[StatusReport]:
         body = request.json()
