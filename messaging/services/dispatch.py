@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -244,37 +245,61 @@ class _Lanes:
         self.opened = []
 
 
-def _lane(lanes: _Lanes, queue: deque) -> None:
-    """One connection's worth of sends: pull the provider's next message until none is left."""
+class _Feed:
+    """The window's sends to providers with several lanes: lane threads take messages as the
+    dispatcher hands each wave over, so the next wave is marked while this one is in flight
+    (no barrier between waves), and at most about two waves are handed over but unsent."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.queues: dict[int, deque] = {}
+        self.waiting = 0
+        self.closed = False
+
+    def put(self, provider_id: int, items: list[_Send]) -> None:
+        with self.cond:
+            self.queues.setdefault(provider_id, deque()).extend(items)
+            self.waiting += len(items)
+            self.cond.notify_all()
+
+    def take(self, provider_id: int) -> _Send | None:
+        with self.cond:
+            while True:
+                queue = self.queues.get(provider_id)
+                if queue:
+                    self.waiting -= 1
+                    self.cond.notify_all()
+                    return queue.popleft()
+                if self.closed:
+                    return None
+                self.cond.wait()
+
+    def wait_below(self, n: int, every: Callable[[], None]) -> None:
+        with self.cond:
+            while self.waiting >= n:
+                if not self.cond.wait(timeout=1.0):
+                    every()
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+
+def _lane_run(lanes: _Lanes, feed: _Feed, provider_id: int) -> None:
+    """One lane (a thread, one connection): the provider's next message until none is left."""
     send = lanes.take()
     try:
-        while True:
-            try:
-                item = queue.popleft()
-            except IndexError:
-                return
+        while (item := feed.take(provider_id)) is not None:
             _send_one(lanes.backend, send, item)
     finally:
         lanes.free.put(send)
 
 
-def _send_wave(wave: list[_Send], lanes_of: dict[int, _Lanes]) -> None:
-    by_provider: dict[int, deque] = {}
-    for item in wave:
-        by_provider.setdefault(item.message.provider_id, deque()).append(item)
-    inline, threaded = [], []
-    for provider_id, queue in by_provider.items():
-        lanes = lanes_of[provider_id]
-        n = min(lanes.backend.max_concurrency, settings.DISPATCH_PROVIDER_CONCURRENCY, len(queue))
-        if n <= 1 or settings.DISPATCH_CONCURRENCY <= 1:
-            inline.append((lanes, queue))
-        else:
-            threaded += [(lanes, queue)] * n
-    futures = [_thread_pool().submit(_lane, lanes, q) for lanes, q in threaded]
-    for lanes, queue in inline:  # one lane: no thread to pay for (the sandbox)
-        _lane(lanes, queue)
-    for future in wait(futures).done:
-        future.result()
+def _lanes_wanted(backend, count: int) -> int:
+    if settings.DISPATCH_CONCURRENCY <= 1:
+        return 1
+    return min(backend.max_concurrency, settings.DISPATCH_PROVIDER_CONCURRENCY, count)
 
 
 def _mark_handed_over(token: uuid.UUID, items: list[_Send]) -> None:
@@ -369,23 +394,61 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
     for backend in backends.values():
         backend.window_begin()
     wave_size = max(settings.DISPATCH_WAVE_SIZE, 2 * settings.DISPATCH_PROVIDER_CONCURRENCY)
+    per_provider: dict[int, int] = {}
+    for item in sends:
+        per_provider[item.message.provider_id] = per_provider.get(item.message.provider_id, 0) + 1
+    lanes_n = {pid: _lanes_wanted(backends[pid], n) for pid, n in per_provider.items()}
+    feed = _Feed()
+    futures: list = []
     done: list[_Send] = []
     position = 0
-    last_renewal = started
+    last_renewal = [started]
+
+    def renew_if_due() -> None:
+        if time.monotonic() - last_renewal[0] > lease_seconds() / 3:
+            _renew_lease(token)
+            last_renewal[0] = time.monotonic()
+
     try:
-        while position < len(sends):
-            # Out of time: hand the rest back, but only after sending one wave, or a budget
-            # smaller than one send would pass the window on forever.
-            if position and time.monotonic() - started > settings.DISPATCH_WINDOW_BUDGET:
-                break
-            if time.monotonic() - last_renewal > lease_seconds() / 3:
-                _renew_lease(token)
-                last_renewal = time.monotonic()
-            wave = sends[position : position + wave_size]
-            position += len(wave)
-            _mark_handed_over(token, wave)
-            _send_wave(wave, lanes_of)
-            done += wave
+        try:
+            while position < len(sends):
+                # Out of time: hand the rest back, but only after sending one wave, or a
+                # budget smaller than one send would pass the window on forever.
+                if position and time.monotonic() - started > settings.DISPATCH_WINDOW_BUDGET:
+                    break
+                renew_if_due()
+                wave = sends[position : position + wave_size]
+                position += len(wave)
+                _mark_handed_over(token, wave)
+                inline: dict[int, list[_Send]] = {}
+                by_provider: dict[int, list[_Send]] = {}
+                for item in wave:
+                    by_provider.setdefault(item.message.provider_id, []).append(item)
+                for pid, items in by_provider.items():
+                    if lanes_n[pid] <= 1:
+                        inline[pid] = items  # one lane: no thread to pay for (the sandbox)
+                        continue
+                    if not any(f[0] == pid for f in futures):
+                        futures += [
+                            (pid, _thread_pool().submit(_lane_run, lanes_of[pid], feed, pid))
+                            for _ in range(lanes_n[pid])
+                        ]
+                    feed.put(pid, items)
+                for pid, items in inline.items():
+                    lanes = lanes_of[pid]
+                    send = lanes.take()
+                    try:
+                        for item in items:
+                            _send_one(lanes.backend, send, item)
+                    finally:
+                        lanes.free.put(send)
+                done += wave
+                # Mark the next wave only once the lanes have taken most of this one.
+                feed.wait_below(wave_size, renew_if_due)
+        finally:
+            feed.close()
+            for future in wait([f for _, f in futures]).done:
+                future.result()
         rest = [s.message for s in sends[position:]]
 
         for item in done:
