@@ -9,6 +9,7 @@ Used by layers that all sit above this one (providers, messaging).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -60,12 +61,37 @@ def _fields(model: type[models.Model], columns: Sequence[str]) -> list[models.Fi
     return [meta.pk if c == "pk" else meta.get_field(c) for c in columns]
 
 
-def _mark(field: models.Field) -> str:
-    if connection.vendor == "postgresql":
-        # A VALUES list has no column types of its own: cast to the column's type.
-        target = field.target_field if field.is_relation else field
-        return f"CAST(%s AS {target.db_type(connection)})"
-    return "%s"
+def _pg_array_type(field: models.Field) -> tuple[str, str]:
+    """(the array's element type, the cast from it to the column's type) on PostgreSQL."""
+    target = field.target_field if field.is_relation else field
+    if isinstance(target, models.JSONField):
+        return "text", "::jsonb"  # JSON travels as text, then becomes jsonb
+    return field.db_type(connection) if not field.is_relation else target.rel_db_type(
+        connection
+    ), ""
+
+
+def _pg_converter(field: models.Field) -> Callable[[Any], Any]:
+    target = field.target_field if field.is_relation else field
+    if isinstance(target, models.JSONField):
+        encoder = target.encoder
+        return lambda v: None if v is None else json.dumps(v, cls=encoder)
+    if isinstance(target, models.UUIDField):
+        return lambda v: v if v is None or isinstance(v, uuid.UUID) else uuid.UUID(str(v))
+    return lambda v: v  # psycopg adapts str, int, bool, Decimal, datetime and UUID itself
+
+
+def _pg_columns(fields: list[models.Field], rows: list[Sequence[Any]]):
+    """One array parameter per column (unnest zips them back into rows): a short statement
+    psycopg and the server parse once, whatever the number of rows."""
+    arrays: list[list[Any]] = [[] for _ in fields]
+    convert = [_pg_converter(f) for f in fields]
+    for row in rows:
+        for i, value in enumerate(row):
+            arrays[i].append(convert[i](value))
+    types = [_pg_array_type(f) for f in fields]
+    unnest = ", ".join(f"%s::{t}[]" for t, _ in types)
+    return arrays, types, unnest
 
 
 def rows_insert(
@@ -76,6 +102,18 @@ def rows_insert(
     if not rows:
         return 0
     fields = _fields(model, columns)
+    if connection.vendor == "postgresql":
+        qn = connection.ops.quote_name
+        arrays, types, unnest = _pg_columns(fields, rows)
+        names = [qn(f.column) for f in fields]
+        select = ", ".join(f"v.{n}{cast}" for n, (_, cast) in zip(names, types, strict=True))
+        sql = (
+            f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(names)})"
+            f" SELECT {select} FROM unnest({unnest}) AS v({', '.join(names)})"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, arrays)
+        return len(rows)
     convert = [_converter(f) for f in fields]
     qn = connection.ops.quote_name
     row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
@@ -98,34 +136,39 @@ def rows_update(
     guard: str = "",
     guard_params: Iterable[Any] = (),
 ) -> list[Any]:
-    """UPDATE many rows, each with values of its own, in one statement (`UPDATE … FROM
-    (VALUES …)`, PostgreSQL and SQLite alike). Each row is (pk, *values in `columns`);
-    `guard` is more SQL on the table's own columns (`{table}.status = %s`, where `{table}`
-    is replaced by the quoted table name). Returns the primary keys of the rows it changed."""
+    """UPDATE many rows, each with values of its own, in one statement: `UPDATE … FROM
+    (VALUES …)` on SQLite, `UPDATE … FROM unnest(…)` on PostgreSQL. Each row is
+    (pk, *values in `columns`); `guard` is more SQL on the table's own columns, `{table}`
+    standing for the quoted table name. Returns the primary keys of the rows it changed."""
     rows = list(rows)
     if not rows:
         return []
     meta = model._meta
     fields = [meta.pk, *_fields(model, columns)]
-    convert = [_converter(f) for f in fields]
     qn = connection.ops.quote_name
     table = qn(meta.db_table)
     names = [qn(f.column) for f in fields]
-    row_sql = "(" + ", ".join(_mark(f) for f in fields) + ")"
-    params: list[Any] = []
-    for row in rows:
-        params.extend(c(v) for c, v in zip(convert, row, strict=True))
     pk = names[0]
-    sets = ", ".join(f"{n} = v.{n}" for n in names[1:])
-    guard = guard.replace("{table}", table)
-    sql = (
-        f"WITH v ({', '.join(names)}) AS (VALUES {', '.join([row_sql] * len(rows))})"
-        f" UPDATE {table} SET {sets} FROM v WHERE {table}.{pk} = v.{pk}"
-        + (f" AND {guard}" if guard else "")
-        + f" RETURNING {table}.{pk}"
-    )
+    guard = f" AND {guard.replace('{table}', table)}" if guard else ""
+    if connection.vendor == "postgresql":
+        params, types, unnest = _pg_columns(fields, rows)
+        sets = ", ".join(
+            f"{n} = v.{n}{cast}" for n, (_, cast) in zip(names[1:], types[1:], strict=True)
+        )
+        source = f"unnest({unnest}) AS v({', '.join(names)})"
+        sql = f"UPDATE {table} SET {sets} FROM {source}"
+    else:
+        convert = [_converter(f) for f in fields]
+        row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        params = []
+        for row in rows:
+            params.extend(c(v) for c, v in zip(convert, row, strict=True))
+        sets = ", ".join(f"{n} = v.{n}" for n in names[1:])
+        values = ", ".join([row_sql] * len(rows))
+        sql = f"WITH v ({', '.join(names)}) AS (VALUES {values}) UPDATE {table} SET {sets} FROM v"
+    sql += f" WHERE {table}.{pk} = v.{pk}{guard} RETURNING {table}.{pk}"
     with connection.cursor() as cursor:
-        cursor.execute(sql, params + list(guard_params))
+        cursor.execute(sql, list(params) + list(guard_params))
         found = [r[0] for r in cursor.fetchall()]
     if isinstance(meta.pk, models.UUIDField):
         return [v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in found]

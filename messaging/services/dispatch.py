@@ -90,35 +90,42 @@ def _claim(token: uuid.UUID, limit: int, only_ids: list[str] | None = None) -> l
         pk = Message._meta.pk
         restrict_params = [pk.get_db_prep_value(uuid.UUID(str(i)), connection) for i in only_ids]
     low_limit = min(limit, settings.DISPATCH_LOW_WINDOW)
-    # Each candidate set is one walk of an index: the accepted lanes (msg_accepted_lane) and
-    # the due retries (msg_status_due); the outer query orders them and takes the window.
+    pg = connection.vendor == "postgresql"
+    # Each candidate set is one walk of an index: the accepted lanes (msg_accepted_lane, a
+    # partial index: hence the statuses as literals) and the due retries (msg_status_due);
+    # the outer query looks the candidates up by id, orders them and takes the window.
     # On PostgreSQL each walk skips rows a racing worker has locked, so that worker's window
-    # does not hide the rest of the backlog from this one.
-    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    # does not hide the rest of the backlog from this one; SQLite has one writer at a time
+    # and is told which index to walk (without statistics it may sort the whole backlog).
+    lock = " FOR UPDATE SKIP LOCKED" if pg else ""
+    lane_index = "" if pg else " INDEXED BY msg_accepted_lane"
+    due_index = "" if pg else " INDEXED BY msg_status_due"
+    accepted, retry = f"'{st.PENDING_ACCEPTED}'", f"'{st.PENDING_WAITING_RETRY}'"
+    low = int(Priority.LOW)
     candidates = (
-        f"SELECT id FROM (SELECT id FROM {table} WHERE status = %s AND priority < %s{restrict}"
-        f" ORDER BY priority, created_at LIMIT %s{lock}) AS lanes"
-        f" UNION ALL SELECT id FROM (SELECT id FROM {table} WHERE status = %s AND priority = %s"
-        f"{restrict} ORDER BY created_at LIMIT %s{lock}) AS low"
-        f" UNION ALL SELECT id FROM (SELECT id FROM {table} WHERE status = %s"
+        f"SELECT id FROM (SELECT id FROM {table}{lane_index} WHERE status = {accepted}"
+        f" AND priority < {low}{restrict} ORDER BY priority, created_at LIMIT %s{lock}) AS lanes"
+        f" UNION ALL SELECT id FROM (SELECT id FROM {table}{lane_index} WHERE status = {accepted}"
+        f" AND priority = {low}{restrict} ORDER BY priority, created_at LIMIT %s{lock}) AS low"
+        f" UNION ALL SELECT id FROM (SELECT id FROM {table}{due_index} WHERE status = {retry}"
         f" AND next_attempt_at <= %s{restrict} ORDER BY next_attempt_at LIMIT %s{lock}) AS due"
     )
     params: list[Any] = [
-        st.PENDING_ACCEPTED, Priority.LOW, *restrict_params, limit,
-        st.PENDING_ACCEPTED, Priority.LOW, *restrict_params, low_limit,
-        st.PENDING_WAITING_RETRY, now, *restrict_params, limit,
+        *restrict_params, limit, *restrict_params, low_limit, now, *restrict_params, limit,
     ]  # fmt: skip
+    # The status is checked again on the row (a racing claim may have taken it); on SQLite
+    # `+status` keeps that check from choosing the status index over the id look-up.
+    status = "status" if pg else "+status"
     pick = (
-        f"SELECT id FROM {table} WHERE id IN ({candidates}) AND status IN (%s, %s)"
+        f"SELECT id FROM {table} WHERE id IN ({candidates}) AND {status} IN ({accepted}, {retry})"
         f" AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
-        f" ORDER BY priority, created_at LIMIT %s"
+        f" ORDER BY priority, created_at LIMIT %s{lock}"
     )
-    params += [st.PENDING_ACCEPTED, st.PENDING_WAITING_RETRY, now, limit]
-    pick += lock
+    params += [now, limit]
     sql = (
         f"UPDATE {table} SET status = %s, claim_token = %s, claimed_until = %s,"
         f" attempts = attempts + 1, updated_at = %s, handed_over_at = NULL"
-        f" WHERE status IN (%s, %s) AND id IN ({pick})"
+        f" WHERE id IN ({pick})"
     )
     until = now + timedelta(seconds=lease_seconds())
     field_ = Message._meta.get_field
@@ -127,8 +134,6 @@ def _claim(token: uuid.UUID, limit: int, only_ids: list[str] | None = None) -> l
         field_("claim_token").get_db_prep_value(token, connection),
         field_("claimed_until").get_db_prep_value(until, connection),
         field_("updated_at").get_db_prep_value(now, connection),
-        st.PENDING_ACCEPTED,
-        st.PENDING_WAITING_RETRY,
     ]
     columns = ", ".join(qn(f.column) for f in Message._meta.concrete_fields)
     # The claimed rows come back from the UPDATE itself (RETURNING), as model instances.
