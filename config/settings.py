@@ -169,7 +169,7 @@ else:
     Q_CLUSTER["orm"] = "default"
 
 # Dispatch (messaging/services/dispatch.py): a window is claimed, sent and recorded as one.
-DISPATCH_WINDOW_SIZE = env.int("DISPATCH_WINDOW_SIZE", default=100)
+DISPATCH_WINDOW_SIZE = env.int("DISPATCH_WINDOW_SIZE", default=250)
 # Low-priority messages per window: a high one accepted meanwhile waits behind at most these.
 DISPATCH_LOW_WINDOW = env.int("DISPATCH_LOW_WINDOW", default=25)
 DISPATCH_CHUNK_SIZE = DISPATCH_WINDOW_SIZE  # the old name, for anyone who set it

@@ -636,14 +636,21 @@ def response_excerpt(raw: Any) -> Any:
         return None
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", errors="replace")
-    try:
-        text = raw if isinstance(raw, str) else json.dumps(raw, default=str)
-    except (TypeError, ValueError):
-        text = repr(raw)
+    if isinstance(raw, str):
+        text = raw
+    else:
+        try:
+            text = json.dumps(raw)
+            plain = True
+        except (TypeError, ValueError):  # Decimal, datetime...: kept as their text
+            try:
+                text, plain = json.dumps(raw, default=str), False
+            except (TypeError, ValueError):
+                text, plain = repr(raw), False
     if len(text) <= RESPONSE_EXCERPT_CHARS:
-        if isinstance(raw, str):
+        if isinstance(raw, str) or plain:
             return raw
-        return json.loads(text)  # plain JSON types only (Decimal, datetime... as text)
+        return json.loads(text)
     return f"{text[:RESPONSE_EXCERPT_CHARS]}… [cut: {len(text)} characters in all]"
 
 
