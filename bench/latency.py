@@ -271,7 +271,6 @@ def main() -> int:
             t.join(max(0.1, hard - time.monotonic()))
         send_end = time.monotonic()
         last_202 = max(accepted.values()) if accepted else send_end
-        sent = total - jobs.qsize()
         print(f"== sent in {send_end - t0:.1f} s; waiting up to {args.drain_seconds:g} s for the backlog",
               file=sys.stderr, flush=True)  # fmt: skip
         drain_deadline = time.monotonic() + args.drain_seconds
@@ -286,6 +285,7 @@ def main() -> int:
             arrivals = {t: v[0] for t, v in stand_in.arrivals.items()}
             dup = sum(1 for t, v in stand_in.arrivals.items() if len(v) > 1 and t in accepted)
             # A message that never arrived counts as infinitely late (not left out).
+            arrived_lat = [(arrivals[t] - a) * 1000 for t, a in accepted.items() if t in arrivals]
             lat = [
                 (arrivals[t] - a) * 1000 if t in arrivals else float("inf")
                 for t, a in accepted.items()
@@ -293,12 +293,13 @@ def main() -> int:
             reached = sum(1 for t in accepted if t in arrivals)
             window = max(1e-9, last_202 - t0)
             result = {
-                "rate_asked": args.rate, "seconds": args.seconds, "requests": total, "sent": sent,
+                "rate_asked": args.rate, "seconds": args.seconds, "requests": total, "sent": len(accepted) + sum(failures.values()), "unsent": total - len(accepted) - sum(failures.values()),
                 "accepted": len(accepted), "failures": failures,
                 "achieved_rate": len(accepted) / window,
                 "post_p50_ms": pct(post_ms, 50), "post_p95_ms": pct(post_ms, 95),
                 "lat_p50_ms": pct(lat, 50), "lat_p95_ms": pct(lat, 95), "lat_p99_ms": pct(lat, 99),
                 "lat_max_ms": max(lat) if lat else float("nan"),
+                "arrived_p50_ms": pct(arrived_lat, 50), "arrived_p95_ms": pct(arrived_lat, 95), "arrived_p99_ms": pct(arrived_lat, 99),
                 "reached": reached, "duplicates": dup, "drained": reached == len(accepted),
                 "drain_s_after_last_202": drained_at - last_202 if reached == len(accepted) else None,
                 "provider_rate": reached / max(1e-9, (max(arrivals[t] for t in accepted if t in arrivals) - t0)) if reached else 0,
@@ -326,11 +327,13 @@ def main() -> int:
           f"ours = {tree}; provider stand-in delay {args.provider_delay * 1000:g} ms")  # fmt: skip
     rows = [
         ("one-SMS requests sent", f"{result['sent']:,} of {result['requests']:,} "
-         f"({args.rate:g}/s for {args.seconds:g} s asked)"),
+         f"({args.rate:g}/s for {args.seconds:g} s asked)"
+         + (f"; {result['unsent']:,} never sent (bound)" if result["unsent"] else "")),
         ("accepted (202)", f"{result['accepted']:,}" + (f"; other answers {result['failures']}" if result["failures"] else "")),
         ("achieved rate (202s/s)", f"{result['achieved_rate']:.1f}"),
         ("POST latency p50 / p95", f"{result['post_p50_ms']:.0f} / {result['post_p95_ms']:.0f} ms"),
         ("202 → provider p50 / p95 / p99", f"{result['lat_p50_ms']:.0f} / {result['lat_p95_ms']:.0f} / {result['lat_p99_ms']:.0f} ms (max {result['lat_max_ms']:.0f})"),
+        ("  of those that arrived", f"{result['arrived_p50_ms']:.0f} / {result['arrived_p95_ms']:.0f} / {result['arrived_p99_ms']:.0f} ms"),
         ("reached the provider", f"{result['reached']:,} of {result['accepted']:,} accepted"
          + (f", {result['duplicates']} twice" if result["duplicates"] else "")),
         ("provider-side rate", f"{result['provider_rate']:.1f}/s"),
