@@ -176,8 +176,9 @@ DISPATCH_CHUNK_SIZE = DISPATCH_WINDOW_SIZE  # the old name, for anyone who set i
 # Sends in flight per worker process (threads), and per provider within that.
 DISPATCH_CONCURRENCY = env.int("DISPATCH_CONCURRENCY", default=16)
 DISPATCH_PROVIDER_CONCURRENCY = env.int("DISPATCH_PROVIDER_CONCURRENCY", default=16)
-# Messages marked handed over with one UPDATE before they leave.
-DISPATCH_WAVE_SIZE = 32
+# Messages marked handed over with one UPDATE before they leave (at least one per lane): a
+# killed worker leaves at most about two waves unknown per provider.
+DISPATCH_WAVE_SIZE = 16
 # Seconds a window keeps starting sends; a run (one task) keeps claiming windows.
 DISPATCH_WINDOW_BUDGET = 10.0
 DISPATCH_RUN_BUDGET = 20.0

@@ -398,7 +398,7 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
     lanes_of = {provider_id: _Lanes(backend) for provider_id, backend in backends.items()}
     for backend in backends.values():
         backend.window_begin()
-    wave_size = max(settings.DISPATCH_WAVE_SIZE, 2 * settings.DISPATCH_PROVIDER_CONCURRENCY)
+    wave_size = max(settings.DISPATCH_WAVE_SIZE, settings.DISPATCH_PROVIDER_CONCURRENCY)
     per_provider: dict[int, int] = {}
     for item in sends:
         per_provider[item.message.provider_id] = per_provider.get(item.message.provider_id, 0) + 1
@@ -452,8 +452,12 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
                 feed.wait_below(wave_size, renew_if_due)
         finally:
             feed.close()
-            for future in wait([f for _, f in futures]).done:
-                future.result()
+            pending = {f for _, f in futures}
+            while pending:  # the last sends may wait out their timeouts: keep the lease
+                done_now, pending = wait(pending, timeout=1.0)
+                for future in done_now:
+                    future.result()
+                renew_if_due()
         rest = [s.message for s in sends[position:]]
 
         for item in done:

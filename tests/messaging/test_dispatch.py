@@ -227,7 +227,7 @@ def test_out_of_time_hands_the_unsent_rest_back_and_sends_each_once(
     client, sandbox, run_tasks, settings
 ):
     settings.DISPATCH_WINDOW_BUDGET = 0
-    settings.DISPATCH_WAVE_SIZE = 1
+    settings.DISPATCH_WAVE_SIZE = 2
     settings.DISPATCH_PROVIDER_CONCURRENCY = 1  # waves of two
     ids = accept(client, numbers(4))
     counts = dispatch.dispatch_window()  # its wake-up for the rest is not run yet

@@ -296,7 +296,7 @@ def test_a_report_during_a_live_lease_waits_then_settles(client, twilio, die_bef
 
 
 def test_never_handed_over_goes_back_and_unknown_waits(client, twilio, monkeypatch, settings):
-    settings.DISPATCH_WAVE_SIZE = 1
+    settings.DISPATCH_WAVE_SIZE = 2
     settings.DISPATCH_PROVIDER_CONCURRENCY = 1
     sent = []
 
