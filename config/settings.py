@@ -172,7 +172,6 @@ else:
 DISPATCH_WINDOW_SIZE = env.int("DISPATCH_WINDOW_SIZE", default=250)
 # Low-priority messages per window: a high one accepted meanwhile waits behind at most these.
 DISPATCH_LOW_WINDOW = env.int("DISPATCH_LOW_WINDOW", default=25)
-DISPATCH_CHUNK_SIZE = DISPATCH_WINDOW_SIZE  # the old name, for anyone who set it
 # Sends in flight per worker process (threads), and per provider within that.
 DISPATCH_CONCURRENCY = env.int("DISPATCH_CONCURRENCY", default=16)
 DISPATCH_PROVIDER_CONCURRENCY = env.int("DISPATCH_PROVIDER_CONCURRENCY", default=16)
@@ -182,7 +181,6 @@ DISPATCH_WAVE_SIZE = 16
 # Seconds a window keeps starting sends; a run (one task) keeps claiming windows.
 DISPATCH_WINDOW_BUDGET = 10.0
 DISPATCH_RUN_BUDGET = 20.0
-DISPATCH_TIME_BUDGET = DISPATCH_WINDOW_BUDGET  # the old name
 # The longest one send can take (HTTP connect + read, SMTP's timeout): part of the lease.
 DISPATCH_SEND_TIMEOUT = 30.0
 # A handed-over claim whose worker died waits this long for a late report before the

@@ -8,7 +8,6 @@ burst of small requests becomes a few full windows rather than a task each.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,11 +19,8 @@ from django_q.conf import Conf
 from django_q.tasks import async_task
 
 DISPATCH_RUN = "messaging.tasks.dispatch_run"
-DISPATCH_CHUNK = "messaging.tasks.dispatch_chunk"
-DISPATCH_REQUEST = "messaging.tasks.dispatch_request"
 DELIVER_CALLBACK = "messaging.tasks.deliver_callback"
 DELIVER_CALLBACKS = "messaging.tasks.deliver_callbacks"
-SANDBOX_REPORT = "messaging.tasks.sandbox_report"
 SANDBOX_REPORTS = "messaging.tasks.sandbox_reports"
 
 WAKE_KEY = "messaging:dispatch-wake"
@@ -51,11 +47,6 @@ def enqueue(func: str, *args) -> None:
 
 def enqueue_on_commit(func: str, *args) -> None:
     transaction.on_commit(lambda: enqueue(func, *args))
-
-
-def chunked(ids: Sequence[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(ids), size):
-        yield list(ids[start : start + size])
 
 
 def _cache_is_shared() -> bool:

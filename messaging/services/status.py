@@ -313,19 +313,25 @@ def _message_by_ref(provider, report: StatusReport) -> Message | None:
             f"Sent as {report.provider_message_id}: settled by the provider's report (its "
             "worker stopped before recording the send)."
         ),
-        updates={
-            "provider_message_id": report.provider_message_id,
-            "sent_at": message.handed_over_at or now,
-            "claim_token": None,
-            "claimed_until": None,
-            "next_attempt_at": None,
-            "error_code": "",
-            "error_description": "",
-            "error_permanent": None,
-            **stored_text(message),
-        },
+        updates=settled_updates(message, report.provider_message_id),
     )
     return message if moved else None
+
+
+def settled_updates(message: Message, provider_message_id: str) -> dict[str, Any]:
+    """The fields of a send a crash left unrecorded, once the provider has shown it was sent
+    (its late report, or its look-up)."""
+    return {
+        "provider_message_id": provider_message_id[:128],
+        "sent_at": message.handed_over_at or timezone.now(),
+        "claim_token": None,
+        "claimed_until": None,
+        "next_attempt_at": None,
+        "error_code": "",
+        "error_description": "",
+        "error_permanent": None,
+        **stored_text(message),
+    }
 
 
 def _note_duplicate(message: Message, report: StatusReport) -> None:

@@ -24,7 +24,13 @@ from tenants.models import Tenant
 from .. import status as st
 from ..models import EarlyReport, Message, MessageEvent
 from ..queue import wake_dispatchers
-from .status import Change, early_reports_apply, messages_transition_bulk, stored_text
+from .status import (
+    Change,
+    early_reports_apply,
+    messages_transition_bulk,
+    settled_updates,
+    stored_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -170,16 +176,7 @@ def _settled_change(message: Message, ref: str, how: str) -> Change:
     return Change(
         message,
         st.PENDING_ENROUTE,
-        {
-            "provider_message_id": ref,
-            "sent_at": message.handed_over_at or timezone.now(),
-            "claim_token": None,
-            "claimed_until": None,
-            "error_code": "",
-            "error_description": "",
-            "error_permanent": None,
-            **stored_text(message),
-        },
+        settled_updates(message, ref),
         description=f"Sent as {ref}: settled by {how} (its worker stopped before recording it).",
     )
 

@@ -242,7 +242,7 @@ def test_out_of_time_hands_the_unsent_rest_back_and_sends_each_once(
 
 
 def test_out_of_time_with_a_slow_provider(client, sandbox, run_tasks, settings, monkeypatch):
-    settings.DISPATCH_TIME_BUDGET = 5
+    settings.DISPATCH_WINDOW_BUDGET = 5
     clock = iter(range(0, 1000, 3))
     monkeypatch.setattr(dispatch, "time", SimpleNamespace(monotonic=lambda: next(clock)))
     ids = accept(client, numbers(5))
@@ -252,7 +252,7 @@ def test_out_of_time_with_a_slow_provider(client, sandbox, run_tasks, settings, 
 
 
 def test_big_request_fans_out_into_chunks(client, sandbox, run_tasks, settings):
-    settings.DISPATCH_CHUNK_SIZE = 2
+    settings.DISPATCH_WINDOW_SIZE = 2
     r = run_tasks(
         client.post,
         "/api/v1/messages",
