@@ -631,7 +631,14 @@ def child_ours(spec: dict) -> dict:
         t0 = time.perf_counter()
         if hasattr(dispatch, "dispatch_backlog"):
             how = "dispatch_backlog()"
-            counts = dispatch.dispatch_backlog()
+            if os.environ.get("BENCH_PROFILE"):  # a cProfile of the dispatch, for by-hand digging
+                import cProfile
+
+                with cProfile.Profile() as prof:
+                    counts = dispatch.dispatch_backlog()
+                prof.dump_stats(os.environ["BENCH_PROFILE"])
+            else:
+                counts = dispatch.dispatch_backlog()
         else:
             how = f"dispatch_chunk x {CHUNK}"
             ids = [str(i) for i in Message.objects.filter(status__in=st.SENDABLE)
