@@ -525,7 +525,11 @@ def accept_backlog(spec: dict, ptype: str) -> dict:
     from django.conf import settings
 
     from messaging import queue
-    from messaging import status as st
+
+    try:
+        from core import status as st
+    except ImportError:  # a checkout from before core/ (--tree)
+        from messaging import status as st
     from messaging.models import Message, Template
     from messaging.services.accept import message_accept
     from providers.models import Provider
@@ -589,7 +593,11 @@ def child_ours(spec: dict) -> dict:
     from django.db import connection
 
     from messaging import queue
-    from messaging import status as st
+
+    try:
+        from core import status as st
+    except ImportError:  # a checkout from before core/ (--tree)
+        from messaging import status as st
     from messaging.models import Message
     from messaging.services import dispatch
 

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from messaging.api.errors import json_error
+from core.errors import json_error
 
 
 class ApiRequestSizeMiddleware:

@@ -4,8 +4,8 @@ from django.urls import include, path, re_path
 from django.views.defaults import page_not_found, server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from messaging.api.errors import json_error
-from providers import views as provider_views
+from core.errors import json_error
+from messaging import webhooks as provider_views
 
 from .health import healthz
 

@@ -2,10 +2,9 @@ import uuid
 
 from django.db import models
 
+from core import status as st
 from providers.models import CHANNEL_CHOICES, Provider
 from tenants.models import App, Tenant
-
-from . import status as st
 
 TEMPLATE_MODES = CHANNEL_CHOICES
 

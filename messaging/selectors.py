@@ -18,7 +18,8 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from . import status as st
+from core import status as st
+
 from .models import Message, MessageEvent
 
 DASHBOARD_DAYS = 14

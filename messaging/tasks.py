@@ -56,7 +56,7 @@ def sandbox_report(webhook_token: str, report: dict | list) -> int:
     """The sandbox's delivery report, through the same path as a provider's webhook call."""
     import json
 
-    from providers.services import status_webhook_receive
+    from .services.webhooks import status_webhook_receive
 
     request = WebhookRequest(
         method="POST",

@@ -23,7 +23,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.http import HttpRequest
 from django.utils.html import strip_tags
 
-from messaging import status as st
+from core import status as st
+from core.netsafe import host_is_private
 
 from .backends.base import (
     Inbound,
@@ -153,8 +154,6 @@ def attachment_fetch(
 ) -> tuple[str, bytes, str]:
     """Download one attachment, refusing what is too big or not there (permanently) and
     letting the provider's 5xx or a network error be retried."""
-    from messaging.services.accept import host_is_private
-
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SendError(

@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 from django import forms
 from django.utils.html import format_html
 
-from messaging.api.errors import ApiError, ApiErrors
-from messaging.api.validation import check_name
-from messaging.services.accept import CHANNEL_KEYS
+from core.channels import CHANNEL_KEYS
+from core.errors import ApiError, ApiErrors
+from core.validation import check_name
 from tenants.models import Tenant
 
 from .backends import backend_types

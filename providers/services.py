@@ -1,26 +1,22 @@
-"""Provider services: register, change, remove; receive their webhooks."""
+"""Provider services: register, change, remove (their webhooks: messaging.services.webhooks)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 
-from messaging.api.errors import ApiError, ApiErrors
+from core.errors import ApiError, ApiErrors
 from tenants.models import Tenant
 
 from .backends import (
     CredentialsInvalid,
-    WebhookEvents,
-    WebhookRejected,
-    WebhookReply,
-    WebhookRequest,
     get_backend_class,
 )
 from .backends.base import backend_types
-from .models import InboundMessage, Provider
+from .models import Provider
 
 logger = logging.getLogger(__name__)
 
@@ -157,83 +153,14 @@ def provider_update(
 
 
 def provider_delete(*, provider: Provider) -> None:
-    from messaging.models import Message
-
-    if Message.objects.filter(provider=provider).exists():
+    # Messages refer to their provider with on_delete=PROTECT: their history keeps it.
+    try:
+        with transaction.atomic():
+            provider.delete()
+    except ProtectedError:
         raise ApiError(
             "provider_in_use",
             f"Provider '{provider.name}' has sent messages whose history refers to it; "
             "deactivate it instead (isActive: false).",
             status=409,
-        )
-    provider.delete()
-
-
-def _provider_for_token(token: str) -> Provider:
-    provider = Provider.objects.select_related("tenant").filter(webhook_token=token).first()
-    if provider is None:
-        raise WebhookRejected("Unknown webhook.", status=404)
-    return provider
-
-
-@dataclass
-class WebhookOutcome:
-    provider: Provider
-    events: WebhookEvents
-    applied: int
-    stored: list[InboundMessage]
-
-
-def webhook_receive(*, token: str, kind: str, request: WebhookRequest) -> WebhookOutcome:
-    """Verify and parse a call to a provider's `kind` webhook URL; move its messages forward
-    and store its inbound messages (a provider may send both to one URL)."""
-    from messaging.services.status import message_reports_apply
-
-    provider = _provider_for_token(token)
-    events = provider.backend().parse_webhook(kind, request)
-    applied = message_reports_apply(provider=provider, reports=events.reports)
-    stored = _inbound_store(provider, events.inbound)
-    return WebhookOutcome(provider=provider, events=events, applied=applied, stored=stored)
-
-
-def webhook_challenge(*, token: str, kind: str, request: WebhookRequest) -> WebhookReply | None:
-    """A GET to a webhook URL: a provider's verification handshake (Meta), or None when the
-    provider type sends its events by GET (Vonage may), to be received like a POST."""
-    backend = _provider_for_token(token).backend()
-    if backend.get_webhooks_carry_events:
-        return None
-    return backend.webhook_challenge(kind, request)
-
-
-def status_webhook_receive(*, token: str, request: WebhookRequest) -> int:
-    """Verify and parse a provider's status report, and move its messages forward."""
-    return webhook_receive(token=token, kind="status", request=request).applied
-
-
-def inbound_webhook_receive(*, token: str, request: WebhookRequest) -> list[InboundMessage]:
-    return webhook_receive(token=token, kind="inbound", request=request).stored
-
-
-def _inbound_store(provider: Provider, items) -> list[InboundMessage]:
-    stored = []
-    for item in items:
-        if item.provider_message_id:
-            existing = InboundMessage.objects.filter(
-                provider=provider, provider_message_id=item.provider_message_id
-            ).first()
-            if existing:  # a provider's retry of a message we already have
-                stored.append(existing)
-                continue
-        stored.append(
-            InboundMessage.objects.create(
-                tenant=provider.tenant,
-                provider=provider,
-                channel=item.channel,
-                sender=item.sender,
-                recipient=item.recipient,
-                text=item.text,
-                provider_message_id=item.provider_message_id,
-                payload=item.raw if isinstance(item.raw, dict) else {"raw": item.raw},
-            )
-        )
-    return stored
+        ) from None

@@ -30,11 +30,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from rangefilter.filters import DateRangeFilter
 
+from core import status as st
+from core.sms import sms_info
 from providers.admin.base import ReadOnly
 from providers.models import Provider
 from tenants.scoping import ADMIN_ONLY, tenant_ids, user_tenants
 
-from .. import status as st
 from ..api.errors import ApiError
 from ..models import (
     CallbackAttempt,
@@ -46,7 +47,6 @@ from ..models import (
     MessageRequest,
     TextStore,
 )
-from ..rendering import sms_info
 from ..services.accept import email_normalize, phone_normalize
 from ..services.cancel import message_cancel
 from ..services.resend import NOT_YET_SENT, ResendRefused, message_resend

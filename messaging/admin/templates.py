@@ -28,6 +28,7 @@ from reversion.admin import VersionAdmin
 from reversion.errors import RevertError
 from reversion.models import Version
 
+from core.sms import is_gsm7
 from tenants.models import Tenant
 from tenants.scoping import TenantScopedAdmin, tenant_ids, user_tenants
 
@@ -37,7 +38,6 @@ from ..rendering import (
     MissingPlaceholder,
     TemplateSyntaxError,
     compile_template,
-    is_gsm7,
     placeholders_of,
 )
 from ..services.templates import (

@@ -7,7 +7,11 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from core.validation import check_name
+
 from .errors import ApiError, ApiErrors
+
+__all__ = ["check_name", "check_object", "parse_iso_datetime"]
 
 TYPE_NAMES = {
     str: "a string",
@@ -40,12 +44,6 @@ def check_object(
     if errors:
         raise ApiErrors(errors)
     return {k: v for k, v in body.items() if v is not None}
-
-
-def check_name(name: Any, source: str = "name") -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > 100 or "/" in name:
-        raise ApiError("invalid_name", "a name is 1 to 100 characters, without '/'.", source=source)
-    return name.strip()
 
 
 def parse_iso_datetime(value: Any) -> datetime | None:

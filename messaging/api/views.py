@@ -12,10 +12,10 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import status as st
 from providers import services as provider_services
 from providers.models import Provider
 
-from .. import status as st
 from ..models import Message, MessageEvent, Template
 from ..services import templates as template_services
 from ..services.accept import email_normalize, message_accept, phone_normalize

@@ -7,7 +7,6 @@ batch size: providers and templates are loaded once, rows go in with bulk_create
 
 from __future__ import annotations
 
-import ipaddress
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,10 +21,12 @@ from django.core.validators import EmailValidator
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import status as st
+from core.channels import CHANNEL_KEYS
+from core.netsafe import host_is_private
 from providers.models import Provider
 from tenants.models import App
 
-from .. import status as st
 from ..api.errors import ApiError, ApiErrors
 from ..api.validation import parse_iso_datetime
 from ..models import Message, MessageEvent, MessageRequest, Priority, Template, TextStore
@@ -33,7 +34,6 @@ from ..queue import wake_on_commit
 from ..rendering import TemplateSyntaxError, compile_template
 from .templates import FORMATS, MAX_LENGTH, content_render
 
-CHANNEL_KEYS = ("sms", "email", "whatsapp")
 OPTION_KEYS = ("callback", "scheduledAt", "priority", "validity", "textStore")
 CALLBACK_KEYS = ("url", "meta")
 PHONE_ENTRY_KEYS = {
@@ -118,16 +118,6 @@ def url_check(url: Any, source: str) -> str:
             "private_url", f"'{parts.hostname}' is a private or loopback address.", source=source
         )
     return url.strip()
-
-
-def host_is_private(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".local"):
-        return True
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return not ip.is_global
 
 
 @dataclass

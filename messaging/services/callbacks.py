@@ -18,10 +18,10 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from providers.http import pooled_session
+from core.http import pooled_session
+from core.netsafe import host_is_private
 
 from ..models import CallbackAttempt, CallbackDelivery
-from .accept import host_is_private
 
 logger = logging.getLogger(__name__)
 

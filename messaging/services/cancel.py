@@ -1,4 +1,5 @@
-from .. import status as st
+from core import status as st
+
 from ..api.errors import ApiError
 from ..models import Message
 from .status import message_transition, stored_text

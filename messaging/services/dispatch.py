@@ -41,11 +41,11 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config import bulk
+from core import bulk
+from core import status as st
 from providers.backends import OutboundMessage, SendError, SendResult
 from providers.models import DeadRecipient, Provider
 
-from .. import status as st
 from ..models import EarlyReport, Message, MessageAttempt, MessageRequest, Priority
 from ..queue import SANDBOX_REPORTS, enqueue, wake_dispatchers, wake_on_commit
 from .status import Change, early_reports_apply, messages_transition_bulk, stored_text

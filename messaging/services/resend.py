@@ -11,7 +11,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from .. import status as st
+from core import status as st
+
 from ..models import Message, MessageEvent, MessageRequest, TextStore
 from .accept import dispatch_enqueue
 

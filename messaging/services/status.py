@@ -19,10 +19,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from config import bulk
+from core import bulk
+from core import status as st
 from providers.backends import StatusReport
 
-from .. import status as st
 from ..models import CallbackDelivery, EarlyReport, Message, MessageEvent, TextStore
 from ..queue import DELIVER_CALLBACK, DELIVER_CALLBACKS, enqueue, enqueue_on_commit
 

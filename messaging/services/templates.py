@@ -11,11 +11,12 @@ import reversion
 from django.db import IntegrityError, transaction
 from django.utils.html import strip_tags
 
+from core.sms import sms_info
 from tenants.models import Tenant
 
 from ..api.errors import ApiError, ApiErrors
 from ..models import TEMPLATE_MODES, Template
-from ..rendering import MissingPlaceholder, TemplateSyntaxError, compile_template, sms_info
+from ..rendering import MissingPlaceholder, TemplateSyntaxError, compile_template
 
 MODES = tuple(m for m, _ in TEMPLATE_MODES)
 FORMATS = ("text/plain", "text/html")

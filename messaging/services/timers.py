@@ -18,10 +18,10 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from config import bulk
+from core import bulk
+from core import status as st
 from tenants.models import Tenant
 
-from .. import status as st
 from ..models import EarlyReport, Message, MessageEvent
 from ..queue import wake_dispatchers
 from .status import (

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.utils.module_loading import import_string
 
-from messaging import status as st
+from core import status as st
 from providers import email as email_kit
 from providers import sns
 

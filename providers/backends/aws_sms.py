@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
-from messaging import status as st
+from core import status as st
 
 from .. import sns
 from .base import (

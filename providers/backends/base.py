@@ -18,9 +18,8 @@ from typing import Any, ClassVar
 
 import requests
 
-from messaging.status import REJECTED_PROVIDER
-
-from ..http import pooled_session
+from core.http import pooled_session
+from core.status import REJECTED_PROVIDER
 
 
 @dataclass

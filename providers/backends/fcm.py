@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.core.cache import cache
 
-from messaging import status as st
+from core import status as st
 
 from .base import (
     Backend,

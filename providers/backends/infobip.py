@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from messaging import status as st
+from core import status as st
 
 from .base import (
     Backend,

@@ -13,7 +13,7 @@ import hmac
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from messaging import status as st
+from core import status as st
 
 from .base import (
     Backend,

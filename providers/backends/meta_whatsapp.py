@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import requests
 
-from messaging import status as st
+from core import status as st
 
 from .base import (
     Backend,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from messaging import status as st
+from core import status as st
 
 from .base import (
     Backend,
@@ -76,7 +76,7 @@ class SandboxBackend(Backend):
     def window_end(self) -> None:
         from django.utils import timezone
 
-        from config import bulk
+        from core import bulk
         from providers.models import SandboxOutboxEntry
 
         if self._window:

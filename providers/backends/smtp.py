@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from django.core.mail import get_connection
 from django.core.mail.utils import DNS_NAME
 
-from messaging import status as st
+from core import status as st
 from providers import email as email_kit
 
 from .base import (

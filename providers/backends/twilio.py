@@ -13,7 +13,7 @@ import json
 from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from messaging import status as st
+from core import status as st
 
 from .base import (
     Backend,

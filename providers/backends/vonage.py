@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qsl
 
-from messaging import status as st
-from messaging.rendering import is_gsm7
+from core import status as st
+from core.sms import is_gsm7
 
 from .base import (
     Backend,

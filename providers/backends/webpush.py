@@ -23,7 +23,7 @@ from django.conf import settings
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
 
-from messaging import status as st
+from core import status as st
 
 from .base import (
     Backend,

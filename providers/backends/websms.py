@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.core.cache import cache
 
-from messaging import status as st
+from core import status as st
 
 from .base import (
     Backend,

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from messaging import status as st
+from core import status as st
 from messaging.models import Message, MessageEvent
 from tests.factories import ProviderFactory, staff_user
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from messaging import status as st
+from core import status as st
 from providers.models import InboundMessage, SandboxOutboxEntry
 
 OUTBOX = "admin:providers_sandboxoutboxentry_changelist"

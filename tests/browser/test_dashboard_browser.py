@@ -10,7 +10,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from messaging import status as st
+from core import status as st
 from messaging.models import Message, MessageEvent, MessageRequest
 from messaging.services.accept import message_accept
 from tests.factories import AppFactory, ProviderFactory, TenantFactory, staff_user

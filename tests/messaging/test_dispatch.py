@@ -8,7 +8,7 @@ import pytest
 import requests
 from django.utils import timezone
 
-from messaging import status as st
+from core import status as st
 from messaging.models import Message
 from messaging.services import dispatch
 from messaging.services.dispatch import dispatch_chunk, retry_delay

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from messaging import status as st
+from core import status as st
 from messaging.models import Message
 from messaging.services.dispatch import dispatch_chunk
 from providers.models import SandboxOutboxEntry

@@ -1,14 +1,13 @@
 import pytest
 
+from core.sms import is_gsm7, sms_info
 from messaging.rendering import (
     CompiledTemplate,
     MissingPlaceholder,
     TemplateSyntaxError,
     compile_template,
-    is_gsm7,
     placeholders_of,
     render,
-    sms_info,
 )
 
 # --- rendering ---------------------------------------------------------------------------

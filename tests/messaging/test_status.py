@@ -2,7 +2,7 @@
 
 import pytest
 
-from messaging import status as st
+from core import status as st
 from messaging.models import CallbackDelivery, EarlyReport, Message, MessageEvent
 from messaging.services.status import message_reports_apply, report_to_json
 from providers.backends import StatusReport

@@ -6,7 +6,7 @@ import pytest
 import responses
 from django.utils import timezone
 
-from messaging import status as st
+from core import status as st
 from messaging.models import CallbackAttempt, CallbackDelivery, Message
 from messaging.services.sweep import sweep
 from providers.models import SandboxOutboxEntry

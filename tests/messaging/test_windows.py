@@ -12,8 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core import status as st
 from messaging import queue
-from messaging import status as st
 from messaging.models import EarlyReport, Message, MessageEvent
 from messaging.services import dispatch, timers
 from messaging.services.dispatch import dispatch_window

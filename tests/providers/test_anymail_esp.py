@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from messaging import status as st
+from core import status as st
 from messaging.models import Message
 from providers.backends import (
     OutboundMessage,

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from messaging import status as st
+from core import status as st
 from messaging.models import Message
 from providers import sns
 from providers.backends import OutboundMessage, SendError

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.core.cache import cache
 from django.utils import timezone
 
-from messaging import status as st
+from core import status as st
 from messaging.models import Message, MessageRequest
 from messaging.services.dispatch import dispatch_chunk
 from providers.backends.base import OutboundMessage, SendError

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import responses
 
-from messaging import status as st
+from core import status as st
 from messaging.models import Message
 from providers.backends import OutboundMessage, SendError, WebhookRejected, WebhookRequest
 from providers.backends.messente import MessenteBackend, sign

@@ -8,7 +8,7 @@ import json
 import pytest
 import responses
 
-from messaging import status as st
+from core import status as st
 from messaging.models import Message
 from providers.backends import OutboundMessage, SendError, WebhookRequest
 from providers.backends.meta_whatsapp import MetaWhatsAppBackend

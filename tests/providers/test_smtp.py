@@ -8,7 +8,7 @@ from email import policy
 import pytest
 import responses
 
-from messaging import status as st
+from core import status as st
 from messaging.models import Message
 from providers.backends import CredentialsInvalid, OutboundMessage, SendError
 from providers.backends.smtp import SmtpBackend

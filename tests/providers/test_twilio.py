@@ -10,7 +10,7 @@ import pytest
 import responses
 from django.conf import settings
 
-from messaging import status as st
+from core import status as st
 from messaging.models import Message
 from providers.backends import OutboundMessage, SendError, WebhookRejected, WebhookRequest
 from providers.backends.twilio import TwilioBackend, twilio_signature

@@ -2,7 +2,7 @@
 
 import pytest
 
-from messaging import status as st
+from core import status as st
 from messaging.models import Message
 from providers.models import InboundMessage
 from tests.factories import ProviderFactory

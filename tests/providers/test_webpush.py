@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from django.utils import timezone
 
-from messaging import status as st
+from core import status as st
 from messaging.models import Message, MessageRequest
 from messaging.services.dispatch import dispatch_chunk
 from providers.backends.base import OutboundMessage, SendError

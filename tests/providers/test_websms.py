@@ -9,7 +9,7 @@ import pytest
 import responses
 from django.core.cache import cache
 
-from messaging import status as st
+from core import status as st
 from messaging.models import Message
 from providers.backends import OutboundMessage, SendError, WebhookRejected, WebhookRequest
 from providers.backends.websms import WebsmsBackend

@@ -28,15 +28,15 @@ from django.urls import path, reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from messaging import status as st
-from messaging.models import Message
+from core import status as st
+from providers.admin.base import ReadOnly
+from providers.backends import WebhookRejected, WebhookRequest
+from providers.backends.sandbox import PHONE_CHANNELS
+from providers.models import InboundMessage, Provider, SandboxOutboxEntry, channel_label
 from tenants.scoping import ADMIN_ONLY, tenant_ids
 
-from ..backends import WebhookRejected, WebhookRequest
-from ..backends.sandbox import PHONE_CHANNELS
-from ..models import InboundMessage, Provider, SandboxOutboxEntry, channel_label
-from ..services import inbound_webhook_receive
-from .base import ReadOnly
+from ..models import Message
+from ..services.webhooks import inbound_webhook_receive
 
 SCREEN_CHANNELS = (*PHONE_CHANNELS, "push")  # shown as a phone screen; email: the mailbox
 REPLY_CHANNELS = PHONE_CHANNELS  # a push notification cannot be answered

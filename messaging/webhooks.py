@@ -9,10 +9,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from messaging.api.errors import json_error
+from core.errors import json_error
+from providers.backends import WebhookRejected, WebhookReply, WebhookRequest
 
-from .backends import WebhookRejected, WebhookReply, WebhookRequest
-from .services import webhook_challenge, webhook_receive
+from .services.webhooks import webhook_challenge, webhook_receive
 
 logger = logging.getLogger(__name__)
 

@@ -24,22 +24,22 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from messaging.api.errors import ApiError, ApiErrors
-from messaging.services.accept import message_accept
-from tenants.models import App, Tenant
-from tenants.scoping import TenantScopedAdmin, user_tenants
-
-from ..backends import backend_types
-from ..backends.base import Backend, CredentialsInvalid, SendError
-from ..forms import (
+from providers.backends import backend_types
+from providers.backends.base import Backend, CredentialsInvalid, SendError
+from providers.forms import (
     CHANNEL_LABELS,
     CHOOSE_TYPE,
     TestMessageForm,
     credential_field_names,
     provider_form_class,
 )
-from ..models import Provider
-from ..services import provider_create, provider_update
+from providers.models import Provider
+from providers.services import provider_create, provider_update
+from tenants.models import App, Tenant
+from tenants.scoping import TenantScopedAdmin, user_tenants
+
+from ..api.errors import ApiError, ApiErrors
+from ..services.accept import message_accept
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,79 @@
+"""The intake of providers' webhooks: verify and parse a call through the provider's adapter,
+move its messages forward, store its inbound messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from providers.backends import WebhookEvents, WebhookRejected, WebhookReply, WebhookRequest
+from providers.models import InboundMessage, Provider
+
+from .status import message_reports_apply
+
+
+def _provider_for_token(token: str) -> Provider:
+    provider = Provider.objects.select_related("tenant").filter(webhook_token=token).first()
+    if provider is None:
+        raise WebhookRejected("Unknown webhook.", status=404)
+    return provider
+
+
+@dataclass
+class WebhookOutcome:
+    provider: Provider
+    events: WebhookEvents
+    applied: int
+    stored: list[InboundMessage]
+
+
+def webhook_receive(*, token: str, kind: str, request: WebhookRequest) -> WebhookOutcome:
+    """Verify and parse a call to a provider's `kind` webhook URL; move its messages forward
+    and store its inbound messages (a provider may send both to one URL)."""
+    provider = _provider_for_token(token)
+    events = provider.backend().parse_webhook(kind, request)
+    applied = message_reports_apply(provider=provider, reports=events.reports)
+    stored = _inbound_store(provider, events.inbound)
+    return WebhookOutcome(provider=provider, events=events, applied=applied, stored=stored)
+
+
+def webhook_challenge(*, token: str, kind: str, request: WebhookRequest) -> WebhookReply | None:
+    """A GET to a webhook URL: a provider's verification handshake (Meta), or None when the
+    provider type sends its events by GET (Vonage may), to be received like a POST."""
+    backend = _provider_for_token(token).backend()
+    if backend.get_webhooks_carry_events:
+        return None
+    return backend.webhook_challenge(kind, request)
+
+
+def status_webhook_receive(*, token: str, request: WebhookRequest) -> int:
+    """Verify and parse a provider's status report, and move its messages forward."""
+    return webhook_receive(token=token, kind="status", request=request).applied
+
+
+def inbound_webhook_receive(*, token: str, request: WebhookRequest) -> list[InboundMessage]:
+    return webhook_receive(token=token, kind="inbound", request=request).stored
+
+
+def _inbound_store(provider: Provider, items) -> list[InboundMessage]:
+    stored = []
+    for item in items:
+        if item.provider_message_id:
+            existing = InboundMessage.objects.filter(
+                provider=provider, provider_message_id=item.provider_message_id
+            ).first()
+            if existing:  # a provider's retry of a message we already have
+                stored.append(existing)
+                continue
+        stored.append(
+            InboundMessage.objects.create(
+                tenant=provider.tenant,
+                provider=provider,
+                channel=item.channel,
+                sender=item.sender,
+                recipient=item.recipient,
+                text=item.text,
+                provider_message_id=item.provider_message_id,
+                payload=item.raw if isinstance(item.raw, dict) else {"raw": item.raw},
+            )
+        )
+    return stored
