@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import threading
 import time
 import uuid
@@ -48,7 +47,13 @@ from providers.models import DeadRecipient, Provider
 
 from ..models import EarlyReport, Message, MessageAttempt, MessageRequest, Priority
 from ..queue import SANDBOX_REPORTS, enqueue, wake_dispatchers, wake_on_commit
-from .status import Change, early_reports_apply, messages_transition_bulk, stored_text
+from .status import (
+    Change,
+    early_reports_apply,
+    messages_transition_bulk,
+    retry_delay,
+    stored_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +63,6 @@ ATTEMPT_COLUMNS = [
     "message_id", "number", "started_at", "duration_ms", "outcome", "provider_message_id",
     "error_code", "error_description", "provider_response",
 ]  # fmt: skip
-
-
-def retry_delay(attempt: int) -> float:
-    """Exponential backoff with jitter: ~10 s, 20 s, 40 s ... capped at an hour."""
-    base = min(10 * 2 ** (attempt - 1), 3600)
-    return base / 2 + random.uniform(0, base / 2)
 
 
 def lease_seconds() -> float:

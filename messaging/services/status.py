@@ -8,12 +8,14 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import random
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -190,6 +192,32 @@ def messages_transition_bulk(
         ids = [d.pk for d in deliveries]
         transaction.on_commit(lambda: enqueue(DELIVER_CALLBACKS, ids))
     return applied
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with jitter: ~10 s, 20 s, 40 s ... capped at an hour."""
+    base = min(10 * 2 ** (attempt - 1), 3600)
+    return base / 2 + random.uniform(0, base / 2)
+
+
+def _report_retry(message: Message, report: StatusReport) -> tuple[str, dict[str, Any], str]:
+    """Where a failure report the provider calls transient takes its message: back to the
+    retry lane while attempts and validity remain, else the reported final status (EXPIRED
+    when the validity would pass before the next attempt)."""
+    now = timezone.now()
+    delay = retry_delay(message.attempts)
+    next_at = now + timedelta(seconds=delay)
+    reason = report.error_description or st.get(report.status).description
+    if message.attempts >= settings.DISPATCH_MAX_ATTEMPTS or next_at >= message.expires_at:
+        final = st.EXPIRED_EXPIRED if next_at >= message.expires_at else report.status
+        return final, {}, f"Gave up after {message.attempts} attempts: {reason}"
+    updates = {"next_attempt_at": next_at, "claim_token": None, "claimed_until": None,
+               "handed_over_at": None, "final_at": None}  # fmt: skip
+    return (
+        st.PENDING_WAITING_RETRY,
+        updates,
+        f"The provider reported a passing failure ({reason}); retrying in {int(delay)} s.",
+    )
 
 
 def message_transition(
@@ -403,21 +431,26 @@ def _reports_apply(provider, reports: Iterable) -> int:
         for _ in range(2):
             if not st.can_move(message.status, report.status):
                 break
-            error = None
+            error, new_status, description = None, report.status, ""
+            updates: dict[str, Any] = {}
             if st.get(report.status).group in (st.UNDELIVERABLE, st.REJECTED, st.EXPIRED):
+                # The provider's verdict decides: a transient failure is retried (within
+                # attempts and validity), a permanent one is final.
                 error = (
                     report.error_code or report.status,
                     report.error_description or st.get(report.status).description,
-                    True,
+                    report.permanent,
                 )
-            updates: dict[str, Any] = {}
+                if not report.permanent and report.status != st.EXPIRED_EXPIRED:
+                    new_status, updates, description = _report_retry(message, report)
             if report.price is not None:
                 updates["price"], updates["currency"] = report.price, report.currency
             if message_transition(
                 message=message,
-                new_status=report.status,
+                new_status=new_status,
                 source="provider",
                 error=error,
+                description=description,
                 provider_event_id=report.event_id,
                 raw=report.raw if isinstance(report.raw, dict | list) else None,
                 updates=updates,

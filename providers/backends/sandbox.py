@@ -172,6 +172,9 @@ class SandboxBackend(Backend):
                     status=name,
                     error_code=_text(item.get("errorCode")),
                     error_description=_text(item.get("errorDescription")),
+                    # A failure is final unless the report says `"permanent": false`, as a
+                    # provider's verdict on a passing failure (retried).
+                    permanent=item.get("permanent") is not False,
                     event_id=_text(item.get("eventId")),
                     message_ref=_text(item.get("messageRef")),
                     raw=item,

@@ -345,3 +345,78 @@ def test_early_report_committed_after_dispatch_looked_is_applied_on_commit(
     message.refresh_from_db()
     assert message.status == st.DELIVERED_TO_HANDSET
     assert not EarlyReport.objects.exists()
+
+
+# --- the provider's verdict on a failure report ---------------------------------------------
+
+
+def test_transient_failure_report_is_retried_and_the_resend_delivers(
+    client, app, sandbox, run_tasks, hook, anon_client, no_sandbox_report
+):
+    m = sent(client, run_tasks)
+    first_id = m.provider_message_id
+    payload = {"messageId": first_id, "status": "UNDELIVERABLE", "errorCode": "30003",
+               "errorDescription": "Unreachable handset", "permanent": False}  # fmt: skip
+    report(anon_client, sandbox, payload, run_tasks)
+    m.refresh_from_db()
+    assert m.status == st.PENDING_WAITING_RETRY
+    assert (m.error_code, m.error_permanent) == ("30003", False)
+    assert m.next_attempt_at is not None and m.final_at is None
+    event = m.events.order_by("-created_at", "-id").first()
+    assert event.status == st.PENDING_WAITING_RETRY
+    assert "passing failure (Unreachable handset); retrying in" in event.description
+    got = client.get(f"/api/v1/messages/{m.id}").json()
+    assert got["status"]["name"] == "PENDING_WAITING_RETRY"
+    assert got["error"]["permanent"] is False
+    # Due now: the next window resends it, under a new provider id.
+    Message.objects.filter(pk=m.pk).update(next_attempt_at=m.created_at)
+    from messaging.services.dispatch import dispatch_backlog
+
+    run_tasks(dispatch_backlog)
+    m.refresh_from_db()
+    assert m.attempts == 2 and m.status == st.PENDING_ENROUTE
+    assert m.provider_message_id and m.provider_message_id != first_id
+    report(anon_client, sandbox, {"messageId": m.provider_message_id, "status": "DELIVERED"},
+           run_tasks)  # fmt: skip
+    m.refresh_from_db()
+    assert m.status == st.DELIVERED_TO_HANDSET
+
+
+def test_permanent_failure_report_is_final(
+    client, app, sandbox, run_tasks, hook, anon_client, no_sandbox_report
+):
+    m = sent(client, run_tasks)
+    payload = {"messageId": m.provider_message_id, "status": "UNDELIVERABLE", "errorCode": "30005"}
+    report(anon_client, sandbox, payload, run_tasks)
+    m.refresh_from_db()
+    assert m.status == st.UNDELIVERABLE_NOT_DELIVERED
+    assert (m.error_code, m.error_permanent, m.next_attempt_at) == ("30005", True, None)
+
+
+def test_transient_failure_report_after_the_last_attempt_is_final(
+    client, app, sandbox, run_tasks, hook, anon_client, no_sandbox_report, settings
+):
+    settings.DISPATCH_MAX_ATTEMPTS = 1
+    m = sent(client, run_tasks)
+    payload = {"messageId": m.provider_message_id, "status": "UNDELIVERABLE", "permanent": False}
+    report(anon_client, sandbox, payload, run_tasks)
+    m.refresh_from_db()
+    assert m.status == st.UNDELIVERABLE_NOT_DELIVERED and m.error_permanent is False
+    assert (
+        m.events.order_by("-created_at", "-id")
+        .first()
+        .description.startswith("Gave up after 1 attempts")
+    )
+
+
+def test_transient_failure_report_past_the_validity_expires(
+    client, app, sandbox, run_tasks, hook, anon_client, no_sandbox_report
+):
+    m = sent(client, run_tasks)
+    from django.utils import timezone
+
+    Message.objects.filter(pk=m.pk).update(expires_at=timezone.now())
+    payload = {"messageId": m.provider_message_id, "status": "REJECTED", "permanent": False}
+    report(anon_client, sandbox, payload, run_tasks)
+    m.refresh_from_db()
+    assert m.status == st.EXPIRED_EXPIRED
