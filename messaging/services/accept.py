@@ -24,6 +24,7 @@ from django.utils import timezone
 from core import status as st
 from core.channels import CHANNEL_KEYS
 from core.netsafe import host_is_private
+from providers.backends.content import ContentInvalid, content_parse
 from providers.models import Provider
 from tenants.models import App
 
@@ -31,7 +32,7 @@ from ..api.errors import ApiError, ApiErrors
 from ..api.validation import parse_iso_datetime
 from ..models import Message, MessageEvent, MessageRequest, Priority, Template, TextStore
 from ..queue import wake_on_commit
-from ..rendering import TemplateSyntaxError, compile_template
+from ..rendering import TemplateSyntaxError, compile_template, placeholders_of, render
 from .templates import FORMATS, MAX_LENGTH, content_render
 
 OPTION_KEYS = ("callback", "scheduledAt", "priority", "validity", "textStore")
@@ -380,17 +381,6 @@ def _entry(
         isinstance(entry["tags"], list) and all(isinstance(t, str) for t in entry["tags"])
     ):
         errors.add("invalid_type", "tags must be a list of strings.", f"{path}.tags")
-    for key in ("media",):
-        if entry.get(key) is not None and not isinstance(entry[key], dict):
-            errors.add("invalid_type", f"{key} must be an object.", f"{path}.{key}")
-    if entry.get("buttons") is not None and not isinstance(entry["buttons"], list):
-        errors.add("invalid_type", "buttons must be a list.", f"{path}.buttons")
-    if entry.get("providerTemplate") is not None and not isinstance(
-        entry["providerTemplate"], dict
-    ):
-        errors.add(
-            "invalid_type", "providerTemplate must be an object.", f"{path}.providerTemplate"
-        )
     if entry.get("replyTo") is not None:
         try:
             email_normalize(entry["replyTo"])
@@ -428,6 +418,10 @@ def _entry(
         for k in CONTENT_KEYS
         if entry.get(k) is not None or tdata.get(k) is not None
     }
+    if channel != "email" and not _content_check(
+        channel, provider, content, fields, merged, rendered["body"], path, errors
+    ):
+        return None
     return _Planned(
         channel=channel,
         provider=provider,
@@ -440,6 +434,39 @@ def _entry(
         html=rendered.get("html", ""),
         content=content or None,
     )
+
+
+def _content_check(
+    channel: str,
+    provider: Provider,
+    content: dict[str, Any],
+    fields: dict[str, Any],
+    data: dict[str, Any],
+    body: str,
+    path: str,
+    errors: _Errors,
+) -> bool:
+    """Read the entry's media, buttons and provider template (backends.content) and ask the
+    provider whether it carries them: what it cannot is a 400 naming the field, never dropped.
+    A WhatsApp entry's externalRef (`name` or `name:language`) names the provider's template;
+    its parameters are the values of the text's placeholders, in order."""
+    ref = content.get("externalRef")
+    if channel == "whatsapp" and "providerTemplate" not in content and isinstance(ref, str):
+        name, _, language = (part.strip() for part in ref.partition(":"))
+        if name:
+            names = placeholders_of(str(fields.get("body") or ""))
+            params = [render("{{" + n + "}}", data) for n in names]
+            content["providerTemplate"] = {"name": name, "language": language, "params": params}
+    try:
+        parsed = content_parse(content, body)
+    except ContentInvalid as exc:
+        for sub, text in exc.problems:
+            errors.add("invalid_content", text, f"{path}.{sub}")
+        return False
+    problems = provider.backend_class().content_problems(channel, parsed)
+    for sub, text in problems:
+        errors.add("unsupported_content", text, f"{path}.{sub}")
+    return not problems
 
 
 def _check_text_fields(entry: dict, keys: tuple[str, ...], path: str, errors: _Errors) -> None:

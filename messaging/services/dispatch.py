@@ -150,6 +150,9 @@ def _claim(token: uuid.UUID, limit: int, only_ids: list[str] | None = None) -> l
     return claimed
 
 
+_PRIORITY_NAMES = {int(p): p.label for p in Priority}
+
+
 def outbound_for(message: Message) -> OutboundMessage:
     recipients = message.recipients or {}
     return OutboundMessage(
@@ -167,6 +170,9 @@ def outbound_for(message: Message) -> OutboundMessage:
         else dict(message.content or {}),
         attempt=message.attempts,
         status_webhook_url=message.provider.status_webhook_url,
+        expires_at=message.expires_at,
+        priority=_PRIORITY_NAMES.get(message.priority, "normal"),
+        text_store=message.text_store,
     )
 
 

@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
+from functools import cached_property
 from typing import Any, ClassVar
 
 import requests
 
 from core.http import pooled_session
 from core.status import REJECTED_PROVIDER
+
+from .content import PLAIN, Capabilities, Content, ProviderTemplate, content_parse
 
 
 @dataclass
@@ -38,6 +41,26 @@ class OutboundMessage:
     payload: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
     status_webhook_url: str = ""
+    # Options of the send request that a provider may take (validity_for() caps the first).
+    expires_at: datetime | None = None
+    priority: str = "normal"  # "high", "normal" or "low"
+    text_store: str = "plaintext"  # "plaintext", "sha256" or "nostore"
+
+    @cached_property
+    def content(self) -> Content:
+        """The entry's media, location, buttons and provider template, read once (accept has
+        already refused what does not parse)."""
+        return content_parse(self.payload, self.body)
+
+    def validity_seconds(self, maximum: int | None = None, minimum: int = 0) -> int | None:
+        """Seconds left of the message's validity, for the provider's own expiry: capped at
+        `maximum` (the provider's limit) and raised to `minimum`; None without a validity."""
+        if self.expires_at is None:
+            return None
+        left = int((self.expires_at - datetime.now(self.expires_at.tzinfo)).total_seconds())
+        if maximum is not None:
+            left = min(left, maximum)
+        return max(left, minimum)
 
 
 @dataclass
@@ -50,6 +73,9 @@ class SendResult:
     # A status report the provider will push to our status webhook (the sandbox's
     # simulated delivery report); sent through the very same webhook path.
     follow_up_report: dict | None = None
+    # Every part's id, in order, when the provider split the message and reports each part
+    # on its own (Vonage): the message is delivered when all parts are, failed when one is.
+    part_ids: tuple[str, ...] = ()
 
 
 class SendError(Exception):
@@ -127,6 +153,12 @@ class StatusReport:
     # ...). It lets a report settle a message whose send was never recorded (a worker killed
     # between the provider's answer and our commit).
     message_ref: str = ""
+    # The address the report is about, where one message has several (an email's to, cc and
+    # bcc): a bounce of a cc address is recorded on the message but does not fail it.
+    recipient: str = ""
+    # Not a delivery status but the recipient's answer to it: "complained" (marked as spam)
+    # or "unsubscribed". Recorded as an event; the status stays.
+    feedback: str = ""
 
 
 @dataclass
@@ -208,34 +240,19 @@ def http_send_error(
     return SendError(code, description, permanent=permanent, status=status, raw=raw)
 
 
-def whatsapp_template_spec(payload: dict, body: str, default_language: str) -> dict | None:
-    """The provider's pre-approved WhatsApp template to send, or None for free-form text.
+def provider_template(message: OutboundMessage) -> ProviderTemplate | None:
+    """The provider's pre-approved template the message names (providerTemplate; accept turns
+    a WhatsApp entry's externalRef into one), or None for free-form content."""
+    return message.content.template
 
-    Named by the send entry's `providerTemplate` (or a `template` object in the payload or
-    its media): {"name", "language"?, "params"?}; or by `externalRef` as `name` or
-    `name:language`. Without explicit params, each non-empty line of the rendered body is
-    one parameter.
-    """
-    media = payload.get("media") if isinstance(payload.get("media"), dict) else {}
-    spec = payload.get("providerTemplate") or payload.get("template") or media.get("template")
-    if isinstance(spec, dict) and spec.get("name"):
-        name, language = str(spec["name"]), str(spec.get("language") or "")
-        params = spec.get("params")
-    else:
-        ref = str(payload.get("externalRef") or "").strip()
-        if not ref:
-            return None
-        name, _, language = (part.strip() for part in ref.partition(":"))
-        params = None
-    if not isinstance(params, list):
-        params = payload.get("templateParams")
-    if not isinstance(params, list):
-        params = [line.strip() for line in body.splitlines() if line.strip()]
-    return {
-        "name": name,
-        "language": language or default_language,
-        "params": [str(p) for p in params],
-    }
+
+def whatsapp_template_spec(payload: dict, body: str, default_language: str) -> dict | None:
+    """Transitional: the provider template as a dict; adapters move to provider_template()."""
+    template = content_parse(payload, body).template
+    if template is None:
+        return None
+    language = template.language or default_language
+    return {"name": template.name, "language": language, "params": list(template.params)}
 
 
 def api_base_url_field(default: str) -> CredentialField:
@@ -266,6 +283,9 @@ class Backend:
     # The provider may say a recipient is gone for good (SendError.recipient_dead): dispatch
     # looks its recipients up among the dead before sending.
     reports_dead_recipients: ClassVar[bool] = False
+    # What the provider carries per channel (media, location, buttons, templates): accept
+    # refuses the rest with a 400. A channel not listed carries text only.
+    capabilities: ClassVar[dict[str, Capabilities]] = {}
 
     def __init__(
         self,
@@ -312,6 +332,11 @@ class Backend:
         if errors:
             raise CredentialsInvalid(errors)
         return cleaned
+
+    @classmethod
+    def content_problems(cls, channel: str, content: Content) -> list[tuple[str, str]]:
+        """What of `content` this provider cannot carry on `channel`: (field, why) pairs."""
+        return cls.capabilities.get(channel, PLAIN).problems(content, f"{cls.label} ({channel})")
 
     def sender_for(self, message: OutboundMessage) -> str:
         return message.sender or self.default_sender

@@ -22,6 +22,7 @@ from .base import (
     WebhookRequest,
     register,
 )
+from .content import MEDIA_KINDS, Capabilities
 
 PHONE_CHANNELS = ("sms", "whatsapp", "viber", "rcs")
 ACCOUNT_CHANNELS = ("whatsapp", "viber", "rcs")
@@ -68,6 +69,16 @@ class SandboxBackend(Backend):
     # dispatch's record transaction, so a crashed window "sent" nothing.
     max_concurrency = 1
     send_commits_with_record = True
+    # It carries whatever a real chat provider may, so apps can rehearse any content.
+    capabilities = {
+        channel: Capabilities(
+            media_kinds=frozenset(MEDIA_KINDS), max_media=10, media_by_id=True, location=True,
+            quick_replies=10, url_buttons=10, mixed_buttons=True, media_with_location=True,
+            templates=channel == "whatsapp",
+            template_header_media=frozenset({*MEDIA_KINDS, "location"}),
+        )
+        for channel in ("whatsapp", "viber", "rcs")
+    }  # fmt: skip
     _window: list | None = None
 
     def window_begin(self) -> None:

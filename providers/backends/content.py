@@ -1,0 +1,457 @@
+"""One content model for every chat adapter: media, location, buttons and the provider's own
+template, read from API.md's (OS1's) shapes once, here, and never again by hand.
+
+    media:   {"image": {"url"|"mediaId"}, "document": {"url"|"mediaId", "filename"?},
+              "video": ..., "audio": ..., "sticker": ...,
+              "location": {"latitude", "longitude", "name"?, "address"?}}
+             a kind may hold a list of such objects (MMS takes up to 10 images); the flat
+             {"url", "type"?, "filename"?} that some provider pages show is read as one item.
+    buttons: ["Yes", {"quick reply": {"value": "No"}}, {"url": {"value"|"trackurl", "title"?}}]
+    providerTemplate: {"name", "language"?, "params"?: [...] | "bodyLines",
+                       "header"?: {"text": "..."} | one media kind or location as in media,
+                       "buttons"?: [{"type": "url"|"quick_reply"|"copy_code", "value",
+                                     "index"?}]}
+
+`content_parse` is strict (accept refuses what it cannot read, naming the field); an
+adapter then asks `Capabilities.problems` whether its provider can carry what was parsed,
+so what a provider cannot carry is a 400 at accept, never dropped at send time.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+MEDIA_KINDS = ("image", "document", "video", "audio", "sticker")
+MEDIA_KEYS = frozenset({"url", "mediaId", "filename", "caption"})
+LOCATION_KEYS = frozenset({"latitude", "longitude", "name", "address"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".3gp", ".mov"})
+AUDIO_EXTENSIONS = frozenset({".mp3", ".ogg", ".aac", ".amr", ".m4a", ".opus"})
+TEMPLATE_BUTTON_TYPES = ("url", "quick_reply", "copy_code")
+MAX_BUTTONS = 10
+
+
+@dataclass(frozen=True)
+class Media:
+    kind: str  # one of MEDIA_KINDS
+    url: str = ""
+    media_id: str = ""  # the provider's own id of an uploaded file
+    filename: str = ""
+    caption: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"url": self.url} if self.url else {"mediaId": self.media_id}
+        if self.filename:
+            out["filename"] = self.filename
+        if self.caption:
+            out["caption"] = self.caption
+        return out
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+    name: str = ""
+    address: str = ""
+
+
+@dataclass(frozen=True)
+class Button:
+    kind: str  # "quick_reply" or "url"
+    text: str  # a quick reply's title (and payload); a URL button's label ("" = not given)
+    url: str = ""
+    track: bool = False  # OS1's trackurl: the provider may shorten and count clicks
+
+
+@dataclass(frozen=True)
+class TemplateButton:
+    kind: str  # one of TEMPLATE_BUTTON_TYPES
+    value: str
+    index: int
+
+
+@dataclass(frozen=True)
+class ProviderTemplate:
+    name: str
+    language: str = ""  # "" = the adapter's default
+    params: tuple[str, ...] = ()
+    header_text: str = ""
+    header_media: Media | None = None
+    header_location: Location | None = None
+    buttons: tuple[TemplateButton, ...] = ()
+
+
+@dataclass(frozen=True)
+class Content:
+    media: tuple[Media, ...] = ()
+    location: Location | None = None
+    buttons: tuple[Button, ...] = ()
+    template: ProviderTemplate | None = None
+
+    @property
+    def quick_replies(self) -> tuple[Button, ...]:
+        return tuple(b for b in self.buttons if b.kind == "quick_reply")
+
+    @property
+    def url_buttons(self) -> tuple[Button, ...]:
+        return tuple(b for b in self.buttons if b.kind == "url")
+
+    @property
+    def is_plain(self) -> bool:
+        return not (self.media or self.location or self.buttons or self.template)
+
+
+class ContentInvalid(ValueError):
+    """Content that cannot be read: (field path below the entry, what is wrong) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{path}: {text}" for path, text in problems))
+        self.problems = problems
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _http_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value.strip())
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def kind_from_url(url: str) -> str:
+    """The media kind a bare URL most likely holds, by its file extension."""
+    ext = posixpath.splitext(urlsplit(url).path)[1].lower()
+    if ext in IMAGE_EXTENSIONS:
+        return "image"
+    if ext in VIDEO_EXTENSIONS:
+        return "video"
+    if ext in AUDIO_EXTENSIONS:
+        return "audio"
+    return "document"
+
+
+def _media_item(kind: str, value: Any, path: str, problems: list) -> Media | None:
+    if not isinstance(value, dict):
+        problems.append((path, f"{kind} must be an object with url or mediaId."))
+        return None
+    for key in value:
+        if key not in MEDIA_KEYS:
+            problems.append(
+                (f"{path}.{key}", f"is not a field of {kind} (url, mediaId, filename).")
+            )
+    url, media_id = value.get("url"), value.get("mediaId")
+    if (url is None) == (media_id is None):
+        problems.append((path, f"{kind} needs exactly one of url and mediaId."))
+        return None
+    if url is not None and not _http_url(url):
+        problems.append((f"{path}.url", "must be an http(s) URL."))
+        return None
+    if media_id is not None and not _text(media_id):
+        problems.append((f"{path}.mediaId", "must be a non-empty string."))
+        return None
+    for key in ("filename", "caption"):
+        if value.get(key) is not None and not isinstance(value[key], str):
+            problems.append((f"{path}.{key}", "must be a string."))
+    return Media(
+        kind=kind,
+        url=_text(url),
+        media_id=_text(media_id),
+        filename=_text(value.get("filename")),
+        caption=_text(value.get("caption")),
+    )
+
+
+def _location(value: Any, path: str, problems: list) -> Location | None:
+    if not isinstance(value, dict):
+        problems.append(
+            (path, "location must be an object {latitude, longitude, name?, address?}.")
+        )
+        return None
+    for key in value:
+        if key not in LOCATION_KEYS:
+            problems.append((f"{path}.{key}", "is not a field of location."))
+    coords = {}
+    for key, bound in (("latitude", 90), ("longitude", 180)):
+        raw = value.get(key)
+        try:
+            number = float(raw) if not isinstance(raw, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not -bound <= number <= bound:
+            problems.append((f"{path}.{key}", f"must be a number from -{bound} to {bound}."))
+        coords[key] = number
+    if None in coords.values():
+        return None
+    return Location(
+        latitude=coords["latitude"],
+        longitude=coords["longitude"],
+        name=_text(value.get("name")),
+        address=_text(value.get("address")),
+    )
+
+
+def media_parse(value: Any, path: str = "media") -> tuple[tuple[Media, ...], Location | None]:
+    """API.md's media object (or the flat {"url", "type"?} form) as items and a location."""
+    problems: list[tuple[str, str]] = []
+    items, location = _media(value, path, problems)
+    if problems:
+        raise ContentInvalid(problems)
+    return items, location
+
+
+def _media(value: Any, path: str, problems: list) -> tuple[tuple[Media, ...], Location | None]:
+    if value is None:
+        return (), None
+    if not isinstance(value, dict):
+        problems.append(
+            (path, "media must be an object (image, document, video, audio, location).")
+        )
+        return (), None
+    if "url" in value or "mediaId" in value:  # the flat form: one item
+        flat = dict(value)
+        kind = flat.pop("type", None)
+        if kind is None:
+            kind = kind_from_url(str(flat.get("url") or ""))
+        if kind not in MEDIA_KINDS:
+            problems.append((f"{path}.type", f"must be one of {', '.join(MEDIA_KINDS)}."))
+            return (), None
+        item = _media_item(kind, flat, path, problems)
+        return ((item,) if item else ()), None
+    items: list[Media] = []
+    location = None
+    for key, item in value.items():
+        if key == "location":
+            location = _location(item, f"{path}.location", problems)
+        elif key in MEDIA_KINDS:
+            for j, one in enumerate(item if isinstance(item, list) else [item]):
+                sub = f"{path}.{key}[{j}]" if isinstance(item, list) else f"{path}.{key}"
+                parsed = _media_item(key, one, sub, problems)
+                if parsed:
+                    items.append(parsed)
+        else:
+            problems.append(
+                (f"{path}.{key}", f"is not a media kind ({', '.join(MEDIA_KINDS)}, location).")
+            )
+    return tuple(items), location
+
+
+def _buttons(value: Any, path: str, problems: list) -> tuple[Button, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.append((path, "buttons must be a list."))
+        return ()
+    out: list[Button] = []
+    for j, item in enumerate(value):
+        sub = f"{path}[{j}]"
+        if isinstance(item, str):
+            if not item.strip():
+                problems.append((sub, "a quick reply needs its text."))
+                continue
+            out.append(Button("quick_reply", item.strip()))
+            continue
+        if not isinstance(item, dict) or len(item) != 1:
+            problems.append(
+                (sub, 'a button is a string, {"quick reply": {"value"}} or {"url": {"value"}}.')
+            )
+            continue
+        ((key, spec),) = item.items()
+        norm = key.replace("_", " ").replace("-", " ").lower()
+        norm = "quick reply" if norm == "quickreply" else norm
+        if not isinstance(spec, dict):
+            problems.append((f"{sub}.{key}", "must be an object."))
+            continue
+        if norm == "quick reply":
+            text = _text(spec.get("value")) or _text(spec.get("title"))
+            if not text:
+                problems.append((f"{sub}.{key}.value", "a quick reply needs its text."))
+                continue
+            out.append(Button("quick_reply", text))
+        elif norm == "url":
+            url = spec.get("value") if spec.get("value") is not None else spec.get("trackurl")
+            if not _http_url(url):
+                problems.append((f"{sub}.url.value", "a URL button needs an http(s) URL."))
+                continue
+            label = _text(spec.get("title")) or _text(spec.get("text"))
+            out.append(Button("url", label, url=url.strip(), track="trackurl" in spec))
+        else:
+            problems.append((f"{sub}.{key}", "is not a button type (quick reply, url)."))
+    if len(out) > MAX_BUTTONS:
+        problems.append((path, f"at most {MAX_BUTTONS} buttons."))
+    return tuple(out)
+
+
+def _template(value: Any, body: str, path: str, problems: list) -> ProviderTemplate | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not _text(value.get("name")):
+        problems.append((path, "providerTemplate needs the provider template's name."))
+        return None
+    known = {"name", "language", "params", "header", "buttons"}
+    for key in value:
+        if key not in known:
+            problems.append((f"{path}.{key}", "is not a field of providerTemplate."))
+    if value.get("language") is not None and not isinstance(value["language"], str):
+        problems.append((f"{path}.language", "must be a language code such as en or en_US."))
+    raw_params = value.get("params")
+    if raw_params == "bodyLines":  # asked for: each non-empty line of the rendered text
+        params = tuple(line.strip() for line in body.splitlines() if line.strip())
+    elif raw_params is None:
+        params = ()
+    elif isinstance(raw_params, list) and all(
+        isinstance(p, str | int | float) and not isinstance(p, bool) for p in raw_params
+    ):
+        params = tuple(str(p) for p in raw_params)
+    else:
+        problems.append((f"{path}.params", 'must be a list of strings or "bodyLines".'))
+        params = ()
+    header_text, header_media, header_location = "", None, None
+    header = value.get("header")
+    if header is not None:
+        if isinstance(header, dict) and set(header) == {"text"} and isinstance(header["text"], str):
+            header_text = header["text"]
+        elif isinstance(header, dict) and len(header) == 1:
+            items, header_location = _media(header, f"{path}.header", problems)
+            header_media = items[0] if items else None
+        else:
+            problems.append(
+                (
+                    f"{path}.header",
+                    'a header is {"text"} or one of image, document, video, location.',
+                )
+            )
+    buttons: list[TemplateButton] = []
+    raw_buttons = value.get("buttons")
+    if raw_buttons is not None and not isinstance(raw_buttons, list):
+        problems.append((f"{path}.buttons", "must be a list."))
+        raw_buttons = []
+    for j, item in enumerate(raw_buttons or []):
+        sub = f"{path}.buttons[{j}]"
+        if not isinstance(item, dict) or item.get("type") not in TEMPLATE_BUTTON_TYPES:
+            problems.append((f"{sub}.type", f"must be one of {', '.join(TEMPLATE_BUTTON_TYPES)}."))
+            continue
+        index = item.get("index", j)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < MAX_BUTTONS:
+            problems.append((f"{sub}.index", "must be the button's position in the template, 0-9."))
+            continue
+        if not isinstance(item.get("value"), str | int) or isinstance(item.get("value"), bool):
+            problems.append((f"{sub}.value", "must be a string."))
+            continue
+        buttons.append(TemplateButton(item["type"], str(item["value"]), index))
+    return ProviderTemplate(
+        name=_text(value["name"]),
+        language=_text(value.get("language")),
+        params=params,
+        header_text=header_text,
+        header_media=header_media,
+        header_location=header_location,
+        buttons=tuple(buttons),
+    )
+
+
+def content_parse(payload: dict[str, Any] | None, body: str = "") -> Content:
+    """The content of a send entry (its media, buttons and providerTemplate), strictly."""
+    payload = payload or {}
+    problems: list[tuple[str, str]] = []
+    media, location = _media(payload.get("media"), "media", problems)
+    buttons = _buttons(payload.get("buttons"), "buttons", problems)
+    template = _template(payload.get("providerTemplate"), body, "providerTemplate", problems)
+    if template is not None and buttons:
+        problems.append(
+            (
+                "buttons",
+                "with providerTemplate, the template's buttons are its own: give their "
+                "parameters in providerTemplate.buttons.",
+            )
+        )
+    if template is not None and (media or location):
+        # The entry's one media item is the template's header, unless a header is given.
+        given = template.header_media or template.header_location or template.header_text
+        if given or len(media) + (location is not None) > 1:
+            problems.append(
+                (
+                    "media",
+                    "with providerTemplate, media is the template's header: give one "
+                    "item (or providerTemplate.header).",
+                )
+            )
+        else:
+            template = ProviderTemplate(
+                **{**template.__dict__, "header_media": media[0] if media else None,
+                   "header_location": location}
+            )  # fmt: skip
+            media, location = (), None
+    if problems:
+        raise ContentInvalid(problems)
+    return Content(media=media, location=location, buttons=buttons, template=template)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What one provider carries on one channel: `problems` names what it cannot, so accept
+    refuses it (400) instead of the adapter dropping it."""
+
+    media_kinds: frozenset[str] = frozenset()
+    max_media: int = 0
+    media_by_id: bool = False  # takes the provider's own mediaId
+    location: bool = False
+    quick_replies: int = 0  # at most this many quick-reply buttons
+    url_buttons: int = 0  # at most this many URL buttons
+    mixed_buttons: bool = False  # quick replies and URL buttons in one message
+    buttons_with_media: bool = True
+    media_with_location: bool = False
+    templates: bool = False
+    template_header_media: frozenset[str] = field(default_factory=frozenset)
+    note: str = ""  # said after a refusal (e.g. "use providerTemplate")
+
+    def problems(self, content: Content, who: str) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        tail = f" {self.note}" if self.note else ""
+        for m in content.media:
+            if m.kind not in self.media_kinds:
+                out.append((f"media.{m.kind}", f"{who} cannot send {m.kind} media.{tail}"))
+            elif m.media_id and not self.media_by_id:
+                out.append((f"media.{m.kind}.mediaId", f"{who} takes media by url only."))
+        if self.max_media and len(content.media) > self.max_media:
+            out.append(
+                ("media", f"{who} carries at most {self.max_media} media item(s) per message.")
+            )
+        if content.location and not self.location:
+            out.append(("media.location", f"{who} cannot send a location.{tail}"))
+        if content.location and content.media and not self.media_with_location:
+            out.append(("media", f"{who} sends a location or media in one message, not both."))
+        qr, urls = content.quick_replies, content.url_buttons
+        if len(qr) > self.quick_replies:
+            what = f"at most {self.quick_replies}" if self.quick_replies else "no"
+            out.append(("buttons", f"{who} takes {what} quick-reply buttons.{tail}"))
+        if len(urls) > self.url_buttons:
+            what = f"at most {self.url_buttons}" if self.url_buttons else "no"
+            out.append(("buttons", f"{who} takes {what} URL buttons.{tail}"))
+        if qr and urls and not self.mixed_buttons:
+            out.append(("buttons", f"{who} takes quick replies or a URL button, not both."))
+        if content.buttons and content.media and not self.buttons_with_media:
+            out.append(("buttons", f"{who} cannot send buttons with media."))
+        if content.buttons and content.location:
+            out.append(("buttons", f"{who} cannot send buttons with a location."))
+        t = content.template
+        if t is not None and not self.templates:
+            out.append(("providerTemplate", f"{who} has no pre-approved templates."))
+        elif t is not None:
+            if t.header_media and t.header_media.kind not in self.template_header_media:
+                out.append(
+                    ("providerTemplate.header", f"{who} cannot use a {t.header_media.kind} header.")
+                )
+            if t.header_location and "location" not in self.template_header_media:
+                out.append(("providerTemplate.header", f"{who} cannot use a location header."))
+            if t.header_media and t.header_media.media_id and not self.media_by_id:
+                out.append(("providerTemplate.header", f"{who} takes media by url only."))
+        return out
+
+
+PLAIN = Capabilities()
