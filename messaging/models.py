@@ -228,6 +228,28 @@ class MessageEvent(models.Model):
         return f"{self.status} at {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
+class MessagePart(models.Model):
+    """One part of a message the provider split and reports part by part (Vonage's long SMS):
+    the message is delivered when every part is, and fails as soon as one part fails."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="parts")
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="+")
+    number = models.PositiveSmallIntegerField()  # 1, 2, ... in the provider's order
+    provider_message_id = models.CharField(max_length=128)
+    status = models.CharField(max_length=40)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["message", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "number"], name="uniq_message_part")
+        ]
+        indexes = [models.Index(fields=["provider", "provider_message_id"], name="part_ref")]
+
+    def __str__(self) -> str:
+        return f"part {self.number} ({self.provider_message_id})"
+
+
 class CallbackDelivery(models.Model):
     """One status change to POST to the app's callback URL, retried until a 2xx."""
 

@@ -45,7 +45,14 @@ from core import status as st
 from providers.backends import OutboundMessage, SendError, SendResult
 from providers.models import DeadRecipient, Provider
 
-from ..models import EarlyReport, Message, MessageAttempt, MessageRequest, Priority
+from ..models import (
+    EarlyReport,
+    Message,
+    MessageAttempt,
+    MessagePart,
+    MessageRequest,
+    Priority,
+)
 from ..queue import SANDBOX_REPORTS, enqueue, wake_dispatchers, wake_on_commit
 from .status import (
     Change,
@@ -371,6 +378,7 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
     attempts: list[tuple] = []
     dead_new: list[DeadRecipient] = []
     reports: dict[str, list[dict]] = {}
+    split: dict[Message, tuple[str, ...]] = {}  # sends the provider split into parts
     dead = _dead_recipients(messages)
     sends: list[_Send] = []
     for message in messages:
@@ -477,6 +485,8 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
                 continue
             result = item.result
             changes.append(_success_change(message, result, item.sender))
+            if len(result.part_ids) > 1:
+                split[message] = result.part_ids
             attempts.append(_attempt(item))
             counts["sent"] += 1
             if result.follow_up_report is not None:
@@ -499,6 +509,16 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
             )
             if dead_new:
                 DeadRecipient.objects.bulk_create(dead_new, ignore_conflicts=True)
+            parts = [
+                MessagePart(message=m, provider_id=m.provider_id, number=k,
+                            provider_message_id=ref[:128], status=st.PENDING_ENROUTE,
+                            updated_at=m.updated_at)
+                for m, ids in split.items() if m.pk in moved
+                for k, ref in enumerate(ids, 1)
+            ]  # fmt: skip
+            if parts:  # a resend's parts replace the last attempt's
+                MessagePart.objects.filter(message__in=[p.message for p in parts]).delete()
+                MessagePart.objects.bulk_create(parts)
             if rest:
                 counts["released"] = _release(token, rest)
             sent_refs = [

@@ -25,7 +25,14 @@ from core import bulk
 from core import status as st
 from providers.backends import StatusReport
 
-from ..models import CallbackDelivery, EarlyReport, Message, MessageEvent, TextStore
+from ..models import (
+    CallbackDelivery,
+    EarlyReport,
+    Message,
+    MessageEvent,
+    MessagePart,
+    TextStore,
+)
 from ..queue import DELIVER_CALLBACK, DELIVER_CALLBACKS, enqueue, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -392,14 +399,59 @@ def message_reports_apply(*, provider, reports: Iterable) -> int:
         return _reports_apply(provider, reports)
 
 
+FAILED_GROUPS = (st.UNDELIVERABLE, st.REJECTED, st.EXPIRED)
+FEEDBACK = {
+    "complained": "The recipient marked it as spam.",
+    "unsubscribed": "The recipient unsubscribed.",
+}
+
+
+def _event_only(message: Message, report: StatusReport, description: str) -> None:
+    """A report that tells something about the message without moving it."""
+    MessageEvent.objects.create(
+        message=message,
+        status=message.status,
+        source="provider",
+        error_code=report.error_code,
+        description=description,
+        provider_event_id=report.event_id,
+        raw=report.raw if isinstance(report.raw, dict | list) else None,
+        created_at=timezone.now(),
+    )
+
+
+def _part_status(part: MessagePart, report: StatusReport) -> str | None:
+    """Record a part's report; the status the whole message now has (a failed part fails it,
+    else the least advanced part decides), or None when the part's report is stale."""
+    if not st.can_move(part.status, report.status):
+        return None
+    part.status, part.updated_at = report.status, timezone.now()
+    part.save(update_fields=["status", "updated_at"])
+    statuses = [p.status for p in MessagePart.objects.filter(message_id=part.message_id)]
+    if st.get(report.status).group in FAILED_GROUPS:
+        return report.status
+    if any(st.get(s).group in FAILED_GROUPS for s in statuses):
+        return None  # already failed by another part
+    return min(statuses, key=lambda s: st.get(s).rank)
+
+
 def _reports_apply(provider, reports: Iterable) -> int:
     applied = 0
+    by_parts = getattr(provider.backend_class(), "reports_parts", False)
     for report in reports:
         message = (
             Message.objects.select_related("request")
             .filter(provider=provider, provider_message_id=report.provider_message_id)
             .first()
         )
+        part = None
+        if by_parts:
+            part = (
+                MessagePart.objects.select_related("message__request")
+                .filter(provider=provider, provider_message_id=report.provider_message_id)
+                .first()
+            )
+            message = part.message if part is not None else message
         if message is None and report.message_ref:
             message = _message_by_ref(provider, report)
         if message is None:
@@ -427,13 +479,35 @@ def _reports_apply(provider, reports: Iterable) -> int:
             ).exists()
         ):
             continue
+        if report.feedback:
+            _event_only(message, report, FEEDBACK.get(report.feedback, report.feedback))
+            applied += 1
+            continue
+        failed = st.get(report.status).group in FAILED_GROUPS
+        if (
+            report.recipient
+            and message.recipients
+            and report.recipient.lower() != message.to.lower()
+        ):
+            # One address of several (an email's cc or bcc): noted, the message goes on.
+            if failed:
+                reason = report.error_description or st.get(report.status).description
+                _event_only(message, report, f"Not delivered to {report.recipient}: {reason}")
+                applied += 1
+            continue
+        status, prefix = report.status, ""
+        if part is not None:
+            status = _part_status(part, report)
+            if status is None:
+                continue
+            prefix = f"Part {part.number}: "
         # Another writer may move the message between our read and our update; re-read once.
         for _ in range(2):
-            if not st.can_move(message.status, report.status):
+            if not st.can_move(message.status, status):
                 break
-            error, new_status, description = None, report.status, ""
+            error, new_status, description = None, status, ""
             updates: dict[str, Any] = {}
-            if st.get(report.status).group in (st.UNDELIVERABLE, st.REJECTED, st.EXPIRED):
+            if st.get(status).group in FAILED_GROUPS:
                 # The provider's verdict decides: a transient failure is retried (within
                 # attempts and validity), a permanent one is final.
                 error = (
@@ -441,8 +515,10 @@ def _reports_apply(provider, reports: Iterable) -> int:
                     report.error_description or st.get(report.status).description,
                     report.permanent,
                 )
-                if not report.permanent and report.status != st.EXPIRED_EXPIRED:
+                if not report.permanent and status != st.EXPIRED_EXPIRED:
                     new_status, updates, description = _report_retry(message, report)
+            if prefix:
+                description = prefix + (description or st.get(report.status).description)
             if report.price is not None:
                 updates["price"], updates["currency"] = report.price, report.currency
             if message_transition(

@@ -283,6 +283,8 @@ class Backend:
     # The provider may say a recipient is gone for good (SendError.recipient_dead): dispatch
     # looks its recipients up among the dead before sending.
     reports_dead_recipients: ClassVar[bool] = False
+    # The provider splits long messages and reports each part (SendResult.part_ids).
+    reports_parts: ClassVar[bool] = False
     # What the provider carries per channel (media, location, buttons, templates): accept
     # refuses the rest with a 400. A channel not listed carries text only.
     capabilities: ClassVar[dict[str, Capabilities]] = {}
