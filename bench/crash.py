@@ -167,6 +167,20 @@ def run_config(config: str, args, k: int) -> dict:
                 conn.close()
         return Counter(dict(rows))
 
+    def ever_unknown() -> int:
+        """Messages that were shown as outcome unknown at some point (their timeline has a
+        PENDING_UNKNOWN event), whether or not the policy has resent them since."""
+        sql = ("SELECT count(DISTINCT message_id) FROM messaging_messageevent"
+               " WHERE status = 'PENDING_UNKNOWN'")  # fmt: skip
+        if config.startswith("pg"):
+            with psycopg.connect(dbname=name, **PG) as conn:
+                return conn.execute(sql).fetchone()[0]
+        conn = sqlite3.connect(f"{tmp}/crash.sqlite3", timeout=30)
+        try:
+            return conn.execute(sql).fetchone()[0]
+        finally:
+            conn.close()
+
     def sends() -> list[str]:
         state = requests.get(f"{sim_url}/_control", timeout=30).json()
         bodies = []
@@ -253,6 +267,7 @@ def run_config(config: str, args, k: int) -> dict:
             lost=sum(v for s, v in c.items() if s.startswith("PENDING") and s != UNKNOWN),
             lost_statuses={s: v for s, v in c.items() if s.startswith("PENDING") and s != UNKNOWN},
             unknown=unknown_shown,
+            ever_unknown=ever_unknown(),
             unknown_at_end=c.get(UNKNOWN, 0),
             final_s=final_s,
             sent_twice=sum(1 for v in bodies.values() if v > 1),
@@ -308,7 +323,7 @@ def main() -> int:
     print(
         f"\nCrash: {args.kills} SIGKILLs of qcluster's process group mid-send; ours = {Path(args.tree).resolve()}"
     )
-    head = f"{'configuration':<14} {'messages':>8} {'lost':>5} {'sent twice':>10} {'never sent':>10} {'unknown':>7} {'settled after last kill':>24} {'all final':>9}  kills at (s, sends seen)"
+    head = f"{'configuration':<14} {'messages':>8} {'lost':>5} {'sent twice':>10} {'never sent':>10} {'unknown':>7} {'ever unknown':>12} {'settled after last kill':>24} {'all final':>9}  kills at (s, sends seen)"
     print(head)
     print("-" * len(head))
     for r in results:
@@ -320,7 +335,7 @@ def main() -> int:
         kills = ", ".join(f"{k['at_s']:.0f}/{k['sends_seen']}" for k in r["kills"])
         final = f"{r['final_s']:.0f} s" if r.get("final_s") is not None else "-"
         print(f"{r['config']:<14} {r['messages']:>8,} {r['lost']:>5} {r['sent_twice']:>10} {r['never_sent']:>10} "
-              f"{r['unknown']:>7} {settled:>24} {final:>9}  {kills}")  # fmt: skip
+              f"{r['unknown']:>7} {r.get('ever_unknown', '-'):>12} {settled:>24} {final:>9}  {kills}")  # fmt: skip
         if r["lost"]:
             print(f"{'':<14} lost by status: {r['lost_statuses']}")
     n = sum(r["messages"] for r in results)
