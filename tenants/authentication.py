@@ -38,11 +38,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw = request.META.get(self.header)
         if not raw:
             return None
-        key = (
-            ApiKey.objects.select_related("app__tenant")
-            .filter(key_hash=hash_key(raw.strip()))
-            .first()
-        )
+        # A slice, not first(): the hash is unique, and no ORDER BY to compile and run.
+        found = ApiKey.objects.select_related("app__tenant").filter(key_hash=hash_key(raw.strip()))
+        key = next(iter(found[:1]), None)
         if key is None or key.revoked_at is not None:
             raise exceptions.AuthenticationFailed("The API key is unknown or has been revoked.")
         if not key.app.is_active:

@@ -647,7 +647,8 @@ def _persist(
     start = opts.scheduled_at or now
     expires_at = start + timedelta(minutes=opts.validity)
     initial = st.PENDING_SCHEDULED if opts.scheduled_at else st.PENDING_ACCEPTED
-    with transaction.atomic():
+    # Inside the view's transaction no savepoint is needed: any error here fails the request.
+    with transaction.atomic(savepoint=False):
         request = MessageRequest.objects.create(
             tenant=app.tenant,
             app=app,
