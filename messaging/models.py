@@ -186,6 +186,7 @@ class MessageAttempt(models.Model):
         SENT = "sent"
         TRANSIENT = "transient"
         PERMANENT = "permanent"
+        UNKNOWN = "unknown"  # no answer: the provider may have it
 
     message = models.ForeignKey(
         Message, on_delete=models.CASCADE, related_name="send_attempts", db_index=False

@@ -35,6 +35,7 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 import requests
+import urllib3
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
@@ -213,6 +214,23 @@ class _Send:
     result: SendResult | None = None
     error: SendError | None = None
     sender: str = ""
+    # The request left but no answer came (a read timeout, a connection dropped after
+    # sending): the provider may have the message, so it is reconciled, not resent blindly.
+    unknown: str = ""
+
+
+def _maybe_sent(exc: requests.RequestException) -> bool:
+    """Whether a failed HTTP call may have reached the provider: a read timeout or a
+    connection dropped mid-exchange may; a refused connection or a connect timeout did not."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ReadTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", None) or reason  # urllib3's MaxRetryError wraps it
+        return isinstance(reason, urllib3.exceptions.ProtocolError)
+    return False
 
 
 def _send_one(backend, send, item: _Send) -> None:
@@ -225,6 +243,8 @@ def _send_one(backend, send, item: _Send) -> None:
         item.error = exc
     except requests.RequestException as exc:
         item.error = SendError("NETWORK_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
+        if _maybe_sent(exc):
+            item.unknown = f"{type(exc).__name__}: {exc}"[:500]
     except Exception as exc:  # a bug in an adapter must not strand the rest of the window
         logger.exception(
             "Adapter %s failed on message %s", item.message.provider.provider_type, item.message.id
@@ -368,7 +388,14 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
     token = uuid.uuid4()
     with transaction.atomic():
         messages = _claim(token, limit, only_ids)
-    counts = {"claimed": len(messages), "sent": 0, "failed": 0, "retry": 0, "released": 0}
+    counts = {
+        "claimed": len(messages),
+        "sent": 0,
+        "failed": 0,
+        "retry": 0,
+        "released": 0,
+        "unknown": 0,
+    }
     if not messages:
         return counts
     started = time.monotonic()
@@ -475,6 +502,11 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
 
         for item in done:
             message = item.message
+            if item.unknown:
+                changes.append(_unknown_change(message, item))
+                attempts.append(_attempt(item))
+                counts["unknown"] += 1
+                continue
             if item.error is not None:
                 change, final = _failure_change(message, item.error)
                 changes.append(change)
@@ -542,7 +574,7 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
 
 def dispatch_chunk(*, message_ids: list[str]) -> dict[str, int]:
     """Send the claimable messages among `message_ids` (windows restricted to them)."""
-    totals = {"claimed": 0, "sent": 0, "failed": 0, "retry": 0, "released": 0}
+    totals = {"claimed": 0, "sent": 0, "failed": 0, "retry": 0, "released": 0, "unknown": 0}
     ids = [str(i) for i in message_ids]
     while True:
         counts = dispatch_window(only_ids=ids)
@@ -565,7 +597,15 @@ def dispatch_run(*, budget: float | None = None) -> dict[str, int]:
     wake_clear()
     budget = settings.DISPATCH_RUN_BUDGET if budget is None else budget
     started = time.monotonic()
-    totals = {"windows": 0, "claimed": 0, "sent": 0, "failed": 0, "retry": 0, "released": 0}
+    totals = {
+        "windows": 0,
+        "claimed": 0,
+        "sent": 0,
+        "failed": 0,
+        "retry": 0,
+        "released": 0,
+        "unknown": 0,
+    }
     while True:
         counts = dispatch_window()
         totals["windows"] += 1
@@ -643,7 +683,9 @@ def _attempt(item: _Send) -> tuple:
     message, error = item.message, item.error
     if error is not None:
         outcome = (
-            MessageAttempt.Outcome.PERMANENT
+            MessageAttempt.Outcome.UNKNOWN
+            if item.unknown
+            else MessageAttempt.Outcome.PERMANENT
             if error.permanent
             else MessageAttempt.Outcome.TRANSIENT
         )
@@ -706,6 +748,22 @@ def _success_change(message: Message, result: SendResult, backend_sender: str = 
         updates,
         description=f"Accepted by {message.provider.name} as {result.provider_message_id}.",
     )
+
+
+def _unknown_change(message: Message, item: _Send) -> Change:
+    """A send that may have reached the provider: PENDING_UNKNOWN for the grace period, in
+    which the provider's report (naming our id) settles it; then its look-up or the tenant's
+    policy (timers.unknowns_settle), as for a send a crash left unrecorded."""
+    grace = timezone.now() + timedelta(seconds=settings.DISPATCH_UNKNOWN_GRACE)
+    return Change(
+        message,
+        st.PENDING_UNKNOWN,
+        {"claim_token": None, "claimed_until": grace, "handed_over_at": item.started_at,
+         "next_attempt_at": None},
+        error=("OUTCOME_UNKNOWN", item.unknown, False),
+        description=f"No answer from {message.provider.name} ({item.unknown}); it may have "
+        "the message: settled by its report or look-up, else by the tenant's policy.",
+    )  # fmt: skip
 
 
 def _failure_change(message: Message, exc: SendError) -> tuple[Change, bool]:

@@ -383,3 +383,40 @@ def test_wake_ups_work_without_the_wake_row(client, sandbox, run_tasks, queued):
     run_tasks(accept, client, ["+14155550100"])
     run_tasks(accept, client, ["+14155550101"])
     assert queued == [queue.DISPATCH_RUN]
+
+
+# --- a send that got no answer ---------------------------------------------------------------
+
+
+def _timed_out_send(client, twilio, exc):
+    [mid] = accept(client, numbers(1))
+    with responses.RequestsMock() as rsps:
+        rsps.post(f"{TWILIO}/2010-04-01/Accounts/{SID}/Messages.json", body=exc)
+        counts = dispatch_window()
+    return mid, counts
+
+
+def test_a_read_timeout_is_unknown_and_its_late_report_settles_it(client, twilio):
+    import requests
+
+    mid, counts = _timed_out_send(client, twilio, requests.ReadTimeout("read timed out"))
+    assert counts["unknown"] == 1 and counts["retry"] == 0
+    m = Message.objects.get(pk=mid)
+    assert m.status == st.PENDING_UNKNOWN and m.claimed_until > timezone.now()
+    assert m.send_attempts.get().outcome == "unknown"
+    assert "it may have the message" in m.events.get(status=st.PENDING_UNKNOWN).description
+    # Nothing resends it during the grace period; the provider's report settles it.
+    assert dispatch_window()["claimed"] == 0
+    assert late_report(twilio, mid) == 1
+    m.refresh_from_db()
+    assert (m.status, m.provider_message_id, m.attempts) == (
+        st.DELIVERED_TO_HANDSET, "SM" + "1" * 32, 1,
+    )  # fmt: skip
+
+
+def test_a_refused_connection_is_retried_as_usual(client, twilio):
+    import requests
+
+    mid, counts = _timed_out_send(client, twilio, requests.ConnectionError("refused"))
+    assert counts["retry"] == 1 and counts["unknown"] == 0
+    assert Message.objects.get(pk=mid).status == st.PENDING_WAITING_RETRY
