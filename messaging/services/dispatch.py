@@ -109,26 +109,27 @@ def _claim(token: uuid.UUID, limit: int, only_ids: list[str] | None = None) -> l
     due_index = "" if pg else " INDEXED BY msg_status_due"
     accepted, retry = f"'{st.PENDING_ACCEPTED}'", f"'{st.PENDING_WAITING_RETRY}'"
     low = int(Priority.LOW)
+    cols = "id, priority, created_at"
     candidates = (
-        f"SELECT id FROM (SELECT id FROM {table}{lane_index} WHERE status = {accepted}"
+        f"SELECT {cols} FROM (SELECT {cols} FROM {table}{lane_index} WHERE status = {accepted}"
         f" AND priority < {low}{restrict} ORDER BY priority, created_at LIMIT %s{lock}) AS lanes"
-        f" UNION ALL SELECT id FROM (SELECT id FROM {table}{lane_index} WHERE status = {accepted}"
-        f" AND priority = {low}{restrict} ORDER BY priority, created_at LIMIT %s{lock}) AS low"
-        f" UNION ALL SELECT id FROM (SELECT id FROM {table}{due_index} WHERE status = {retry}"
-        f" AND next_attempt_at <= %s{restrict} ORDER BY next_attempt_at LIMIT %s{lock}) AS due"
+        f" UNION ALL SELECT {cols} FROM (SELECT {cols} FROM {table}{lane_index}"
+        f" WHERE status = {accepted} AND priority = {low}{restrict}"
+        f" ORDER BY priority, created_at LIMIT %s{lock}) AS low"
+        f" UNION ALL SELECT {cols} FROM (SELECT {cols} FROM {table}{due_index}"
+        f" WHERE status = {retry} AND next_attempt_at <= %s{restrict}"
+        f" ORDER BY next_attempt_at LIMIT %s{lock}) AS due"
     )
     params: list[Any] = [
         *restrict_params, limit, *restrict_params, low_limit, now, *restrict_params, limit,
     ]  # fmt: skip
-    # The status is checked again on the row (a racing claim may have taken it); on SQLite
-    # `+status` keeps that check from choosing the status index over the id look-up.
-    status = "status" if pg else "+status"
-    pick = (
-        f"SELECT id FROM {table} WHERE id IN ({candidates}) AND {status} IN ({accepted}, {retry})"
-        f" AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
-        f" ORDER BY priority, created_at LIMIT %s{lock}"
-    )
-    params += [now, limit]
+    # The window is the best `limit` of the candidates. Each walk already checked the status
+    # on the rows it returned: on PostgreSQL after locking them (a row a racing claim took no
+    # longer matches and is skipped), and SQLite runs one writer's statement at a time. Taking
+    # the candidates as they are, not looked up again by id, keeps PostgreSQL from planning a
+    # scan of the whole backlog against them.
+    pick = f"SELECT id FROM ({candidates}) AS candidates ORDER BY priority, created_at LIMIT %s"
+    params += [limit]
     sql = (
         f"UPDATE {table} SET status = %s, claim_token = %s, claimed_until = %s,"
         f" attempts = attempts + 1, updated_at = %s, handed_over_at = NULL"
