@@ -1,4 +1,4 @@
-"""Twilio Programmable Messaging: SMS and WhatsApp (PROVIDERS.md §1).
+"""Twilio Programmable Messaging: SMS/MMS and WhatsApp (PROVIDERS.md §1).
 
 Sends are form posts to the Messages resource with HTTP Basic (Account SID : Auth Token);
 every webhook Twilio makes is signed with X-Twilio-Signature, keyed by the Auth Token.
@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -31,11 +32,22 @@ from .base import (
     http_send_error,
     register,
 )
+from .content import Capabilities, Content
 from .reference import query_ref, with_ref
 
 API_VERSION = "2010-04-01"
 WHATSAPP_PREFIX = "whatsapp:"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+# A Content template's SID (Content API; error 21655 names the pattern).
+CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+# ValidityPeriod: whole seconds, 1 to 36000 (10 h) (twilio-python MessageList.create; errors
+# 21624/90007). It needs no Messaging Service: a plain From takes it too.
+MAX_VALIDITY_SECONDS = 36000
+MIN_VALIDITY_SECONDS = 1
+MAX_MMS_MEDIA = 10  # "up to ten media_url parameters per message" (twilio-python)
+
+_RICH = "For buttons and other rich content use providerTemplate (a Content template, HX…)."
 
 # MessageStatus of a status callback → our status. Absent ones (received, receiving) are
 # inbound states and never reach the status webhook of an outbound message.
@@ -50,25 +62,42 @@ STATUS_MAP = {
     "read": st.DELIVERED_READ,
     "undelivered": st.UNDELIVERABLE_NOT_DELIVERED,
     "failed": st.UNDELIVERABLE_NOT_DELIVERED,
-    "canceled": st.UNDELIVERABLE_NOT_DELIVERED,
+    # Only a message scheduled at Twilio can be canceled, before it is sent, by the account
+    # (Message update Status=canceled). Nothing was attempted: not a delivery failure.
+    "canceled": st.CANCELLED_BY_CLIENT,
 }
+# The callback statuses an ErrorCode refines.
+FAILED_STATUSES = frozenset({"undelivered", "failed"})
 
-# Error codes that refine a failed/undelivered callback: (our status, permanent).
-CALLBACK_ERRORS = {
-    "30001": (st.UNDELIVERABLE_NOT_DELIVERED, False),  # carrier queue overflow
-    "30003": (st.UNDELIVERABLE_NOT_DELIVERED, False),  # unreachable handset
-    "30005": (st.UNDELIVERABLE_NOT_DELIVERED, True),  # unknown destination handset
-    "30006": (st.UNDELIVERABLE_NOT_DELIVERED, True),  # landline or unreachable carrier
-    "30007": (st.UNDELIVERABLE_REJECTED_OPERATOR, True),  # filtered by the carrier
-    "30008": (st.UNDELIVERABLE_NOT_DELIVERED, False),  # unknown error
-    "30036": (st.EXPIRED_EXPIRED, False),  # validity period passed in Twilio's queue
-    "30610": (st.UNDELIVERABLE_REJECTED_OPERATOR, False),  # local regulation (quiet hours)
-    "14107": (st.UNDELIVERABLE_NOT_DELIVERED, False),  # reply rate limit
-    "21610": (st.REJECTED_DESTINATION, True),  # recipient replied STOP
-    "63016": (st.REJECTED_CONTENT, True),  # free-form WhatsApp outside the 24 h window
-    "63018": (st.UNDELIVERABLE_NOT_DELIVERED, False),  # WhatsApp rate limit
-    "63024": (st.REJECTED_NOT_ON_CHANNEL, True),  # not a WhatsApp user
-    "63038": (st.UNDELIVERABLE_NOT_DELIVERED, False),  # account daily limit
+# Error codes that refine a failed/undelivered callback: (our status, permanent, Twilio's
+# title). Each checked against https://www.twilio.com/docs/api/errors/<code>.
+CALLBACK_ERRORS: dict[str, tuple[str, bool, str]] = {
+    "30001": (st.UNDELIVERABLE_NOT_DELIVERED, False, "Queue overflow (Twilio's own queue)"),
+    "30002": (st.REJECTED_PROVIDER, True, "Account suspended"),
+    "30003": (st.UNDELIVERABLE_NOT_DELIVERED, False, "Unreachable destination handset"),
+    "30004": (st.REJECTED_DESTINATION, True, "Message blocked"),
+    "30005": (st.UNDELIVERABLE_NOT_DELIVERED, True, "Unknown destination handset"),
+    "30006": (st.UNDELIVERABLE_NOT_DELIVERED, True, "Landline or unreachable carrier"),
+    "30007": (st.UNDELIVERABLE_REJECTED_OPERATOR, True, "Message filtered by the carrier"),
+    "30008": (st.UNDELIVERABLE_NOT_DELIVERED, False, "Unknown error"),
+    "30022": (st.UNDELIVERABLE_REJECTED_OPERATOR, False, "US A2P 10DLC rate limits exceeded"),
+    "30034": (st.REJECTED_PROVIDER, True, "US A2P 10DLC: message from an unregistered number"),
+    "30036": (st.EXPIRED_EXPIRED, False, "Validity period expired"),
+    "30500": (st.UNDELIVERABLE_NOT_DELIVERED, False, "Twilio internal error"),
+    "30610": (st.UNDELIVERABLE_REJECTED_OPERATOR, False, "Local regulation (quiet hours)"),
+    "14107": (st.UNDELIVERABLE_NOT_DELIVERED, False, "SMS send rate limit exceeded"),
+    "21610": (st.REJECTED_DESTINATION, True, "Recipient unsubscribed (STOP)"),
+    "63003": (st.REJECTED_NOT_ON_CHANNEL, True, "Channel could not find the To address"),
+    "63016": (
+        st.REJECTED_CONTENT,
+        True,
+        "Outside the WhatsApp 24-hour window: free-form content is refused; send an "
+        "approved template (providerTemplate with its Content SID)",
+    ),
+    "63017": (st.UNDELIVERABLE_NOT_DELIVERED, False, "Rate limit exceeded"),
+    "63018": (st.UNDELIVERABLE_NOT_DELIVERED, False, "Rate limit exceeded for the channel"),
+    "63024": (st.REJECTED_NOT_ON_CHANNEL, True, "Invalid message recipient"),
+    "63038": (st.UNDELIVERABLE_NOT_DELIVERED, False, "Account exceeded the daily limit"),
 }
 
 # Error codes of a refused create (HTTP 4xx): (our status, permanent). Unlisted 4xx codes are
@@ -77,16 +106,38 @@ SEND_ERRORS = {
     "20003": (st.REJECTED_PROVIDER, True),  # authentication failed
     "20429": (st.REJECTED_PROVIDER, False),  # too many concurrent requests
     "21211": (st.REJECTED_DESTINATION, True),  # invalid To
-    "21408": (st.REJECTED_DESTINATION, True),  # region not enabled
-    "21606": (st.REJECTED_PROVIDER, True),  # From cannot send SMS
+    "21408": (st.REJECTED_DESTINATION, True),  # sending to the To's region not enabled
+    "21606": (st.REJECTED_PROVIDER, True),  # From cannot send messages
     "21608": (st.REJECTED_DESTINATION, True),  # unverified To on a trial account
     "21610": (st.REJECTED_DESTINATION, True),  # recipient unsubscribed (STOP)
-    "21612": (st.REJECTED_DESTINATION, True),  # To unroutable
-    "21614": (st.REJECTED_DESTINATION, True),  # To not SMS-capable
-    "63016": (st.REJECTED_CONTENT, True),
-    "63024": (st.REJECTED_NOT_ON_CHANNEL, True),
+    "21611": (st.REJECTED_PROVIDER, False),  # the From's queue is full: back off
+    "21612": (st.REJECTED_DESTINATION, True),  # To/From combination cannot be sent
+    "21614": (st.REJECTED_DESTINATION, True),  # To not a valid mobile number
+    "21635": (st.REJECTED_DESTINATION, True),  # To is a landline
+    "21617": (st.REJECTED_CONTENT, True),  # body over 1600 characters
+    "21655": (st.REJECTED_CONTENT, True),  # ContentSid invalid
+    "21656": (st.REJECTED_CONTENT, True),  # ContentVariables invalid
+    "63016": (st.REJECTED_CONTENT, True),  # free-form WhatsApp outside the 24 h window
+    "63024": (st.REJECTED_NOT_ON_CHANNEL, True),  # not a valid WhatsApp recipient
     "63038": (st.REJECTED_PROVIDER, False),  # daily limit: try again later
 }
+
+WHATSAPP_CAPABILITIES = Capabilities(
+    # One MediaUrl per WhatsApp message ("unlike MMS, a WhatsApp media message can only
+    # contain one media attachment"); stickers are image/webp.
+    media_kinds=frozenset({"image", "document", "video", "audio", "sticker"}),
+    max_media=1,
+    location=True,  # PersistentAction geo:<lat>,<lon>|<label>
+    templates=True,  # ContentSid + ContentVariables
+    note=_RICH,
+)
+SMS_CAPABILITIES = Capabilities(
+    # MMS: up to ten MediaUrl (Twilio's accepted MIME types cover images, audio, video, PDF,
+    # vCard). Where MMS reaches (US/CA) is Twilio's business, not refused here.
+    media_kinds=frozenset({"image", "document", "video", "audio"}),
+    max_media=MAX_MMS_MEDIA,
+    templates=True,  # twilio/text and twilio/media Content templates work on SMS too
+)
 
 
 def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
@@ -132,11 +183,24 @@ def _decimal(value) -> Decimal | None:
         return None
 
 
+def content_variables(params: tuple[str, ...]) -> str:
+    """A Content template's variables as Twilio numbers them: {"1": p1, "2": p2, ...}."""
+    return json.dumps({str(n): p for n, p in enumerate(params, 1)}, ensure_ascii=False)
+
+
+def inbound_id(params: list[tuple[str, str]]) -> str:
+    """A stable id for an inbound call that names no MessageSid: a hash of its signed
+    parameters, so that Twilio's retries of the same call are stored once."""
+    data = "&".join(f"{k}={v}" for k, v in sorted(params))
+    return "twilio-sha256:" + hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
 @register
 class TwilioBackend(Backend):
     provider_type = "twilio"
     label = "Twilio (SMS, WhatsApp)"
     channels = ("sms", "whatsapp")
+    capabilities = {"sms": SMS_CAPABILITIES, "whatsapp": WHATSAPP_CAPABILITIES}
     # A number's inbound webhook may be set to HTTP GET, its parameters in the query.
     get_webhooks_carry_events = True
     credential_fields = (
@@ -144,6 +208,54 @@ class TwilioBackend(Backend):
         CredentialField("authToken", help="Auth Token; also verifies Twilio's webhook calls."),
         api_base_url_field("https://api.twilio.com"),
     )
+
+    @classmethod
+    def content_problems(cls, channel: str, content: Content) -> list[tuple[str, str]]:
+        """The capability checks, plus what Twilio's form has no field for."""
+        out = super().content_problems(channel, content)
+        who = f"{cls.label} ({channel})"
+        for m in content.media:
+            if m.filename:
+                # "Twilio does not support setting a filename or caption for documents".
+                out.append(
+                    (
+                        f"media.{m.kind}.filename",
+                        f"{who} takes a file's name from its URL; it has no filename field.",
+                    )
+                )
+            if m.caption:
+                out.append(
+                    (
+                        f"media.{m.kind}.caption",
+                        f"{who} shows the message text with the media: give it as the body.",
+                    )
+                )
+        t = content.template
+        if t is not None and channel in cls.capabilities:
+            if not CONTENT_SID.match(t.name):
+                out.append(
+                    (
+                        "providerTemplate.name",
+                        f"{who} names a Content template by its SID: HX and 32 hex digits.",
+                    )
+                )
+            if t.buttons:
+                out.append(
+                    (
+                        "providerTemplate.buttons",
+                        f"{who} numbers every variable of a Content template, a button's too: "
+                        "give the button values in providerTemplate.params at their numbers.",
+                    )
+                )
+            if t.header_text:
+                out.append(
+                    (
+                        "providerTemplate.header",
+                        f"{who}: a Content template's header is part of the template; give "
+                        "its variables in providerTemplate.params.",
+                    )
+                )
+        return out
 
     @property
     def account_sid(self) -> str:
@@ -158,22 +270,38 @@ class TwilioBackend(Backend):
         sender = self.sender_for(message)
         form = [("To", _address(message.channel, message.to))]
         # A Messaging Service SID as sender lets the service's pool pick the From.
-        if sender.startswith("MG") and len(sender) == 34:
+        if MESSAGING_SERVICE_SID.match(sender):
             form.append(("MessagingServiceSid", sender))
         elif sender:
             form.append(("From", _address(message.channel, sender)))
-        template = message.payload.get("providerTemplate") or {}
-        if isinstance(template, dict) and template.get("contentSid"):
-            # An approved Content Template (WhatsApp outside the 24 h window): no Body then.
-            form.append(("ContentSid", str(template["contentSid"])))
-            if template.get("variables"):
-                form.append(("ContentVariables", json.dumps(template["variables"])))
+        content = message.content
+        template = content.template
+        if template is not None:
+            # A Content template (an approved one opens WhatsApp outside the 24 h window):
+            # no Body or MediaUrl then (error 63016's advice); variables only when given.
+            form.append(("ContentSid", template.name))
+            if template.params:
+                form.append(("ContentVariables", content_variables(template.params)))
         else:
-            if message.body:
-                form.append(("Body", message.body))
-            media = message.payload.get("media") or {}
-            if isinstance(media, dict) and media.get("url"):
-                form.append(("MediaUrl", str(media["url"])))
+            body = message.body
+            location = content.location
+            geo = ""
+            if location is not None:
+                geo = f"geo:{location.latitude},{location.longitude}"
+                # A message needs a Body, MediaUrl or ContentSid (21602); Twilio's location
+                # examples give a Body with the PersistentAction.
+                body = body or location.name or location.address or geo[4:]
+            if body:
+                form.append(("Body", body))
+            form.extend(("MediaUrl", m.url) for m in content.media)
+            if location is not None:
+                # twilio-python: PersistentAction "used for sending location in WhatsApp
+                # messages", as geo:<latitude>,<longitude>|<label>.
+                label = location.name or location.address
+                form.append(("PersistentAction", f"{geo}|{label}" if label else geo))
+        validity = message.validity_seconds(MAX_VALIDITY_SECONDS, MIN_VALIDITY_SECONDS)
+        if validity is not None:
+            form.append(("ValidityPeriod", str(validity)))
         if message.status_webhook_url:
             # Twilio has no reference field of its own: our id rides in the callback URL's
             # query, which Twilio calls (and signs) exactly as given.
@@ -223,8 +351,8 @@ class TwilioBackend(Backend):
         return f"{body.get('friendly_name') or self.account_sid} ({body.get('status', '?')})"
 
     # --- webhooks --------------------------------------------------------------------------
-    def verified_params(self, request: WebhookRequest) -> dict[str, str]:
-        """The form parameters of a genuine Twilio call; WebhookRejected otherwise."""
+    def verified_params(self, request: WebhookRequest) -> list[tuple[str, str]]:
+        """The parameters of a genuine Twilio call, in order; WebhookRejected otherwise."""
         signature = request.headers.get("X-Twilio-Signature") or next(
             (v for k, v in request.headers.items() if k.lower() == "x-twilio-signature"), ""
         )
@@ -242,11 +370,11 @@ class TwilioBackend(Backend):
         for url in _url_variants(request.url):
             expected = twilio_signature(token, url, signed)
             if hmac.compare_digest(expected, signature):
-                return dict(params)
+                return params
         raise WebhookRejected("The X-Twilio-Signature does not match.")
 
     def parse_status_webhook(self, request: WebhookRequest) -> list[StatusReport]:
-        params = self.verified_params(request)
+        params = dict(self.verified_params(request))
         sid = params.get("MessageSid") or params.get("SmsSid")
         raw_status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
         if params.get("EventType") == "READ":
@@ -255,9 +383,9 @@ class TwilioBackend(Backend):
         if not sid or status is None:
             raise WebhookRejected(f"Not a message status callback ({raw_status!r}).", 400)
         error_code = params.get("ErrorCode") or ""
-        permanent = True
-        if error_code and status not in (st.DELIVERED_TO_HANDSET, st.DELIVERED_READ):
-            status, permanent = CALLBACK_ERRORS.get(error_code, (status, True))
+        permanent, title = True, ""
+        if error_code and raw_status in FAILED_STATUSES:
+            status, permanent, title = CALLBACK_ERRORS.get(error_code, (status, True, ""))
         return [
             StatusReport(
                 provider_message_id=sid,
@@ -265,7 +393,7 @@ class TwilioBackend(Backend):
                 error_code=error_code,
                 error_description=params.get("ErrorMessage")
                 or params.get("ChannelStatusMessage")
-                or "",
+                or title,
                 permanent=permanent,
                 price=_decimal(params.get("Price")),
                 currency=params.get("PriceUnit", ""),
@@ -277,18 +405,20 @@ class TwilioBackend(Backend):
         ]
 
     def parse_inbound_webhook(self, request: WebhookRequest) -> list[Inbound]:
-        params = self.verified_params(request)
+        signed = self.verified_params(request)
+        params = dict(signed)
         sender, recipient = params.get("From", ""), params.get("To", "")
         if not sender:
             raise WebhookRejected("Not an inbound message (no From).", status=400)
         channel, sender = _strip(sender)
+        sid = params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid")
         return [
             Inbound(
                 channel=channel,
                 sender=sender,
                 recipient=_strip(recipient)[1],
                 text=params.get("Body", "") or params.get("ButtonText", ""),
-                provider_message_id=params.get("MessageSid") or params.get("SmsSid", ""),
+                provider_message_id=sid or inbound_id(signed),
                 raw=params,
             )
         ]

@@ -114,15 +114,39 @@ def test_whatsapp_request_uses_channel_addresses_and_media(backend):
 
 @responses.activate
 def test_whatsapp_content_template_replaces_the_body(backend):
+    """providerTemplate.name is the Content SID; its params become ContentVariables numbered
+    from "1" (twilio-python MessageList.create: content_sid, content_variables a JSON string)."""
     responses.post(API, json=created(), status=201)
-    template = {"contentSid": "HX" + "c" * 32, "variables": {"1": "Ann", "2": "o-1"}}
+    template = {"name": "HX" + "c" * 32, "params": ["Ann", "o-1"]}
     backend.send(
         message(channel="whatsapp", sender="+14155238886", payload={"providerTemplate": template})
     )
+    form = parse_qsl(responses.calls[0].request.body)
+    assert dict(form)["ContentSid"] == "HX" + "c" * 32
+    assert json.loads(dict(form)["ContentVariables"]) == {"1": "Ann", "2": "o-1"}
+    # Error 63016's advice: remove Body and MediaUrl when sending a Content template.
+    assert [k for k, _ in form] == [
+        "To",
+        "From",
+        "ContentSid",
+        "ContentVariables",
+        "StatusCallback",
+    ]
+
+
+@responses.activate
+def test_a_content_template_without_params_sends_no_variables(backend):
+    responses.post(API, json=created(), status=201)
+    backend.send(
+        message(
+            channel="whatsapp",
+            sender="+14155238886",
+            payload={"providerTemplate": {"name": "HX" + "d" * 32}},
+        )
+    )
     form = dict(parse_qsl(responses.calls[0].request.body))
-    assert form["ContentSid"] == "HX" + "c" * 32
-    assert json.loads(form["ContentVariables"]) == {"1": "Ann", "2": "o-1"}
-    assert "Body" not in form
+    assert form["ContentSid"] == "HX" + "d" * 32
+    assert "ContentVariables" not in form and "Body" not in form
 
 
 @responses.activate
@@ -471,7 +495,8 @@ def test_inbound_by_get_is_verified_over_the_url(anon_client, twilio):
 
 @responses.activate
 def test_a_whatsapp_template_named_in_the_request_reaches_twilio(client, tenant, run_tasks):
-    """`providerTemplate` in a send entry travels to the provider (Twilio's Content API)."""
+    """`providerTemplate` in a send entry travels to the provider (Twilio's Content API):
+    its name as ContentSid, its params as ContentVariables {"1": ..., "2": ...}."""
     from tests.factories import ProviderFactory
 
     provider = ProviderFactory(
@@ -486,7 +511,7 @@ def test_a_whatsapp_template_named_in_the_request_reaches_twilio(client, tenant,
     entry = {
         "body": "Your order {{o}} shipped", "data": {"o": "A1"}, "provider": provider.name,
         "from": "+14155550000", "to": ["+14155550100"],
-        "providerTemplate": {"contentSid": "HX" + "3" * 32, "variables": {"1": "A1"}},
+        "providerTemplate": {"name": "HX" + "3" * 32, "params": ["A1", "today"]},
     }  # fmt: skip
     r = run_tasks(client.post, "/api/v1/messages", {"whatsapp": [entry]}, format="json")
     assert r.status_code == 202, r.content
@@ -494,7 +519,8 @@ def test_a_whatsapp_template_named_in_the_request_reaches_twilio(client, tenant,
 
     sent = parse_qs(responses.calls[0].request.body)
     assert sent["ContentSid"] == ["HX" + "3" * 32]
-    assert json.loads(sent["ContentVariables"][0]) == {"1": "A1"}
+    assert json.loads(sent["ContentVariables"][0]) == {"1": "A1", "2": "today"}
+    assert "Body" not in sent
 
 
 def test_provider_template_must_be_an_object(client, sandbox):
@@ -502,3 +528,325 @@ def test_provider_template_must_be_an_object(client, sandbox):
     r = client.post("/api/v1/messages", {"whatsapp": [entry]}, format="json")
     assert r.status_code == 400
     assert r.json()["errors"][0]["source"] == "whatsapp[0].providerTemplate"
+
+
+# --- what it carries (issue 8) -------------------------------------------------------------------
+
+WA_FROM = "+14155238886"
+
+
+def api_send(client, run_tasks, channel="whatsapp", **entry):
+    """POST one entry through the API; (response, the form Twilio got as a list)."""
+    entry = {"body": "Hi", "to": ["+14155550100"], "from": WA_FROM, **entry}
+    r = run_tasks(client.post, "/api/v1/messages", {channel: [entry]}, format="json")
+    form = parse_qsl(responses.calls[0].request.body) if responses.calls else []
+    return r, form
+
+
+def refused(r) -> dict[str, str]:
+    assert r.status_code == 400, r.content
+    return {e["source"]: e["detail"] for e in r.json()["errors"]}
+
+
+@responses.activate
+def test_os1_image_on_whatsapp_is_one_media_url(client, twilio, run_tasks):
+    # Twilio API for WhatsApp: media goes as MediaUrl, exactly like MMS, one attachment.
+    responses.post(API, json=created(), status=201)
+    r, form = api_send(
+        client, run_tasks, body="Your ticket", media={"image": {"url": "https://cdn.example/t.png"}}
+    )
+    assert r.status_code == 202, r.content
+    assert form[:4] == [
+        ("To", "whatsapp:+14155550100"),
+        ("From", "whatsapp:" + WA_FROM),
+        ("Body", "Your ticket"),
+        ("MediaUrl", "https://cdn.example/t.png"),
+    ]
+
+
+@responses.activate
+def test_os1_document_without_filename_goes_as_media_url(client, twilio, run_tasks):
+    responses.post(API, json=created(), status=201)
+    r, form = api_send(client, run_tasks, media={"document": {"url": "https://cdn.example/a.pdf"}})
+    assert r.status_code == 202, r.content
+    assert ("MediaUrl", "https://cdn.example/a.pdf") in form
+
+
+def test_a_document_filename_is_refused_as_twilio_has_no_field_for_it(client, twilio):
+    # "Twilio does not support setting a filename or caption for documents" (WhatsApp media
+    # guidance); the Messages resource has MediaUrl only.
+    doc = {"url": "https://cdn.example/a.pdf", "filename": "invoice.pdf"}
+    r = client.post(
+        "/api/v1/messages",
+        {"whatsapp": [{"body": "x", "to": ["+14155550100"], "media": {"document": doc}}]},
+        format="json",
+    )
+    assert "whatsapp[0].media.document.filename" in refused(r)
+
+
+@responses.activate
+def test_mms_carries_up_to_ten_media_urls_in_order(client, twilio, run_tasks):
+    # twilio-python: "provide multiple media_url parameters ... up to ten".
+    responses.post(API, json=created(num_media="2"), status=201)
+    images = [{"url": "https://cdn.example/1.jpg"}, {"url": "https://cdn.example/2.jpg"}]
+    r, form = api_send(client, run_tasks, "sms", media={"image": images})
+    assert r.status_code == 202, r.content
+    assert [v for k, v in form if k == "MediaUrl"] == [
+        "https://cdn.example/1.jpg",
+        "https://cdn.example/2.jpg",
+    ]
+    eleven = [{"url": f"https://cdn.example/{n}.jpg"} for n in range(11)]
+    r = client.post(
+        "/api/v1/messages",
+        {"sms": [{"body": "x", "to": ["+14155550100"], "media": {"image": eleven}}]},
+        format="json",
+    )
+    assert "sms[0].media" in refused(r)
+
+
+def test_whatsapp_takes_one_media_item(client, twilio):
+    # "unlike MMS, a WhatsApp media message can only contain one media attachment".
+    media = {"image": [{"url": "https://cdn.example/1.jpg"}, {"url": "https://cdn.example/2.jpg"}]}
+    r = client.post(
+        "/api/v1/messages",
+        {"whatsapp": [{"body": "x", "to": ["+14155550100"], "media": media}]},
+        format="json",
+    )
+    assert "whatsapp[0].media" in refused(r)
+
+
+@responses.activate
+def test_os1_location_on_whatsapp_is_a_geo_persistent_action(client, twilio, run_tasks):
+    # twilio-python: PersistentAction is "used for sending location in WhatsApp messages";
+    # Twilio's sample: persistent_action=['geo:37.787890,-122.391664|375 Beale St'].
+    responses.post(API, json=created(), status=201)
+    location = {"latitude": 37.78789, "longitude": -122.391664, "name": "375 Beale St"}
+    r, form = api_send(client, run_tasks, body="Our office", media={"location": location})
+    assert r.status_code == 202, r.content
+    assert ("Body", "Our office") in form
+    assert ("PersistentAction", "geo:37.78789,-122.391664|375 Beale St") in form
+    assert not [k for k, _ in form if k == "MediaUrl"]
+
+
+@responses.activate
+def test_a_location_without_text_gets_its_name_as_body(backend):
+    responses.post(API, json=created(), status=201)
+    media = {"location": {"latitude": 52.5, "longitude": 13.4, "address": "Alexanderplatz"}}
+    backend.send(message(channel="whatsapp", sender=WA_FROM, body="", payload={"media": media}))
+    form = parse_qsl(responses.calls[0].request.body)
+    assert ("Body", "Alexanderplatz") in form
+    assert ("PersistentAction", "geo:52.5,13.4|Alexanderplatz") in form
+
+
+@pytest.mark.parametrize(
+    ("channel", "entry", "field"),
+    [
+        ("sms", {"media": {"location": {"latitude": 1, "longitude": 2}}}, "sms[0].media.location"),
+        (
+            "sms",
+            {"media": {"sticker": {"url": "https://cdn.example/s.webp"}}},
+            "sms[0].media.sticker",
+        ),
+        ("sms", {"buttons": ["Yes"]}, "sms[0].buttons"),
+        ("whatsapp", {"buttons": ["Yes", "No"]}, "whatsapp[0].buttons"),
+        (
+            "whatsapp",
+            {"buttons": [{"url": {"value": "https://example.com", "title": "Open"}}]},
+            "whatsapp[0].buttons",
+        ),
+        ("whatsapp", {"media": {"image": {"mediaId": "abc"}}}, "whatsapp[0].media.image.mediaId"),
+        (
+            "whatsapp",
+            {"media": {"image": {"url": "https://cdn.example/i.png", "caption": "c"}}},
+            "whatsapp[0].media.image.caption",
+        ),
+    ],
+)
+def test_what_twilio_cannot_carry_is_a_400_naming_the_field(client, twilio, channel, entry, field):
+    r = client.post(
+        "/api/v1/messages",
+        {channel: [{"body": "x", "to": ["+14155550100"], **entry}]},
+        format="json",
+    )
+    problems = refused(r)
+    assert field in problems, problems
+    if channel == "whatsapp" and "buttons" in entry:
+        # Free-form buttons need the Content API: the refusal says so.
+        assert "providerTemplate" in problems[field]
+
+
+@pytest.mark.parametrize(
+    ("template", "field"),
+    [
+        ({"name": "order_shipped", "params": ["A1"]}, "whatsapp[0].providerTemplate.name"),
+        (
+            {"name": "HX" + "3" * 32, "buttons": [{"type": "url", "value": "A1"}]},
+            "whatsapp[0].providerTemplate.buttons",
+        ),
+        (
+            {"name": "HX" + "3" * 32, "header": {"image": {"url": "https://cdn.example/h.png"}}},
+            "whatsapp[0].providerTemplate.header",
+        ),
+    ],
+)
+def test_a_template_twilio_cannot_name_or_fill_is_a_400(client, twilio, template, field):
+    entry = {"body": "x", "to": ["+14155550100"], "providerTemplate": template}
+    r = client.post("/api/v1/messages", {"whatsapp": [entry]}, format="json")
+    assert field in refused(r)
+
+
+@responses.activate
+def test_external_ref_names_the_content_sid_and_fills_its_variables(client, twilio, run_tasks):
+    """A WhatsApp entry's externalRef becomes the template; the text's placeholders, in
+    order, its ContentVariables."""
+    responses.post(API, json=created(), status=201)
+    r, form = api_send(
+        client,
+        run_tasks,
+        body="Hi {{name}}, order {{order}} shipped",
+        data={"name": "Ann", "order": "A1"},
+        externalRef="HX" + "e" * 32,
+    )
+    assert r.status_code == 202, r.content
+    got = dict(form)
+    assert got["ContentSid"] == "HX" + "e" * 32
+    assert json.loads(got["ContentVariables"]) == {"1": "Ann", "2": "A1"}
+    assert "Body" not in got
+
+
+@responses.activate
+def test_a_template_on_sms_is_a_content_template_too(client, twilio, run_tasks):
+    # twilio/text Content templates list SMS among their channels.
+    responses.post(API, json=created(), status=201)
+    r, form = api_send(
+        client, run_tasks, "sms", providerTemplate={"name": "HX" + "f" * 32, "params": ["7"]}
+    )
+    assert r.status_code == 202, r.content
+    assert dict(form)["ContentSid"] == "HX" + "f" * 32
+    assert json.loads(dict(form)["ContentVariables"]) == {"1": "7"}
+
+
+# --- validity ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("minutes", "seconds"), [(5, 300), (600, 36000), (2880, 36000)])
+@responses.activate
+def test_validity_travels_as_validity_period_capped_at_ten_hours(backend, minutes, seconds):
+    # ValidityPeriod: integer seconds 1..36000 (twilio-python MessageList.create; 90007).
+    from datetime import UTC, datetime, timedelta
+
+    responses.post(API, json=created(), status=201)
+    expires = datetime.now(UTC) + timedelta(minutes=minutes)
+    backend.send(message(expires_at=expires))
+    got = int(dict(parse_qsl(responses.calls[0].request.body))["ValidityPeriod"])
+    assert seconds - 2 <= got <= seconds
+
+
+@responses.activate
+def test_validity_needs_no_messaging_service(backend):
+    """Twilio documents ValidityPeriod on the Messages request itself ("in your Messaging
+    Service settings or in your API requests", error 30001): a plain From takes it too."""
+    from datetime import UTC, datetime, timedelta
+
+    responses.post(API, json=created(), status=201)
+    backend.send(message(expires_at=datetime.now(UTC) + timedelta(seconds=0)))
+    form = dict(parse_qsl(responses.calls[0].request.body))
+    assert form["From"] == "+15005550006"
+    assert form["ValidityPeriod"] == "1"  # at least Twilio's minimum
+
+
+@responses.activate
+def test_the_requests_validity_reaches_twilio(client, twilio, run_tasks):
+    responses.post(API, json=created(), status=201)
+    entry = {"body": "Hi", "to": ["+14155550100"], "from": "+15005550006"}
+    r = run_tasks(client.post, "/api/v1/messages", {"sms": [entry], "validity": 10}, format="json")
+    assert r.status_code == 202, r.content
+    got = int(dict(parse_qsl(responses.calls[0].request.body))["ValidityPeriod"])
+    assert 590 <= got <= 600
+
+
+# --- verdicts through the real webhook path ------------------------------------------------------
+
+
+def _sent(client, run_tasks) -> str:
+    responses.post(API, json=created(), status=201)
+    r = run_tasks(
+        client.post,
+        "/api/v1/messages",
+        {"sms": [{"body": "Hi", "to": ["+14155550100"], "from": "+15005550006"}]},
+        format="json",
+    )
+    assert r.status_code == 202, r.content
+    return r.json()["messages"][0]["messageId"]
+
+
+@pytest.mark.parametrize(
+    ("code", "final", "permanent"),
+    [
+        ("30003", st.PENDING_WAITING_RETRY, False),  # unreachable handset: try again later
+        ("30001", st.PENDING_WAITING_RETRY, False),  # Twilio's own queue overflowed
+        ("30005", st.UNDELIVERABLE_NOT_DELIVERED, True),  # unknown handset
+        ("30007", st.UNDELIVERABLE_REJECTED_OPERATOR, True),  # carrier filtering
+        ("63016", st.REJECTED_CONTENT, True),  # outside the WhatsApp window
+    ],
+)
+@responses.activate
+def test_a_failure_callback_retries_or_ends_by_its_code(
+    client, anon_client, twilio, run_tasks, code, final, permanent
+):
+    mid = _sent(client, run_tasks)
+    path = f"/webhooks/providers/{twilio.webhook_token}/status?ref={mid}"
+    params = status_params("undelivered", MessageSid=MSG_SID, SmsSid=MSG_SID, ErrorCode=code)
+    assert post_signed(anon_client, path, params).status_code == 200
+    stored = Message.objects.get(pk=mid)
+    assert stored.status == final
+    assert (stored.error_code, stored.error_permanent) == (code, permanent)
+    if code == "63016":
+        assert "template" in stored.error_description
+
+
+def test_canceled_is_not_a_delivery_failure(backend):
+    """Only a message scheduled at Twilio can be canceled, before it is sent."""
+    [report] = backend.parse_status_webhook(signed_status(HOOK, status="canceled"))
+    assert report.status == st.CANCELLED_BY_CLIENT
+    assert report.error_code == ""
+
+
+def test_an_error_code_on_a_non_failure_status_does_not_refine_it(backend):
+    [report] = backend.parse_status_webhook(signed_status(HOOK, status="sent", ErrorCode="30003"))
+    assert (report.status, report.permanent) == (st.DELIVERED_TO_OPERATOR, True)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "permanent"),
+    [
+        (21611, st.REJECTED_PROVIDER, False),  # the From's queue is full: back off
+        (21617, st.REJECTED_CONTENT, True),  # body too long
+        (21655, st.REJECTED_CONTENT, True),  # ContentSid invalid
+        (63016, st.REJECTED_CONTENT, True),
+    ],
+)
+@responses.activate
+def test_refused_creates_by_code(backend, code, status, permanent):
+    body = {"code": code, "message": "m", "more_info": "", "status": 400}
+    responses.post(API, json=body, status=400)
+    with pytest.raises(SendError) as exc:
+        backend.send(message())
+    assert (exc.value.status, exc.value.permanent) == (status, permanent)
+
+
+# --- inbound without MessageSid ------------------------------------------------------------------
+
+
+def test_inbound_without_a_message_sid_is_stored_once_across_retries(anon_client, twilio):
+    path = f"/webhooks/providers/{twilio.webhook_token}/inbound"
+    params = {
+        k: v for k, v in INBOUND.items() if k not in ("MessageSid", "SmsSid", "SmsMessageSid")
+    }
+    for _ in range(2):  # Twilio retries the very same signed call
+        assert post_signed(anon_client, path, params).status_code == 200
+    stored = InboundMessage.objects.get()
+    assert stored.provider_message_id.startswith("twilio-sha256:")
+    # Another message (other text) is another row.
+    assert post_signed(anon_client, path, {**params, "Body": "Again"}).status_code == 200
+    assert InboundMessage.objects.count() == 2
