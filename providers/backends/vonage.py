@@ -33,22 +33,35 @@ from .base import (
 )
 from .reference import our_ref
 
-# messages[].status of the send answer → (permanent?, our status). "0" is success.
+# messages[].status of the send answer → (permanent?, our status, Vonage's title). "0" is
+# success. https://developer.vonage.com/api-errors/sms (and troubleshooting-sms).
 SEND_ERRORS: dict[str, tuple[bool, str, str]] = {
     "1": (False, st.REJECTED_PROVIDER, "Throttled"),
     "2": (True, st.REJECTED_PROVIDER, "Missing parameters"),
     "3": (True, st.REJECTED_PROVIDER, "Invalid parameters"),
     "4": (True, st.REJECTED_PROVIDER, "Invalid credentials"),
     "5": (False, st.REJECTED_PROVIDER, "Internal error"),
-    "6": (True, st.REJECTED_DESTINATION, "Invalid message"),
+    "6": (True, st.REJECTED_DESTINATION, "Invalid message"),  # e.g. unknown number prefix
     "7": (True, st.REJECTED_DESTINATION, "Number barred"),
     "8": (True, st.REJECTED_PROVIDER, "Partner account barred"),
-    "9": (True, st.REJECTED_PROVIDER, "Partner quota violation"),
-    "10": (False, st.REJECTED_PROVIDER, "Too many existing binds"),
+    "9": (True, st.REJECTED_PROVIDER, "Partner quota violation"),  # no credit: top up
+    "10": (False, st.REJECTED_PROVIDER, "Too many existing binds"),  # back off and retry
+    "11": (True, st.REJECTED_PROVIDER, "Account not enabled for HTTP"),
+    "12": (True, st.REJECTED_CONTENT, "Message too long"),
+    "14": (True, st.REJECTED_PROVIDER, "Invalid signature"),
+    "15": (True, st.REJECTED_PROVIDER, "Invalid sender address"),
+    "22": (True, st.REJECTED_PROVIDER, "Invalid network code"),
+    "23": (True, st.REJECTED_PROVIDER, "Invalid callback URL"),
     "29": (True, st.REJECTED_DESTINATION, "Non-whitelisted destination"),
+    "32": (True, st.REJECTED_PROVIDER, "Signature and API secret disallowed"),
+    "33": (True, st.REJECTED_DESTINATION, "Number de-activated"),
 }
 # How long to wait before retrying a throttled send (30 requests/s per key by default).
 THROTTLE_RETRY_AFTER = 1.0
+# `ttl`: how long Vonage attempts delivery, in milliseconds, 20000 to 604800000 (7 days)
+# (vonage-python-sdk SmsMessage.ttl: ge=20000, le=604800000; Vonage's default is 72 h).
+MIN_TTL_SECONDS = 20
+MAX_TTL_SECONDS = 604800
 
 # DLR `status` → our status; `accepted`/`buffered` are intermediate.
 DLR_STATUSES: dict[str, str] = {
@@ -60,7 +73,7 @@ DLR_STATUSES: dict[str, str] = {
     "rejected": st.UNDELIVERABLE_REJECTED_OPERATOR,
     "unknown": st.UNDELIVERABLE_NOT_DELIVERED,
 }
-# DLR `err-code` texts (0 is "delivered").
+# DLR `err-code` texts (0 is "delivered"), as Vonage's "SMS Delivery Error Codes" gives them.
 DLR_ERRORS: dict[str, str] = {
     "1": "Unknown",
     "2": "Absent subscriber (temporary)",
@@ -85,8 +98,12 @@ DLR_ERRORS: dict[str, str] = {
     "54": "Regulation error",
     "99": "General error",
 }
-# The error codes whose DLR means the destination itself is refused.
-DLR_REJECTED_DESTINATION = {"3", "9", "11"}
+# The error codes whose DLR means the destination itself is refused: the number is gone,
+# barred by its user, not to be messaged, or has no route.
+DLR_REJECTED_DESTINATION = {"3", "4", "9", "11"}
+# The error codes Vonage says to retry (the handset was away or busy, the network failed,
+# a gateway quota was hit): a later attempt may get through. The others are final.
+DLR_TRANSIENT = {"2", "7", "8", "16"}
 
 # Signature hash by hex length; 32 hex digits is HMAC-MD5 or the legacy md5hash.
 SIGNATURE_DIGESTS: dict[int, tuple[str, ...]] = {
@@ -144,6 +161,7 @@ class VonageBackend(Backend):
     get_webhooks_carry_events = True  # receipts may come as GET with query parameters
     label = "Vonage SMS API"
     channels = ("sms",)
+    reports_parts = True  # one delivery receipt per part of a long text
     credential_fields = (
         CredentialField("apiKey", secret=False, help="The API key from the Vonage dashboard."),
         CredentialField("apiSecret", help="The API secret from the Vonage dashboard."),
@@ -157,7 +175,7 @@ class VonageBackend(Backend):
     )
 
     # --- sending ---------------------------------------------------------------------------
-    def send(self, message: OutboundMessage) -> SendResult:
+    def build_form(self, message: OutboundMessage) -> dict[str, str]:
         form = {
             "api_key": self.credentials["apiKey"],
             "api_secret": self.credentials["apiSecret"],
@@ -167,10 +185,16 @@ class VonageBackend(Backend):
             "type": "text" if is_gsm7(message.body) else "unicode",
             "client-ref": message.id,
         }
+        ttl = message.validity_seconds(MAX_TTL_SECONDS, MIN_TTL_SECONDS)
+        if ttl is not None:
+            form["ttl"] = str(ttl * 1000)
         if message.status_webhook_url:
             form["callback"] = message.status_webhook_url
             form["status-report-req"] = "true"
-        response = self.session.post(f"{self.base_url}/sms/json", data=form)
+        return form
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        response = self.session.post(f"{self.base_url}/sms/json", data=self.build_form(message))
         if response.status_code == 429 or response.status_code >= 500:
             raise SendError(
                 f"HTTP_{response.status_code}",
@@ -182,34 +206,29 @@ class VonageBackend(Backend):
         try:
             body = response.json()
             parts = body["messages"]
-            first = parts[0]
-        except (ValueError, KeyError, IndexError, TypeError):
+            if not parts or not all(isinstance(p, dict) for p in parts):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
             raise SendError(
                 f"HTTP_{response.status_code}",
                 f"Vonage answered HTTP {response.status_code} without a message list.",
                 permanent=response.status_code < 500 and response.status_code != 408,
                 raw=response.text,
             ) from None
-        failed = next((p for p in parts if str(p.get("status")) != "0"), None)
-        if failed is not None:
-            code = str(failed.get("status"))
-            permanent, status, title = SEND_ERRORS.get(
-                code, (True, st.REJECTED_PROVIDER, "Unknown error")
-            )
-            raise SendError(
-                f"VONAGE_{code}",
-                failed.get("error-text") or title,
-                permanent=permanent,
-                status=status,
-                retry_after=THROTTLE_RETRY_AFTER if code == "1" else None,
-                raw=body,
-            )
+        # One entry per part of a long text, in order (vonage-python-sdk send_long_sms.json).
+        accepted = [(n, p) for n, p in enumerate(parts, 1) if str(p.get("status")) == "0"]
+        refused = [(n, p) for n, p in enumerate(parts, 1) if str(p.get("status")) != "0"]
+        if refused:
+            raise _refusal(refused, accepted, len(parts), body)
+        ids = tuple(str(p.get("message-id", "")) for _, p in accepted)
         prices = [_price(p.get("message-price")) for p in parts]
         return SendResult(
-            provider_message_id=str(first["message-id"]),
+            provider_message_id=ids[0],
             price=sum(prices, Decimal(0)) if all(p is not None for p in prices) else None,
             currency="EUR" if any(p is not None for p in prices) else "",
             raw=body,
+            # Vonage reports each part on its own (one DLR per part, each with its own id).
+            part_ids=ids,
         )
 
     # --- webhooks --------------------------------------------------------------------------
@@ -256,12 +275,15 @@ class VonageBackend(Backend):
         if status == st.UNDELIVERABLE_NOT_DELIVERED and err in DLR_REJECTED_DESTINATION:
             status = st.REJECTED_DESTINATION
         failed = st.get(status).group != st.DELIVERED and status != st.PENDING_ENROUTE
+        # A failure Vonage says to retry is transient; rejected and expired ones are final.
+        transient = failed and raw_status in ("failed", "unknown") and err in DLR_TRANSIENT
         return [
             StatusReport(
                 provider_message_id=str(message_id),
                 status=status,
                 error_code=f"VONAGE_DLR_{err}" if failed and err != "0" else "",
                 error_description=DLR_ERRORS.get(err, "") if failed else "",
+                permanent=not transient,
                 price=_price(params.get("price")),
                 currency="EUR" if params.get("price") else "",
                 occurred_at=_timestamp(params.get("message-timestamp", "")),
@@ -308,6 +330,37 @@ class VonageBackend(Backend):
         except ValueError:
             balance = None
         return f"Vonage account {self.credentials['apiKey']}, balance {balance} EUR"
+
+
+def _refusal(refused: list, accepted: list, total: int, body) -> SendError:
+    """The SendError for an answer with refused parts. With none accepted, the first refusal
+    decides (a throttled send is retried); once a part is accepted, never retried, since a
+    resend would deliver the accepted parts twice."""
+    number, first = refused[0]
+    code = str(first.get("status"))
+    permanent, status, title = SEND_ERRORS.get(code, (True, st.REJECTED_PROVIDER, "Unknown error"))
+    why = first.get("error-text") or title
+    if not accepted:
+        return SendError(
+            f"VONAGE_{code}",
+            why,
+            permanent=permanent,
+            status=status,
+            retry_after=THROTTLE_RETRY_AFTER if code == "1" else None,
+            raw=body,
+        )
+    sent = ", ".join(f"{n} ({p.get('message-id', '?')})" for n, p in accepted)
+    failed = ", ".join(
+        f"{n} (status {p.get('status')}: {p.get('error-text') or title})" for n, p in refused
+    )
+    return SendError(
+        f"VONAGE_{code}",
+        f"Vonage accepted part(s) {sent} of {total} but refused part(s) {failed}; not resent, "
+        "so that the accepted parts are not delivered twice.",
+        permanent=True,
+        status=status,
+        raw=body,
+    )
 
 
 def _retry_after(response) -> float | None:

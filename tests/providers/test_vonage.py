@@ -364,3 +364,214 @@ def test_receipt_sent_by_get_moves_the_message(client, vonage, run_tasks, anon_c
     ok = anon_client.get(url, signed({**DLR, "client-ref": mid}))
     assert ok.status_code == 200, ok.content
     assert Message.objects.get(pk=mid).status == st.DELIVERED_TO_HANDSET
+
+
+# --- long messages: one answer entry per part (issue 8) -----------------------------------------
+
+
+def part(mid, status="0", **extra):
+    """One `messages[]` entry as vonage-python-sdk's send_long_sms.json /
+    send_sms_partial_error.json show them (a refused part has no message-id)."""
+    if status != "0":
+        return {"status": status, "error-text": extra.pop("text", "Throttled"), **extra}
+    return {
+        "to": "447700900000",
+        "message-id": mid,
+        "status": "0",
+        "remaining-balance": "37.43563628",
+        "message-price": "0.04120000",
+        "network": "23420",
+        "client-ref": "ref123",
+        **extra,
+    }
+
+
+LONG = "x" * 400  # three GSM-7 parts
+
+
+@responses.activate
+def test_a_three_part_message_keeps_every_part_id_in_order():
+    answer = {"message-count": "3", "messages": [part("P1"), part("P2"), part("P3")]}
+    responses.post(API, json=answer)
+    result = VonageBackend(CREDS).send(outbound(body=LONG))
+    assert result.provider_message_id == "P1"
+    assert result.part_ids == ("P1", "P2", "P3")
+    assert result.price == Decimal("0.12360000")
+    assert VonageBackend.reports_parts is True
+
+
+@responses.activate
+def test_a_later_part_refused_after_accepted_ones_is_permanent_and_says_which():
+    answer = {
+        "message-count": "3",
+        "messages": [part("P1"), part("P2"), part(None, "1", text="Throttled")],
+    }
+    responses.post(API, json=answer)
+    with pytest.raises(SendError) as exc:
+        VonageBackend(CREDS).send(outbound(body=LONG))
+    err = exc.value
+    # Throttled alone would be retried; with parts 1-2 on their way a resend would send them
+    # twice, so it is final.
+    assert err.permanent is True
+    assert err.code == "VONAGE_1"
+    assert err.retry_after is None
+    assert "1 (P1), 2 (P2) of 3" in err.description
+    assert "3 (status 1: Throttled)" in err.description
+    assert err.raw == answer
+
+
+@responses.activate
+def test_the_first_part_refused_transiently_is_retried_as_before():
+    answer = {"message-count": "2", "messages": [part(None, "1"), part(None, "1")]}
+    responses.post(API, json=answer)
+    with pytest.raises(SendError) as exc:
+        VonageBackend(CREDS).send(outbound(body=LONG))
+    assert (exc.value.permanent, exc.value.retry_after) == (False, 1.0)
+    assert exc.value.description == "Throttled"
+
+
+def _api_send(client, run_tasks, body="Hi", **options):
+    entry = {"body": body, "to": ["+447700900000"], "provider": "vonage", "from": "Acme"}
+    r = run_tasks(client.post, "/api/v1/messages", {"sms": [entry], **options}, format="json")
+    assert r.status_code == 202, r.content
+    return r.json()["messages"][0]["messageId"]
+
+
+@responses.activate
+def test_through_dispatch_a_partly_accepted_long_message_is_not_resent(client, vonage, run_tasks):
+    answer = {"message-count": "3", "messages": [part("P1"), part("P2"), part(None, "9")]}
+    responses.post(API, json=answer)
+    mid = _api_send(client, run_tasks, body=LONG)
+    message = Message.objects.get(pk=mid)
+    assert message.status == st.REJECTED_PROVIDER  # status 9: partner quota violation
+    assert message.error_permanent is True
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_through_dispatch_a_throttled_first_part_waits_for_a_retry(client, vonage, run_tasks):
+    responses.post(API, json={"message-count": "1", "messages": [part(None, "1")]})
+    mid = _api_send(client, run_tasks)
+    assert Message.objects.get(pk=mid).status == st.PENDING_WAITING_RETRY
+
+
+@responses.activate
+def test_each_part_reports_on_its_own_and_all_must_be_delivered(
+    client, vonage, run_tasks, anon_client
+):
+    responses.post(API, json={"message-count": "2", "messages": [part("P1"), part("P2")]})
+    mid = _api_send(client, run_tasks, body="x" * 200)
+    url = f"/webhooks/providers/{vonage.webhook_token}/status"
+    dlr = {**DLR, "client-ref": mid}
+    assert (
+        anon_client.post(url, signed({**dlr, "messageId": "P1"}), format="json").status_code == 200
+    )
+    assert Message.objects.get(pk=mid).status == st.PENDING_ENROUTE  # part 2 still on its way
+    assert (
+        anon_client.post(url, signed({**dlr, "messageId": "P2"}), format="json").status_code == 200
+    )
+    assert Message.objects.get(pk=mid).status == st.DELIVERED_TO_HANDSET
+
+
+# --- validity ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "ttl"),
+    [(3600, 3_600_000), (5, 20_000), (30 * 86400, 604_800_000)],
+)
+@responses.activate
+def test_validity_travels_as_ttl_in_milliseconds_within_vonages_range(seconds, ttl):
+    # vonage-python-sdk SmsMessage.ttl: milliseconds, ge=20000, le=604800000.
+    from datetime import UTC, datetime, timedelta
+
+    responses.post(API, json=ok_answer("X"))
+    VonageBackend(CREDS).send(outbound(expires_at=datetime.now(UTC) + timedelta(seconds=seconds)))
+    got = int(dict(parse_qsl(responses.calls[0].request.body))["ttl"])
+    assert ttl - 2000 <= got <= ttl
+
+
+@responses.activate
+def test_without_validity_no_ttl_is_sent():
+    responses.post(API, json=ok_answer("X"))
+    VonageBackend(CREDS).send(outbound())
+    assert "ttl" not in dict(parse_qsl(responses.calls[0].request.body))
+
+
+@responses.activate
+def test_the_requests_validity_reaches_vonage(client, vonage, run_tasks):
+    responses.post(API, json=ok_answer("X"))
+    _api_send(client, run_tasks, validity=30)
+    got = int(dict(parse_qsl(responses.calls[0].request.body))["ttl"])
+    assert 1_790_000 <= got <= 1_800_000
+
+
+# --- verdicts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "permanent", "status"),
+    [
+        ("10", False, st.REJECTED_PROVIDER),  # too many binds: back off and retry
+        ("12", True, st.REJECTED_CONTENT),  # message too long
+        ("15", True, st.REJECTED_PROVIDER),  # invalid sender address
+        ("33", True, st.REJECTED_DESTINATION),  # number de-activated
+    ],
+)
+@responses.activate
+def test_more_send_status_codes(code, permanent, status):
+    responses.post(API, json={"message-count": "1", "messages": [part(None, code, text="e")]})
+    with pytest.raises(SendError) as exc:
+        VonageBackend(CREDS).send(outbound())
+    assert (exc.value.permanent, exc.value.status) == (permanent, status)
+
+
+@pytest.mark.parametrize(
+    ("status", "err", "permanent"),
+    [
+        ("failed", "2", False),  # absent subscriber (temporary): "Retry"
+        ("failed", "7", False),  # handset busy: "Retry"
+        ("failed", "8", False),  # network error: "Retry"
+        ("failed", "3", True),  # absent subscriber (permanent)
+        ("rejected", "6", True),  # anti-spam
+        ("expired", "1", True),
+    ],
+)
+def test_dlr_error_codes_vonage_says_to_retry_are_transient(status, err, permanent):
+    (report,) = VonageBackend(CREDS).parse_status_webhook(
+        query_request({**DLR, "status": status, "err-code": err})
+    )
+    assert report.permanent is permanent
+
+
+@pytest.mark.parametrize(
+    ("err", "final"),
+    [("2", st.PENDING_WAITING_RETRY), ("4", st.REJECTED_DESTINATION)],
+)
+@responses.activate
+def test_a_failed_receipt_retries_or_ends_through_the_webhook(
+    client, vonage, run_tasks, anon_client, err, final
+):
+    responses.post(API, json=ok_answer("0A0000000123ABCD1"))
+    mid = _api_send(client, run_tasks)
+    url = f"/webhooks/providers/{vonage.webhook_token}/status"
+    dlr = signed({**DLR, "status": "failed", "err-code": err, "client-ref": mid})
+    assert anon_client.post(url, dlr, format="json").status_code == 200
+    message = Message.objects.get(pk=mid)
+    assert message.status == final
+    assert message.error_code == f"VONAGE_DLR_{err}"
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ({"media": {"image": {"url": "https://cdn.example/i.png"}}}, "sms[0].media.image"),
+        ({"buttons": ["Yes"]}, "sms[0].buttons"),
+        ({"providerTemplate": {"name": "t"}}, "sms[0].providerTemplate"),
+    ],
+)
+def test_vonage_sms_carries_text_only(client, vonage, entry, field):
+    body = {"sms": [{"body": "x", "to": ["+447700900000"], "provider": "vonage", **entry}]}
+    r = client.post("/api/v1/messages", body, format="json")
+    assert r.status_code == 400, r.content
+    assert field in {e["source"] for e in r.json()["errors"]}
