@@ -1,4 +1,4 @@
-"""Infobip: SMS, WhatsApp (text, image, document, template) and Viber (PROVIDERS.md §2).
+"""Infobip: SMS, WhatsApp (text, media, location, buttons, templates) and Viber (PROVIDERS.md §2).
 
 JSON over HTTPS with `Authorization: App <apiKey>`. Each send names our status webhook URL
 as the message's delivery-report URL, so the reports come back pushed, one `results` list
@@ -27,16 +27,33 @@ from .base import (
     http_send_error,
     register,
 )
+from .content import Capabilities, Content, Media, ProviderTemplate
 from .reference import our_ref
 
 SMS_PATH = "/sms/3/messages"
 VIBER_PATH = "/viber/2/messages"
+# WhatsAppApi (infobip-api-java-client): one endpoint per message type.
 WHATSAPP_PATHS = {
     "text": "/whatsapp/1/message/text",
     "image": "/whatsapp/1/message/image",
     "document": "/whatsapp/1/message/document",
+    "video": "/whatsapp/1/message/video",
+    "audio": "/whatsapp/1/message/audio",
+    "sticker": "/whatsapp/1/message/sticker",
+    "location": "/whatsapp/1/message/location",
+    "buttons": "/whatsapp/1/message/interactive/buttons",
+    "url-button": "/whatsapp/1/message/interactive/url-button",
     "template": "/whatsapp/1/message/template",
 }
+# WhatsApp{Image,Document,Video}Content take a caption; audio and sticker do not.
+CAPTIONED = frozenset({"image", "document", "video"})
+# The header types of WhatsAppInteractiveButtons/UrlButton messages (besides TEXT).
+INTERACTIVE_HEADERS = frozenset({"image", "document", "video"})
+# WhatsApp's limit on a reply button's title and a URL button's display text.
+MAX_BUTTON_TITLE = 20
+# ValidityPeriod: "Validity period longer than 48h is not supported".
+MAX_VALIDITY_SECONDS = 48 * 3600
+TEMPLATE_BUTTON_TYPES = {"url": "URL", "quick_reply": "QUICK_REPLY", "copy_code": "COPY_CODE"}
 
 # status.id → our status (Infobip's status ids, §2.5); a report whose id is not listed falls
 # back to its groupName.
@@ -144,6 +161,66 @@ def _ref(item: dict) -> str:
     return our_ref(item.get("callbackData")) or our_ref(item.get("messageId"))
 
 
+def _filename(media: Media) -> str:
+    return media.filename or media.url.rstrip("/").rsplit("/", 1)[-1] or "document"
+
+
+def _header(media: Media) -> dict:
+    """An interactive message's or a template's media header."""
+    header = {"type": media.kind.upper(), "mediaUrl": media.url}
+    if media.kind == "document":
+        header["filename"] = _filename(media)
+    return header
+
+
+def _interactive(text: str, action: dict, media: Media | None) -> dict:
+    """WhatsAppInteractiveButtonsContent / WhatsAppInteractiveUrlButtonContent."""
+    content: dict = {"body": {"text": text}, "action": action}
+    if media is not None:
+        content["header"] = _header(media)
+    return content
+
+
+def _template_content(template: ProviderTemplate) -> dict:
+    """WhatsAppTemplateContent: body.placeholders is required, [] for a template without
+    placeholders; header and buttons only where the template has them."""
+    data: dict = {"body": {"placeholders": list(template.params)}}
+    if template.header_text:
+        data["header"] = {"type": "TEXT", "placeholder": template.header_text}
+    elif template.header_media is not None:
+        data["header"] = _header(template.header_media)
+    elif template.header_location is not None:
+        place = template.header_location
+        data["header"] = {
+            "type": "LOCATION",
+            "latitude": place.latitude,
+            "longitude": place.longitude,
+        }
+    if template.buttons:
+        # Infobip has no index: the buttons go "in the correct order" of the template.
+        data["buttons"] = [
+            {"type": TEMPLATE_BUTTON_TYPES[b.kind], "parameter": b.value}
+            for b in sorted(template.buttons, key=lambda b: b.index)
+        ]
+    return {
+        "templateName": template.name,
+        "templateData": data,
+        "language": template.language or "en",
+    }
+
+
+def _viber_content(content: Content, text: str) -> dict:
+    """ViberOutboundTextContent or ViberOutboundImageContent, with a URL button if given."""
+    image = next(iter(content.media), None)
+    body: dict = {"type": "IMAGE", "mediaUrl": image.url} if image else {"type": "TEXT"}
+    if text or not image:
+        body["text"] = text
+    if content.url_buttons:
+        button = content.url_buttons[0]
+        body["button"] = {"title": button.text, "action": button.url}
+    return body
+
+
 def status_for(status: dict, error: dict | None = None) -> str:
     """Our status for an Infobip status object (and its error object, which can sharpen an
     undeliverable or rejected outcome)."""
@@ -156,11 +233,39 @@ def status_for(status: dict, error: dict | None = None) -> str:
     return ours
 
 
+def is_permanent(status: dict, error: dict | None = None) -> bool:
+    """Infobip's own verdict on a failed report: the error object's `permanent` ("whether the
+    error is recoverable or not"), else the status: the rejections a later attempt may get
+    past (credit, flooding filter, system error) are transient, every other failure is final.
+    A report that is no failure is not retried in any case (True)."""
+    if error and error.get("id") not in (0, None) and isinstance(error.get("permanent"), bool):
+        return error["permanent"]
+    group = str(status.get("groupName", "")).upper()
+    if group in ("UNDELIVERABLE", "REJECTED", "EXPIRED"):
+        return status.get("id") not in TRANSIENT_STATUS_IDS
+    return True
+
+
 @register
 class InfobipBackend(Backend):
     provider_type = "infobip"
     label = "Infobip (SMS, WhatsApp, Viber)"
     channels = ("sms", "whatsapp", "viber")
+    # WhatsApp: one media item (by URL: the contents take mediaUrl only) or a location per
+    # message; up to 3 reply buttons or one URL button, with an image, document or video as
+    # the interactive header. Viber: an image and/or one URL button. SMS: text only.
+    capabilities = {
+        "whatsapp": Capabilities(
+            media_kinds=frozenset({"image", "document", "video", "audio", "sticker"}),
+            max_media=1,
+            location=True,
+            quick_replies=3,
+            url_buttons=1,
+            templates=True,
+            template_header_media=frozenset({"image", "document", "video", "location"}),
+        ),
+        "viber": Capabilities(media_kinds=frozenset({"image"}), max_media=1, url_buttons=1),
+    }
     credential_fields = (
         CredentialField("apiKey", help="API key, sent as `Authorization: App <apiKey>`."),
         api_base_url_field("https://api.infobip.com"),
@@ -173,20 +278,54 @@ class InfobipBackend(Backend):
             "Accept": "application/json",
         }
 
+    # --- content ---------------------------------------------------------------------------
+    @classmethod
+    def content_problems(cls, channel: str, content: Content) -> list[tuple[str, str]]:
+        """The capabilities' verdict, plus the limits they cannot say: WhatsApp's button titles
+        (at most 20 characters, unique), a URL button's label (WhatsApp's displayText and
+        Viber's button title are required) and the media an interactive header takes."""
+        problems = super().content_problems(channel, content)
+        who = f"{cls.label} ({channel})"
+        if channel == "whatsapp":
+            titles: set[str] = set()
+            for j, button in enumerate(content.buttons):
+                if not button.text:
+                    problems.append((f"buttons[{j}]", f"{who} needs a title for a URL button."))
+                elif len(button.text) > MAX_BUTTON_TITLE:
+                    problems.append(
+                        (
+                            f"buttons[{j}]",
+                            f"{who} takes button titles of at most {MAX_BUTTON_TITLE} characters.",
+                        )
+                    )
+                elif button.text in titles:
+                    problems.append((f"buttons[{j}]", f"{who} needs unique button titles."))
+                titles.add(button.text)
+            header = next(iter(content.media), None)
+            if content.buttons and header and header.kind not in INTERACTIVE_HEADERS:
+                problems.append(("buttons", f"{who} cannot send buttons with {header.kind} media."))
+        if channel == "viber":
+            for j, button in enumerate(content.url_buttons):
+                if not button.text:
+                    problems.append((f"buttons[{j}]", f"{who} needs a title for a URL button."))
+        return problems
+
     # --- send ------------------------------------------------------------------------------
     def build_request(self, message: OutboundMessage) -> tuple[str, dict]:
         """The path and JSON body for one message."""
         sender = self.sender_for(message)
         to = _number(message.to)
         if message.channel in ("sms", "viber"):
-            content = {"text": message.body}
-            if message.channel == "viber":
-                content["type"] = "TEXT"
             destination = {"to": to}
             if message.channel == "sms":
                 # Our id as Infobip's own messageId (SmsDestination.messageId): it comes back
                 # in every report and finds the message in the logs.
                 destination["messageId"] = message.id
+            content = (
+                {"text": message.body}
+                if message.channel == "sms"
+                else _viber_content(message.content, message.body)
+            )
             entry = {
                 "destinations": [destination],
                 "content": content,
@@ -200,6 +339,11 @@ class InfobipBackend(Backend):
                 entry = {"sender": sender, **entry}
             if not message.status_webhook_url:
                 entry["webhooks"].pop("delivery")
+            # SmsMessageOptions / ViberMessageOptions.validityPeriod: {amount, timeUnit}; more
+            # than 48 hours is not supported (Infobip sets it to 48 h), so we cap there.
+            seconds = message.validity_seconds(maximum=MAX_VALIDITY_SECONDS, minimum=1)
+            if seconds is not None:
+                entry["options"] = {"validityPeriod": {"amount": seconds, "timeUnit": "SECONDS"}}
             return (SMS_PATH if message.channel == "sms" else VIBER_PATH), {"messages": [entry]}
         return self._whatsapp(message, _number(sender), to)
 
@@ -207,24 +351,44 @@ class InfobipBackend(Backend):
         common = {"from": sender, "to": to, "messageId": message.id, "callbackData": message.id}
         if message.status_webhook_url:
             common["notifyUrl"] = message.status_webhook_url
-        template = message.payload.get("providerTemplate")
-        if isinstance(template, dict) and template.get("name"):
-            content = {
-                "templateName": template["name"],
-                "templateData": {"body": {"placeholders": list(template.get("placeholders", []))}},
-                "language": template.get("language", "en"),
+        content = message.content
+        if content.template is not None:
+            body = {"messages": [{**common, "content": _template_content(content.template)}]}
+            return WHATSAPP_PATHS["template"], body
+        media = next(iter(content.media), None)
+        if content.quick_replies:
+            action = {
+                "buttons": [
+                    {"type": "REPLY", "id": b.text, "title": b.text} for b in content.quick_replies
+                ]
             }
-            return WHATSAPP_PATHS["template"], {"messages": [{**common, "content": content}]}
-        media = message.payload.get("media")
-        if isinstance(media, dict) and media.get("url"):
-            kind = "document" if media.get("type") == "document" else "image"
-            content = {"mediaUrl": media["url"]}
-            caption = media.get("caption") or message.body
-            if caption:
-                content["caption"] = caption
-            if kind == "document":
-                content["filename"] = media.get("filename") or media["url"].rsplit("/", 1)[-1]
-            return WHATSAPP_PATHS[kind], {**common, "content": content}
+            return WHATSAPP_PATHS["buttons"], {
+                **common,
+                "content": _interactive(message.body, action, media),
+            }
+        if content.url_buttons:
+            button = content.url_buttons[0]
+            action = {"displayText": button.text, "url": button.url}
+            return WHATSAPP_PATHS["url-button"], {
+                **common,
+                "content": _interactive(message.body, action, media),
+            }
+        if content.location is not None:
+            place = content.location
+            body = {"latitude": place.latitude, "longitude": place.longitude}
+            if place.name:
+                body["name"] = place.name
+            if place.address:
+                body["address"] = place.address
+            return WHATSAPP_PATHS["location"], {**common, "content": body}
+        if media is not None:
+            body = {"mediaUrl": media.url}
+            caption = media.caption or message.body
+            if caption and media.kind in CAPTIONED:
+                body["caption"] = caption
+            if media.kind == "document":
+                body["filename"] = _filename(media)
+            return WHATSAPP_PATHS[media.kind], {**common, "content": body}
         return WHATSAPP_PATHS["text"], {**common, "content": {"text": message.body}}
 
     def send(self, message: OutboundMessage) -> SendResult:
@@ -364,7 +528,7 @@ class InfobipBackend(Backend):
                     status=status_for(status, error),
                     error_code=str(error.get("name") or error.get("id")) if has_error else "",
                     error_description=str(error.get("description") or "") if has_error else "",
-                    permanent=bool(error.get("permanent", True)) if has_error else True,
+                    permanent=is_permanent(status, error),
                     price=_decimal(price.get("pricePerMessage")),
                     currency=str(price.get("currency") or ""),
                     occurred_at=_when(item.get("doneAt")),

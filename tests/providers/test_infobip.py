@@ -4,6 +4,7 @@ and inbound messages."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import responses
@@ -11,9 +12,11 @@ import responses
 from core import status as st
 from messaging.models import Message
 from providers.backends import OutboundMessage, SendError, WebhookRejected, WebhookRequest
+from providers.backends.content import content_parse
 from providers.backends.infobip import InfobipBackend
 from providers.models import InboundMessage
 from tests.factories import ProviderFactory
+from tests.helpers import assert_error
 
 KEY = "0123456789abcdef-key"
 BASE = "https://xyz.api.infobip.com"
@@ -153,16 +156,137 @@ def test_whatsapp_document_request(backend):
     }
 
 
+# The WhatsApp bodies below follow infobip-api-java-client (src/main/java/com/infobip/model,
+# generated from Infobip's OpenAPI): WhatsApp{Image,Document,Video,Audio,Sticker,Location}
+# Content, WhatsAppInteractiveButtons/UrlButton*, WhatsAppTemplate{Content,DataContent,
+# BodyContent,*HeaderContent,*ButtonContent}; the paths are those of its WhatsAppApi.
+
+
+def wa(**kw) -> OutboundMessage:
+    return message(channel="whatsapp", sender="441134960000", **kw)
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("media", "path", "content"),
+    [
+        (
+            {"image": {"url": "https://example.com/box.png"}},
+            "image",
+            {"mediaUrl": "https://example.com/box.png", "caption": "Hello"},
+        ),
+        (
+            {"document": {"url": "https://example.com/f/x.pdf", "filename": "inv-7.pdf"}},
+            "document",
+            {
+                "mediaUrl": "https://example.com/f/x.pdf",
+                "caption": "Hello",
+                "filename": "inv-7.pdf",
+            },
+        ),
+        (
+            {"video": {"url": "https://example.com/v.mp4", "caption": "Watch"}},
+            "video",
+            {"mediaUrl": "https://example.com/v.mp4", "caption": "Watch"},
+        ),
+        # Audio and sticker contents take no caption.
+        (
+            {"audio": {"url": "https://example.com/a.mp3"}},
+            "audio",
+            {"mediaUrl": "https://example.com/a.mp3"},
+        ),
+        (
+            {"sticker": {"url": "https://example.com/s.webp"}},
+            "sticker",
+            {"mediaUrl": "https://example.com/s.webp"},
+        ),
+        (
+            {"location": {"latitude": 45.8, "longitude": 15.97, "name": "HQ", "address": "Main 1"}},
+            "location",
+            {"latitude": 45.8, "longitude": 15.97, "name": "HQ", "address": "Main 1"},
+        ),
+    ],
+)
+def test_whatsapp_os1_media_request(backend, media, path, content):
+    responses.post(f"{BASE}/whatsapp/1/message/{path}", json=wa_answer())
+    backend.send(wa(payload={"media": media}))
+    assert sent_json(responses.calls[0]) == {
+        "from": "441134960000",
+        "to": "41793026727",
+        "messageId": MID,
+        "callbackData": MID,
+        "notifyUrl": HOOK,
+        "content": content,
+    }
+
+
+@responses.activate
+def test_whatsapp_document_without_filename_takes_the_url_name(backend):
+    responses.post(f"{BASE}/whatsapp/1/message/document", json=wa_answer())
+    backend.send(wa(payload={"media": {"url": "https://example.com/f/inv-7.pdf"}}))
+    assert sent_json(responses.calls[0])["content"]["filename"] == "inv-7.pdf"
+
+
+@responses.activate
+def test_whatsapp_quick_replies_are_interactive_buttons(backend):
+    responses.post(f"{BASE}/whatsapp/1/message/interactive/buttons", json=wa_answer())
+    payload = {
+        "media": {"image": {"url": "https://example.com/box.png"}},
+        "buttons": ["Yes", {"quick reply": {"value": "No"}}],
+    }
+    backend.send(wa(body="Deliver today?", payload=payload))
+    body = sent_json(responses.calls[0])
+    assert body["notifyUrl"] == HOOK
+    assert body["content"] == {
+        "body": {"text": "Deliver today?"},
+        "action": {
+            "buttons": [
+                {"type": "REPLY", "id": "Yes", "title": "Yes"},
+                {"type": "REPLY", "id": "No", "title": "No"},
+            ]
+        },
+        "header": {"type": "IMAGE", "mediaUrl": "https://example.com/box.png"},
+    }
+
+
+@responses.activate
+def test_whatsapp_url_button_is_an_interactive_url_button(backend):
+    responses.post(f"{BASE}/whatsapp/1/message/interactive/url-button", json=wa_answer())
+    payload = {
+        "media": {"document": {"url": "https://example.com/r.pdf", "filename": "r.pdf"}},
+        "buttons": [{"url": {"value": "https://example.com/t/1", "title": "Track"}}],
+    }
+    backend.send(wa(body="Your receipt", payload=payload))
+    assert sent_json(responses.calls[0])["content"] == {
+        "body": {"text": "Your receipt"},
+        "action": {"displayText": "Track", "url": "https://example.com/t/1"},
+        "header": {
+            "type": "DOCUMENT",
+            "mediaUrl": "https://example.com/r.pdf",
+            "filename": "r.pdf",
+        },
+    }
+
+
+def template_answer():
+    return {"messages": [wa_answer("tpl-1")], "bulkId": "b-2"}
+
+
 @responses.activate
 def test_whatsapp_template_request(backend):
-    responses.post(
-        f"{BASE}/whatsapp/1/message/template",
-        json={"messages": [wa_answer("tpl-1")], "bulkId": "b-2"},
-    )
-    template = {"name": "order_shipped", "language": "en_GB", "placeholders": ["Ann", "o-1"]}
-    result = backend.send(
-        message(channel="whatsapp", sender="441134960000", payload={"providerTemplate": template})
-    )
+    responses.post(f"{BASE}/whatsapp/1/message/template", json=template_answer())
+    template = {
+        "name": "order_shipped",
+        "language": "en_GB",
+        "params": ["Ann", "o-1"],
+        "header": {"document": {"url": "https://example.com/i.pdf", "filename": "i.pdf"}},
+        "buttons": [
+            {"type": "quick_reply", "value": "stop", "index": 2},
+            {"type": "url", "value": "o-1", "index": 0},
+            {"type": "copy_code", "value": "SAVE10", "index": 1},
+        ],
+    }
+    result = backend.send(wa(payload={"providerTemplate": template}))
     assert sent_json(responses.calls[0]) == {
         "messages": [
             {
@@ -173,13 +297,174 @@ def test_whatsapp_template_request(backend):
                 "notifyUrl": HOOK,
                 "content": {
                     "templateName": "order_shipped",
-                    "templateData": {"body": {"placeholders": ["Ann", "o-1"]}},
+                    "templateData": {
+                        "body": {"placeholders": ["Ann", "o-1"]},
+                        "header": {
+                            "type": "DOCUMENT",
+                            "mediaUrl": "https://example.com/i.pdf",
+                            "filename": "i.pdf",
+                        },
+                        # In the template's order (Infobip's buttons carry no index).
+                        "buttons": [
+                            {"type": "URL", "parameter": "o-1"},
+                            {"type": "COPY_CODE", "parameter": "SAVE10"},
+                            {"type": "QUICK_REPLY", "parameter": "stop"},
+                        ],
+                    },
                     "language": "en_GB",
                 },
             }
         ]
     }
     assert result.provider_message_id == "tpl-1"
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ({"text": "Ann"}, {"type": "TEXT", "placeholder": "Ann"}),
+        (
+            {"image": {"url": "https://e.com/a.png"}},
+            {"type": "IMAGE", "mediaUrl": "https://e.com/a.png"},
+        ),
+        (
+            {"video": {"url": "https://e.com/v.mp4"}},
+            {"type": "VIDEO", "mediaUrl": "https://e.com/v.mp4"},
+        ),
+        (
+            {"location": {"latitude": 1.5, "longitude": 2.5}},
+            {"type": "LOCATION", "latitude": 1.5, "longitude": 2.5},
+        ),
+    ],
+)
+def test_whatsapp_template_headers(backend, header, expected):
+    responses.post(f"{BASE}/whatsapp/1/message/template", json=template_answer())
+    template = {"name": "promo", "header": header}
+    backend.send(wa(payload={"providerTemplate": template}))
+    [entry] = sent_json(responses.calls[0])["messages"]
+    assert entry["content"]["templateData"]["header"] == expected
+
+
+@responses.activate
+def test_whatsapp_template_without_params_sends_an_empty_placeholder_list(backend):
+    # WhatsAppTemplateBodyContent.placeholders: "must not be null, but it can be an empty array".
+    responses.post(f"{BASE}/whatsapp/1/message/template", json=template_answer())
+    backend.send(wa(payload={"providerTemplate": {"name": "hello_world"}}))
+    [entry] = sent_json(responses.calls[0])["messages"]
+    assert entry["content"] == {
+        "templateName": "hello_world",
+        "templateData": {"body": {"placeholders": []}},
+        "language": "en",
+    }
+
+
+@responses.activate
+def test_viber_image_and_url_button(backend):
+    # ViberOutboundImageContent {type: IMAGE, mediaUrl, text, button: ViberButton{title, action}}.
+    responses.post(f"{BASE}/viber/2/messages", json=bulk_answer())
+    payload = {
+        "media": {"image": {"url": "https://example.com/a.jpg"}},
+        "buttons": [{"url": {"value": "https://example.com/t", "title": "Track"}}],
+    }
+    backend.send(message(channel="viber", sender="DemoCompany", payload=payload))
+    [entry] = sent_json(responses.calls[0])["messages"]
+    assert entry["content"] == {
+        "type": "IMAGE",
+        "mediaUrl": "https://example.com/a.jpg",
+        "text": "Hello",
+        "button": {"title": "Track", "action": "https://example.com/t"},
+    }
+
+
+@responses.activate
+@pytest.mark.parametrize(("channel", "path"), [("sms", "sms/3"), ("viber", "viber/2")])
+@pytest.mark.parametrize(("minutes", "seconds"), [(30, 1800), (7 * 24 * 60, 48 * 3600)])
+def test_validity_travels_in_seconds_capped_at_48_hours(backend, channel, path, minutes, seconds):
+    # SmsMessageOptions/ViberMessageOptions.validityPeriod = ValidityPeriod{amount, timeUnit
+    # SECONDS|MINUTES|HOURS}; "longer than 48h is not supported".
+    responses.post(f"{BASE}/{path}/messages", json=bulk_answer())
+    expires = datetime.now(UTC) + timedelta(minutes=minutes)
+    backend.send(message(channel=channel, expires_at=expires))
+    [entry] = sent_json(responses.calls[0])["messages"]
+    validity = entry["options"]["validityPeriod"]
+    assert validity["timeUnit"] == "SECONDS"
+    assert seconds - 2 <= validity["amount"] <= seconds
+
+
+@responses.activate
+def test_whatsapp_has_no_validity(backend):
+    responses.post(f"{BASE}/whatsapp/1/message/text", json=wa_answer())
+    backend.send(wa(expires_at=datetime.now(UTC) + timedelta(hours=1)))
+    assert "options" not in sent_json(responses.calls[0])
+
+
+@pytest.mark.parametrize(
+    ("channel", "entry", "source"),
+    [
+        ("sms", {"media": {"image": {"url": "https://e.com/a.jpg"}}}, "media.image"),
+        ("sms", {"buttons": ["Yes"]}, "buttons"),
+        ("whatsapp", {"media": {"image": {"mediaId": "m-1"}}}, "media.image.mediaId"),
+        (
+            "whatsapp",
+            {"media": {"image": [{"url": "https://e.com/1.jpg"}, {"url": "https://e.com/2.jpg"}]}},
+            "media",
+        ),
+        ("whatsapp", {"buttons": ["a", "b", "c", "d"]}, "buttons"),
+        ("whatsapp", {"buttons": ["A title longer than twenty"]}, "buttons[0]"),
+        (
+            "whatsapp",
+            {"buttons": ["Yes", {"url": {"value": "https://e.com", "title": "Go"}}]},
+            "buttons",
+        ),
+        ("whatsapp", {"buttons": [{"url": {"value": "https://e.com"}}]}, "buttons[0]"),
+        (
+            "whatsapp",
+            {"media": {"audio": {"url": "https://e.com/a.mp3"}}, "buttons": ["Yes"]},
+            "buttons",
+        ),
+        (
+            "whatsapp",
+            {"media": {"location": {"latitude": 1, "longitude": 2}}, "buttons": ["Yes"]},
+            "buttons",
+        ),
+    ],
+)
+def test_what_infobip_cannot_carry_is_a_400_naming_the_field(
+    client, infobip, channel, entry, source
+):
+    body = {channel: [{"body": "Hi", "to": ["+41793026727"], "from": "441134960000", **entry}]}
+    r = client.post("/api/v1/messages", body, format="json")
+    assert_error(r, 400, source=f"{channel}[0].{source}", code="unsupported_content")
+    assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("payload", "source"),
+    [
+        ({"media": {"document": {"url": "https://e.com/a.pdf"}}}, "media.document"),
+        ({"buttons": ["Yes"]}, "buttons"),
+        ({"buttons": [{"url": {"value": "https://e.com"}}]}, "buttons[0]"),
+    ],
+)
+def test_what_infobip_viber_cannot_carry_is_refused(payload, source):
+    # Viber is no entry channel of POST /api/v1/messages: accept asks the same method.
+    problems = InfobipBackend.content_problems("viber", content_parse(payload))
+    assert source in [field for field, _ in problems]
+
+
+@responses.activate
+def test_os1_media_through_the_api(client, infobip, run_tasks):
+    responses.post(f"{BASE}/whatsapp/1/message/document", json=wa_answer())
+    media = {"document": {"url": "https://example.com/doc.pdf", "filename": "receipt.pdf"}}
+    entry = {"body": "Receipt", "to": ["+41793026727"], "from": "441134960000", "media": media}
+    r = run_tasks(client.post, "/api/v1/messages", {"whatsapp": [entry]}, format="json")
+    assert r.status_code == 202, r.content
+    assert sent_json(responses.calls[0])["content"] == {
+        "mediaUrl": "https://example.com/doc.pdf",
+        "caption": "Receipt",
+        "filename": "receipt.pdf",
+    }
 
 
 @responses.activate
@@ -299,6 +584,14 @@ def as_request(body) -> WebhookRequest:
         ((4, "EXPIRED", 15), None, st.EXPIRED_EXPIRED, True),
         ((5, "REJECTED", 18), None, st.REJECTED_NOT_ON_CHANNEL, True),
         ((5, "REJECTED", 999), None, st.REJECTED_PROVIDER, True),
+        # No error object: the rejections a later attempt may get past are transient.
+        ((5, "REJECTED", 20), None, st.REJECTED_PROVIDER, False),
+        ((5, "REJECTED", 12), None, st.REJECTED_PROVIDER, False),
+        ((5, "REJECTED", 21), None, st.REJECTED_PROVIDER, False),
+        ((2, "UNDELIVERABLE", 9), None, "UND", True),
+        # Infobip's own verdict in the error object wins.
+        ((5, "REJECTED", 20), (3, "EC_SYSTEM", 5000, True), st.REJECTED_PROVIDER, True),
+        ((2, "UNDELIVERABLE", 9), (1, "EC_CALL_BARRED", 13, False), "UND", False),
     ],
 )
 def test_status_and_error_tables(backend, status, error, ours, permanent):
@@ -477,6 +770,45 @@ def test_send_through_the_api_then_the_pushed_report_delivers(
     assert r.status_code == 200, r.content
     got = client.get(f"/api/v1/messages/{mid}").json()
     assert got["status"]["name"] == "DELIVERED_TO_HANDSET"
+
+
+def _sent_sms(client, run_tasks, provider_message_id="ib-77") -> str:
+    responses.post(f"{BASE}/sms/3/messages", json=bulk_answer(provider_message_id))
+    r = run_tasks(
+        client.post,
+        "/api/v1/messages",
+        {"sms": [{"body": "Hi", "to": ["+41793026727"], "senderId": "InfoSMS"}]},
+        format="json",
+    )
+    assert r.status_code == 202, r.content
+    return r.json()["messages"][0]["messageId"]
+
+
+UNDELIVERABLE = {"groupId": 2, "groupName": "UNDELIVERABLE", "id": 9, "name": "X"}
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("error", "final"),
+    [
+        # EC_ABSENT_SUBSCRIBER_SM: the handset is off, Infobip says "permanent": false.
+        ({"groupId": 1, "groupName": "HANDSET_ERRORS", "id": 6, "name": "EC_ABSENT_SUBSCRIBER_SM",
+          "description": "Absent subscriber", "permanent": False}, st.PENDING_WAITING_RETRY),
+        ({"groupId": 1, "groupName": "HANDSET_ERRORS", "id": 1, "name": "EC_UNKNOWN_SUBSCRIBER",
+          "description": "Unknown subscriber", "permanent": True}, st.UNDELIVERABLE_NOT_DELIVERED),
+    ],
+)  # fmt: skip
+def test_a_report_is_retried_or_final_by_infobips_verdict(
+    client, anon_client, infobip, run_tasks, error, final
+):
+    mid = _sent_sms(client, run_tasks)
+    path = f"/webhooks/providers/{infobip.webhook_token}/status"
+    report = dlr("ib-77", status=UNDELIVERABLE, error=error)
+    r = anon_client.post(path, {"results": [report]}, format="json")
+    assert r.status_code == 200, r.content
+    got = Message.objects.get(pk=mid)
+    assert got.status == final
+    assert got.error_code == error["name"]
 
 
 # --- inbound -------------------------------------------------------------------------------------
