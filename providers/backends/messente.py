@@ -28,8 +28,8 @@ from .base import (
     api_base_url_field,
     register,
     retry_after_seconds,
-    whatsapp_template_spec,
 )
+from .content import Capabilities, Content, Media, ProviderTemplate
 from .reference import query_ref, with_ref
 
 SIGNATURE_HEADER = "X-Messente-Signature"
@@ -61,24 +61,39 @@ DLR_STATUSES: dict[str, str] = {
     "NACK": st.REJECTED_PROVIDER,
     "EXPIRED": st.EXPIRED_EXPIRED,
 }
-# DLR `err` → (our status for a failed report, description). 0 and 10 (seen) are no errors.
-DLR_ERRORS: dict[int, tuple[str, str]] = {
-    1: (st.UNDELIVERABLE_NOT_DELIVERED, "Delivery failure"),
-    2: (st.EXPIRED_EXPIRED, "Expired"),
-    3: (st.REJECTED_DESTINATION, "Invalid or incompatible destination number"),
-    4: (st.REJECTED_PROVIDER, "Crediting error"),
-    5: (st.REJECTED_DESTINATION, "Invalid destination number format"),
-    6: (st.REJECTED_CONTENT, "Too many identical messages"),
-    7: (st.REJECTED_PROVIDER, "Sender name not allowed"),
-    8: (st.UNDELIVERABLE_REJECTED_OPERATOR, "Operator blacklisted"),
-    9: (st.REJECTED_DESTINATION, "Unroutable destination"),
-    999: (st.UNDELIVERABLE_NOT_DELIVERED, "Temporary error"),
+# DLR `err` → (our status for a failed report, description, permanent?). 0 and 10 (seen) are
+# no errors. messente-api-python ErrorCodeOmnichannelMachine: "999 - General temporary error";
+# 4 "Error crediting account" passes once the account is topped up.
+DLR_ERRORS: dict[int, tuple[str, str, bool]] = {
+    1: (st.UNDELIVERABLE_NOT_DELIVERED, "Delivery failure", True),
+    2: (st.EXPIRED_EXPIRED, "Sending message expired", True),
+    3: (st.REJECTED_DESTINATION, "Invalid number", True),
+    4: (st.REJECTED_PROVIDER, "Error crediting account", False),
+    5: (st.REJECTED_DESTINATION, "Invalid number format", True),
+    6: (st.REJECTED_CONTENT, "Too many identical messages", True),
+    7: (st.REJECTED_PROVIDER, "Sender name not allowed", True),
+    8: (st.UNDELIVERABLE_REJECTED_OPERATOR, "Operator blacklisted", True),
+    9: (st.REJECTED_DESTINATION, "Unroutable", True),
+    999: (st.UNDELIVERABLE_NOT_DELIVERED, "General temporary error", False),
 }
+# Statuses that say nothing final: UNKNOWN (no verdict from the network) is retried unless
+# its `err` says otherwise.
+TRANSIENT_STATUSES = frozenset({"UNKNOWN"})
 FAILED_GROUPS = (st.UNDELIVERABLE, st.REJECTED, st.EXPIRED)
 
-# OS1-style media keys → Messente WhatsApp media objects.
+# WhatsApp{Image,Document,Video,Audio,Sticker} of messente-api-python: each takes `link` or
+# `id`; image, video and document a caption; the document's name is `file_name`.
 WHATSAPP_MEDIA = ("image", "video", "audio", "document", "sticker")
+CAPTIONED = frozenset({"image", "video", "document"})
 DEFAULT_TEMPLATE_LANGUAGE = "en"
+# Omnimessage.priority (Priority: low, regular, high) for ours.
+PRIORITIES = {"high": "high", "normal": "regular", "low": "low"}
+# WhatsAppComponent "button" sub_type and WhatsAppParameter for each template button type.
+TEMPLATE_BUTTONS = {
+    "url": lambda v: {"type": "text", "text": v},
+    "quick_reply": lambda v: {"type": "payload", "payload": v},
+    "copy_code": lambda v: {"type": "coupon_code", "coupon_code": v},
+}
 
 
 def _e164(number: str) -> str:
@@ -86,20 +101,44 @@ def _e164(number: str) -> str:
     return f"+{digits}"
 
 
-def _media_link(item) -> str:
-    if isinstance(item, str):
-        return item
-    if isinstance(item, dict):
-        return str(item.get("url") or item.get("link") or "")
-    return ""
+def _media_object(media: Media) -> dict:
+    """WhatsAppMedia / WhatsApp<kind>: the provider's `id` or our URL as `link`."""
+    return {"id": media.media_id} if media.media_id else {"link": media.url}
+
+
+def _template(template: ProviderTemplate) -> dict:
+    """WhatsAppTemplate {name, language{code}, components}: a header, body and button
+    component only for what the request gives (no params: no body component)."""
+    components: list[dict] = []
+    header = None
+    if template.header_text:
+        header = {"type": "text", "text": template.header_text}
+    elif template.header_media is not None:
+        media = template.header_media
+        obj = _media_object(media)
+        if media.kind == "document" and media.filename:
+            obj["filename"] = media.filename  # WhatsAppMedia.filename
+        header = {"type": media.kind, media.kind: obj}
+    if header is not None:
+        components.append({"type": "header", "parameters": [header]})
+    if template.params:
+        parameters = [{"type": "text", "text": p} for p in template.params]
+        components.append({"type": "body", "parameters": parameters})
+    for button in sorted(template.buttons, key=lambda b: b.index):
+        components.append(
+            {
+                "type": "button",
+                "sub_type": button.kind,
+                "index": button.index,
+                "parameters": [TEMPLATE_BUTTONS[button.kind](button.value)],
+            }
+        )
+    language = template.language or DEFAULT_TEMPLATE_LANGUAGE
+    return {"name": template.name, "language": {"code": language}, "components": components}
 
 
 def _text(value) -> str:
     return "" if value is None else str(value)
-
-
-def template_spec(payload: dict, body: str) -> dict | None:
-    return whatsapp_template_spec(payload, body, DEFAULT_TEMPLATE_LANGUAGE)
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -126,43 +165,72 @@ class MessenteBackend(Backend):
         api_base_url_field("https://api.messente.com/v1"),
     )
 
+    # WhatsApp: one media item (by link or Messente's id) or a template; no location and no
+    # interactive buttons (the WhatsApp channel object has none). Viber: text, an image and one
+    # URL button, in Messente's combinations (Viber.image_url: "1) image_url, 2) text,
+    # image_url, button_url, button_text"). SMS: text only.
+    capabilities = {
+        "whatsapp": Capabilities(
+            media_kinds=frozenset(WHATSAPP_MEDIA),
+            max_media=1,
+            media_by_id=True,
+            templates=True,
+            template_header_media=frozenset({"image", "document", "video"}),
+        ),
+        "viber": Capabilities(media_kinds=frozenset({"image"}), max_media=1, url_buttons=1),
+    }
+
+    @classmethod
+    def content_problems(cls, channel: str, content: Content) -> list[tuple[str, str]]:
+        problems = super().content_problems(channel, content)
+        if channel == "viber":
+            who = f"{cls.label} (viber)"
+            for j, button in enumerate(content.buttons):
+                if button.kind == "url" and not button.text:
+                    problems.append((f"buttons[{j}]", f"{who} needs a title for a URL button."))
+            if content.media and not content.url_buttons:
+                problems.append(
+                    (
+                        "media.image",
+                        f"{who} sends an image with text only together with a URL button.",
+                    )
+                )
+        return problems
+
     # --- sending ---------------------------------------------------------------------------
     def _channel_entry(self, message: OutboundMessage) -> dict:
         sender = self.sender_for(message)
         entry: dict = {"channel": message.channel}
         if sender:
             entry["sender"] = sender
-        payload = message.payload or {}
-        media = payload.get("media") if isinstance(payload.get("media"), dict) else {}
+        content = message.content
         if message.channel == "sms":
             entry["text"] = message.body
         elif message.channel == "viber":
             entry["text"] = message.body
-            image = _media_link(media.get("image"))
-            if image:
-                entry["image_url"] = image
-            button = next(iter(payload.get("buttons") or []), None)
-            if isinstance(button, dict) and isinstance(button.get("url"), dict):
-                entry["button_url"] = _text(button["url"].get("value") or button["url"].get("url"))
-                entry["button_text"] = _text(button["url"].get("text") or "Open")
-        elif spec := template_spec(payload, message.body):
-            template: dict = {"name": spec["name"], "language": {"code": spec["language"]}}
-            if spec["params"]:
-                parameters = [{"type": "text", "text": p} for p in spec["params"]]
-                template["components"] = [{"type": "body", "parameters": parameters}]
-            entry["template"] = template
+            if content.media:
+                entry["image_url"] = content.media[0].url
+            if content.url_buttons:
+                entry["button_url"] = content.url_buttons[0].url
+                entry["button_text"] = content.url_buttons[0].text
+        elif content.template is not None:
+            entry["template"] = _template(content.template)
+        elif content.media:
+            media = content.media[0]
+            obj = _media_object(media)
+            caption = media.caption or message.body
+            if media.kind in CAPTIONED and caption:
+                obj["caption"] = caption
+            if media.kind == "document" and media.filename:
+                obj["file_name"] = media.filename
+            entry[media.kind] = obj
         else:
-            kind = next((k for k in WHATSAPP_MEDIA if _media_link(media.get(k))), None)
-            if kind:
-                obj = {"link": _media_link(media[kind])}
-                if kind in ("image", "video", "document") and message.body:
-                    obj["caption"] = message.body
-                if kind == "document" and isinstance(media[kind], dict):
-                    if media[kind].get("filename"):
-                        obj["filename"] = str(media[kind]["filename"])
-                entry[kind] = obj
-            else:
-                entry["text"] = {"body": message.body, "preview_url": True}
+            entry["text"] = {"body": message.body, "preview_url": True}
+        # SMS/Viber/WhatsApp `ttl`: "after how many seconds this channel is considered as
+        # failed"; Messente documents no maximum.
+        ttl = message.validity_seconds(minimum=1)
+        if ttl is not None:
+            entry["ttl"] = ttl
         return entry
 
     def send(self, message: OutboundMessage) -> SendResult:
@@ -171,6 +239,8 @@ class MessenteBackend(Backend):
             # An omnimessage has no reference field of ours: our id rides in the dlr_url's
             # query, which Messente posts the report to as given.
             body["dlr_url"] = with_ref(message.status_webhook_url, message.id)
+        body["text_store"] = message.text_store  # TextStore: nostore, plaintext, sha256
+        body["priority"] = PRIORITIES.get(message.priority, "regular")
         response = self.session.post(
             f"{self.base_url}/omnimessage",
             json=body,
@@ -227,9 +297,12 @@ class MessenteBackend(Backend):
             raise WebhookRejected(f"Unknown Messente status {raw_status!r}.", status=400)
         err = int(body["err"]) if str(body.get("err", "")).isdigit() else 0
         error_code = error_description = ""
+        permanent = True
         if st.get(status).group in FAILED_GROUPS:
-            # `err` is more precise than `status` (REJECTD + 3 is a bad number).
-            status, description = DLR_ERRORS.get(err, (status, ""))
+            # `err` is more precise than `status` (REJECTD + 3 is a bad number), and says
+            # whether the failure passes (999, a general temporary error).
+            permanent = raw_status not in TRANSIENT_STATUSES
+            status, description, permanent = DLR_ERRORS.get(err, (status, "", permanent))
             error_code = f"MESSENTE_{raw_status}" + (f"_{err}" if err else "")
             error_description = _text(body.get("error")) or description
         price_info = body.get("price_info") if isinstance(body.get("price_info"), dict) else {}
@@ -240,6 +313,7 @@ class MessenteBackend(Backend):
                 status=status,
                 error_code=error_code,
                 error_description=error_description,
+                permanent=permanent,
                 price=price,
                 currency="EUR" if price is not None else "",
                 occurred_at=_timestamp(body.get("timestamp")),

@@ -4,6 +4,7 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,9 +13,11 @@ import responses
 from core import status as st
 from messaging.models import Message
 from providers.backends import OutboundMessage, SendError, WebhookRejected, WebhookRequest
+from providers.backends.content import content_parse
 from providers.backends.messente import MessenteBackend, sign
 from providers.models import InboundMessage
 from tests.factories import ProviderFactory
+from tests.helpers import assert_error
 
 API = "https://api.messente.com/v1/omnimessage"
 CREDS = {"username": "api_user", "password": "api_password"}
@@ -83,16 +86,23 @@ def sent_body(call):
             {
                 "channel": "whatsapp",
                 "sender": "Acme",
+                # WhatsAppDocument {id|link, caption, mime_type, file_name}.
                 "document": {
                     "link": "https://ex.com/r.pdf",
                     "caption": "Hello",
-                    "filename": "r.pdf",
+                    "file_name": "r.pdf",
                 },
             },
         ),
         (
             "whatsapp",
-            {"externalRef": "order_update:et", "templateParams": ["Ann", "42"]},
+            {
+                "providerTemplate": {
+                    "name": "order_update",
+                    "language": "et",
+                    "params": ["Ann", "42"],
+                }
+            },
             {
                 "channel": "whatsapp",
                 "sender": "Acme",
@@ -112,18 +122,13 @@ def sent_body(call):
             },
         ),
         (
+            # No params: no body component (WhatsAppTemplate.components is required: []).
             "whatsapp",
-            {"media": {"template": {"name": "otp", "language": "de"}}},
+            {"providerTemplate": {"name": "otp", "language": "de"}},
             {
                 "channel": "whatsapp",
                 "sender": "Acme",
-                "template": {
-                    "name": "otp",
-                    "language": {"code": "de"},
-                    "components": [
-                        {"type": "body", "parameters": [{"type": "text", "text": "Hello"}]}
-                    ],
-                },
+                "template": {"name": "otp", "language": {"code": "de"}, "components": []},
             },
         ),
     ],
@@ -137,9 +142,213 @@ def test_the_request_per_channel(channel, payload, entry):
         "messages": [entry],
         # Our id rides in the report URL's query: an omnimessage has no reference field.
         "dlr_url": DLR_URL + "?ref=6f1c1d3e-0000-4000-8000-000000000001",
+        # Omnimessage.text_store (TextStore) and .priority (Priority: low, regular, high).
+        "text_store": "plaintext",
+        "priority": "regular",
     }
     assert result.provider_message_id == "msg-9"
     assert result.raw["omnimessage_id"] == "om-1"
+
+
+# WhatsApp bodies per messente-api-python models/whats_app*.py (WhatsAppImage/Video {id|link,
+# caption}, WhatsAppAudio/Sticker {id|link}, WhatsAppTemplate {name, language{code},
+# components[WhatsAppComponent{type, sub_type, index, parameters[WhatsAppParameter]}]}).
+@pytest.mark.parametrize(
+    ("media", "key", "obj"),
+    [
+        (
+            {"image": {"url": "https://ex.com/a.jpg"}},
+            "image",
+            {"link": "https://ex.com/a.jpg", "caption": "Hello"},
+        ),
+        ({"image": {"mediaId": "m-1"}}, "image", {"id": "m-1", "caption": "Hello"}),
+        (
+            {"video": {"url": "https://ex.com/v.mp4", "caption": "Clip"}},
+            "video",
+            {"link": "https://ex.com/v.mp4", "caption": "Clip"},
+        ),
+        ({"audio": {"url": "https://ex.com/a.mp3"}}, "audio", {"link": "https://ex.com/a.mp3"}),
+        (
+            {"sticker": {"url": "https://ex.com/s.webp"}},
+            "sticker",
+            {"link": "https://ex.com/s.webp"},
+        ),
+        # The flat shape some pages show is the same one item.
+        (
+            {"url": "https://ex.com/b.png"},
+            "image",
+            {"link": "https://ex.com/b.png", "caption": "Hello"},
+        ),
+    ],
+)
+@responses.activate
+def test_whatsapp_media(media, key, obj):
+    responses.post(API, status=201, json=created("whatsapp"))
+    MessenteBackend(CREDS).send(outbound("whatsapp", payload={"media": media}))
+    [entry] = sent_body(responses.calls[0])["messages"]
+    assert entry == {"channel": "whatsapp", "sender": "Acme", key: obj}
+
+
+@responses.activate
+def test_whatsapp_template_with_header_and_buttons():
+    responses.post(API, status=201, json=created("whatsapp"))
+    template = {
+        "name": "shipped",
+        "params": ["Ann"],
+        "header": {"document": {"url": "https://ex.com/i.pdf", "filename": "i.pdf"}},
+        "buttons": [
+            {"type": "quick_reply", "value": "stop", "index": 2},
+            {"type": "url", "value": "o-1", "index": 0},
+            {"type": "copy_code", "value": "SAVE10", "index": 1},
+        ],
+    }
+    MessenteBackend(CREDS).send(outbound("whatsapp", payload={"providerTemplate": template}))
+    [entry] = sent_body(responses.calls[0])["messages"]
+    assert entry["template"] == {
+        "name": "shipped",
+        "language": {"code": "en"},
+        "components": [
+            {
+                "type": "header",
+                "parameters": [
+                    {
+                        "type": "document",
+                        "document": {"link": "https://ex.com/i.pdf", "filename": "i.pdf"},
+                    }
+                ],
+            },
+            {"type": "body", "parameters": [{"type": "text", "text": "Ann"}]},
+            {
+                "type": "button",
+                "sub_type": "url",
+                "index": 0,
+                "parameters": [{"type": "text", "text": "o-1"}],
+            },
+            {
+                "type": "button",
+                "sub_type": "copy_code",
+                "index": 1,
+                "parameters": [{"type": "coupon_code", "coupon_code": "SAVE10"}],
+            },
+            {
+                "type": "button",
+                "sub_type": "quick_reply",
+                "index": 2,
+                "parameters": [{"type": "payload", "payload": "stop"}],
+            },
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("header", "parameter"),
+    [
+        ({"text": "Ann"}, {"type": "text", "text": "Ann"}),
+        (
+            {"image": {"url": "https://ex.com/a.png"}},
+            {"type": "image", "image": {"link": "https://ex.com/a.png"}},
+        ),
+        ({"video": {"mediaId": "v-1"}}, {"type": "video", "video": {"id": "v-1"}}),
+    ],
+)
+@responses.activate
+def test_whatsapp_template_headers(header, parameter):
+    responses.post(API, status=201, json=created("whatsapp"))
+    template = {"name": "promo", "language": "et", "header": header}
+    MessenteBackend(CREDS).send(outbound("whatsapp", payload={"providerTemplate": template}))
+    [entry] = sent_body(responses.calls[0])["messages"]
+    assert entry["template"]["components"] == [{"type": "header", "parameters": [parameter]}]
+
+
+@pytest.mark.parametrize("channel", ["sms", "viber", "whatsapp"])
+@pytest.mark.parametrize(("minutes", "seconds"), [(30, 1800), (7 * 24 * 60, 7 * 24 * 3600)])
+@responses.activate
+def test_validity_travels_as_the_channel_ttl_in_seconds(channel, minutes, seconds):
+    # SMS/Viber/WhatsApp.ttl: "After how many seconds this channel is considered as failed";
+    # Messente documents no maximum, so nothing is capped.
+    responses.post(API, status=201, json=created(channel))
+    expires = datetime.now(UTC) + timedelta(minutes=minutes)
+    MessenteBackend(CREDS).send(outbound(channel, expires_at=expires))
+    [entry] = sent_body(responses.calls[0])["messages"]
+    assert seconds - 2 <= entry["ttl"] <= seconds
+    assert "validity" not in entry  # "Only one of ttl and validity can be used."
+
+
+@pytest.mark.parametrize(
+    ("priority", "text_store", "theirs"),
+    [("high", "nostore", "high"), ("low", "sha256", "low"), ("normal", "plaintext", "regular")],
+)
+@responses.activate
+def test_priority_and_text_store_are_handed_over(priority, text_store, theirs):
+    responses.post(API, status=201, json=created())
+    MessenteBackend(CREDS).send(outbound(priority=priority, text_store=text_store))
+    body = sent_body(responses.calls[0])
+    assert (body["priority"], body["text_store"]) == (theirs, text_store)
+
+
+@pytest.mark.parametrize(
+    ("entry", "source"),
+    [
+        ({"media": {"location": {"latitude": 1, "longitude": 2}}}, "media.location"),
+        ({"buttons": ["Yes"]}, "buttons"),
+        ({"buttons": [{"url": {"value": "https://ex.com", "title": "Go"}}]}, "buttons"),
+        (
+            {
+                "media": {
+                    "image": [{"url": "https://ex.com/1.jpg"}, {"url": "https://ex.com/2.jpg"}]
+                }
+            },
+            "media",
+        ),
+        (
+            {
+                "providerTemplate": {
+                    "name": "t",
+                    "header": {"location": {"latitude": 1, "longitude": 2}},
+                }
+            },
+            "providerTemplate.header",
+        ),
+    ],
+)
+def test_what_messente_whatsapp_cannot_carry_is_a_400_naming_the_field(
+    client, messente, entry, source
+):
+    body = {"whatsapp": [{"body": "Hi", "to": ["+37251000000"], "provider": "messente", **entry}]}
+    r = client.post("/api/v1/messages", body, format="json")
+    assert_error(r, 400, source=f"whatsapp[0].{source}", code="unsupported_content")
+    assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("payload", "source"),
+    [
+        ({"media": {"image": {"url": "https://ex.com/a.jpg"}}}, "media.image"),  # no button
+        ({"media": {"image": {"mediaId": "m-1"}}}, "media.image.mediaId"),
+        ({"media": {"video": {"url": "https://ex.com/v.mp4"}}}, "media.video"),
+        ({"buttons": ["Yes"]}, "buttons"),
+        ({"buttons": [{"url": {"value": "https://ex.com"}}]}, "buttons[0]"),
+    ],
+)
+def test_what_messente_viber_cannot_carry_is_refused(payload, source):
+    # Viber is no entry channel of POST /api/v1/messages: accept asks the same method.
+    problems = MessenteBackend.content_problems("viber", content_parse(payload))
+    assert source in [field for field, _ in problems]
+
+
+@responses.activate
+def test_viber_text_with_a_url_button():
+    responses.post(API, status=201, json=created("viber"))
+    payload = {"buttons": [{"url": {"value": "https://ex.com/t", "title": "Track"}}]}
+    MessenteBackend(CREDS).send(outbound("viber", payload=payload))
+    [entry] = sent_body(responses.calls[0])["messages"]
+    assert entry == {
+        "channel": "viber",
+        "sender": "Acme",
+        "text": "Hello",
+        "button_url": "https://ex.com/t",
+        "button_text": "Track",
+    }
 
 
 @pytest.mark.parametrize(
@@ -250,23 +459,28 @@ def test_messente_has_no_lookup():
 
 
 @pytest.mark.parametrize(
-    ("status", "err", "ours", "code"),
+    ("status", "err", "ours", "code", "permanent"),
     [
-        ("ACK", 0, st.PENDING_ENROUTE, ""),
-        ("SEEN", 10, st.DELIVERED_READ, ""),
-        ("UNDELIV", 1, st.UNDELIVERABLE_NOT_DELIVERED, "MESSENTE_UNDELIV_1"),
-        ("EXPIRED", 2, st.EXPIRED_EXPIRED, "MESSENTE_EXPIRED_2"),
-        ("REJECTD", 3, st.REJECTED_DESTINATION, "MESSENTE_REJECTD_3"),
-        ("FAILED", 7, st.REJECTED_PROVIDER, "MESSENTE_FAILED_7"),
-        ("REJECTD", 8, st.UNDELIVERABLE_REJECTED_OPERATOR, "MESSENTE_REJECTD_8"),
-        ("NACK", 0, st.REJECTED_PROVIDER, "MESSENTE_NACK"),
-        ("FAILED", 999, st.UNDELIVERABLE_NOT_DELIVERED, "MESSENTE_FAILED_999"),
+        ("ACK", 0, st.PENDING_ENROUTE, "", True),
+        ("SEEN", 10, st.DELIVERED_READ, "", True),
+        ("UNDELIV", 1, st.UNDELIVERABLE_NOT_DELIVERED, "MESSENTE_UNDELIV_1", True),
+        ("EXPIRED", 2, st.EXPIRED_EXPIRED, "MESSENTE_EXPIRED_2", True),
+        ("REJECTD", 3, st.REJECTED_DESTINATION, "MESSENTE_REJECTD_3", True),
+        ("FAILED", 4, st.REJECTED_PROVIDER, "MESSENTE_FAILED_4", False),
+        ("FAILED", 7, st.REJECTED_PROVIDER, "MESSENTE_FAILED_7", True),
+        ("REJECTD", 8, st.UNDELIVERABLE_REJECTED_OPERATOR, "MESSENTE_REJECTD_8", True),
+        ("NACK", 0, st.REJECTED_PROVIDER, "MESSENTE_NACK", True),
+        # ErrorCodeOmnichannelMachine: "999 - General temporary error".
+        ("FAILED", 999, st.UNDELIVERABLE_NOT_DELIVERED, "MESSENTE_FAILED_999", False),
+        ("UNKNOWN", 0, st.UNDELIVERABLE_NOT_DELIVERED, "MESSENTE_UNKNOWN", False),
+        ("UNKNOWN", 999, st.UNDELIVERABLE_NOT_DELIVERED, "MESSENTE_UNKNOWN_999", False),
+        ("UNKNOWN", 3, st.REJECTED_DESTINATION, "MESSENTE_UNKNOWN_3", True),
     ],
 )
-def test_dlr_statuses_and_errors(status, err, ours, code):
+def test_dlr_statuses_and_errors(status, err, ours, code, permanent):
     body = {**DLR, "status": status, "err": err}
     (report,) = MessenteBackend(CREDS).parse_status_webhook(dlr_request(body))
-    assert (report.status, report.error_code) == (ours, code)
+    assert (report.status, report.error_code, report.permanent) == (ours, code, permanent)
 
 
 @pytest.mark.parametrize(
@@ -316,7 +530,10 @@ def test_end_to_end_send_then_dlr_delivers(client, messente, run_tasks, anon_cli
     mid = r.json()["messages"][0]["messageId"]
     body = sent_body(responses.calls[0])
     assert body["dlr_url"] == f"{messente.status_webhook_url}?ref={mid}"
-    assert body["messages"] == [{"channel": "sms", "sender": "Acme", "text": "Hi"}]
+    [entry] = body["messages"]
+    # The default validity (48 h) as the channel's ttl, in seconds.
+    assert 48 * 3600 - 5 <= entry.pop("ttl") <= 48 * 3600
+    assert entry == {"channel": "sms", "sender": "Acme", "text": "Hi"}
 
     url = f"/webhooks/providers/{messente.webhook_token}/status?ref={mid}"
     dlr = {**DLR, "message_id": "msg-e2e"}
@@ -325,6 +542,34 @@ def test_end_to_end_send_then_dlr_delivers(client, messente, run_tasks, anon_cli
     r = post_signed(anon_client, url, dlr, "api_password")
     assert r.status_code == 200, r.content
     assert Message.objects.get(pk=mid).status == st.DELIVERED_TO_HANDSET
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("status", "err", "final"),
+    [
+        ("FAILED", 999, st.PENDING_WAITING_RETRY),  # general temporary error: retried
+        ("UNKNOWN", 0, st.PENDING_WAITING_RETRY),
+        ("REJECTD", 3, st.REJECTED_DESTINATION),  # invalid number: final
+    ],
+)
+def test_a_report_is_retried_or_final_by_its_verdict(
+    client, messente, run_tasks, anon_client, status, err, final
+):
+    responses.post(API, status=201, json=created("sms", "msg-r"))
+    r = run_tasks(
+        client.post,
+        "/api/v1/messages",
+        {"sms": [{"body": "Hi", "to": ["+37251000000"], "provider": "messente", "from": "Acme"}]},
+        format="json",
+    )
+    assert r.status_code == 202, r.content
+    mid = r.json()["messages"][0]["messageId"]
+    url = f"/webhooks/providers/{messente.webhook_token}/status?ref={mid}"
+    dlr = {**DLR, "message_id": "msg-r", "status": status, "err": err}
+    r = post_signed(anon_client, url, dlr, "api_password")
+    assert r.status_code == 200, r.content
+    assert Message.objects.get(pk=mid).status == final
 
 
 def test_inbound_is_checked_with_the_shared_secret_and_stored(anon_client, messente):
