@@ -1,23 +1,27 @@
-"""Meta WhatsApp Cloud API: text, approved templates, media and reply buttons.
+"""Meta WhatsApp Cloud API: text, media, location, reply and URL buttons, approved templates.
 
 Send: `POST {base}/{version}/{phoneNumberId}/messages` with a bearer token. One webhook
 carries both statuses and inbound messages (Meta has one callback URL per app), so either of
 our URLs takes both; a GET is Meta's `hub.challenge` handshake. Every POST is signed with
 `X-Hub-Signature-256` (HMAC-SHA256 of the raw body keyed with the app secret).
 
-A message is sent as a template when `externalRef` names one (`name` or `name:language`) or
-its media carries `"template": {"name", "language"?, "components"?}`. Without explicit
-components, each line of the rendered body is one body parameter (Meta refuses new lines
-inside a parameter, so a line is the natural unit).
+What a message carries comes from `message.content` (backends.content), one shape for all:
+its provider template (providerTemplate; accept turns externalRef into one) is a `template`;
+buttons are an `interactive` (reply buttons, or one URL button as `cta_url`) headed by its
+media; one media item is an image/document/video/audio/sticker message (the text as its
+caption where the kind takes one); a location is a `location` message; else `text`.
+Shapes: facebook/openapi `business-messaging-api_v23.0.yaml` (META-OAI) and Meta's
+"Interactive Call-to-Action URL Button Messages" page for `cta_url`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import posixpath
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 import requests
 
@@ -39,16 +43,41 @@ from .base import (
     register,
     retry_after_seconds,
 )
+from .content import Capabilities, Content, Location, Media, ProviderTemplate
 from .reference import our_ref
 
 DEFAULT_VERSION = "v23.0"
 DEFAULT_LANGUAGE = "en_US"
 MEDIA_TYPES = ("image", "document", "video", "audio", "sticker")
-CAPTIONED = ("image", "document", "video")
+CAPTIONED = ("image", "document", "video")  # audio and stickers take no caption
 HEADER_MEDIA = ("image", "document", "video")
 MAX_BUTTONS = 3
-MAX_BUTTON_TITLE = 20
+MAX_BUTTON_TITLE = 20  # reply-button title and cta_url display_text
 MAX_INTERACTIVE_BODY = 1024
+MAX_CAPTION = 1024
+DEFAULT_URL_LABEL = "Open link"  # a URL button given without a title
+
+CAPABILITIES = Capabilities(
+    media_kinds=frozenset(MEDIA_TYPES),
+    max_media=1,
+    media_by_id=True,  # an id from Meta's /media upload
+    location=True,
+    quick_replies=MAX_BUTTONS,
+    url_buttons=1,  # interactive cta_url takes exactly one
+    mixed_buttons=False,
+    buttons_with_media=True,  # as the interactive header (image, document, video)
+    media_with_location=False,
+    templates=True,
+    template_header_media=frozenset({"image", "document", "video", "location"}),
+)
+
+# providerTemplate.buttons[].type → the button component's one parameter (META-OAI
+# ButtonParameterObject; copy_code per Meta's coupon code templates page).
+TEMPLATE_BUTTON_PARAMETER = {
+    "url": lambda value: {"type": "text", "text": value},
+    "quick_reply": lambda value: {"type": "payload", "payload": value},
+    "copy_code": lambda value: {"type": "coupon_code", "coupon_code": value},
+}
 
 # statuses[].status → our status name; `failed` is refined by ERRORS.
 STATUSES = {
@@ -60,17 +89,24 @@ STATUSES = {
 
 # Graph / WhatsApp error code → (permanent, our status, retry after in seconds when transient).
 # Synchronous answers and `failed` statuses use the same table.
+# Checked against Meta's Cloud API error codes page (developers.facebook.com/documentation/
+# business-messaging/whatsapp/support/error-codes, as mirrored by integrators): throttling
+# and "something went wrong" are transient, a retry (now, or after Retry-After) may pass.
 ERRORS: dict[int, tuple[bool, str, float | None]] = {
+    0: (True, st.REJECTED_PROVIDER, None),  # AuthException: the token was not accepted
     1: (False, st.REJECTED_PROVIDER, 30),  # API unknown
     2: (False, st.REJECTED_PROVIDER, 30),  # API service
+    3: (True, st.REJECTED_PROVIDER, None),  # API method: capability or permission issue
     4: (False, st.REJECTED_PROVIDER, 60),  # application request limit
     10: (True, st.REJECTED_PROVIDER, None),  # permission denied
     100: (True, st.REJECTED_PROVIDER, None),  # invalid parameter
     190: (True, st.REJECTED_PROVIDER, None),  # access token expired or invalid
+    33: (True, st.REJECTED_PROVIDER, None),  # the business phone number was deleted
     200: (True, st.REJECTED_PROVIDER, None),  # permissions
     368: (True, st.REJECTED_PROVIDER, None),  # temporarily blocked for policy violations
     80007: (False, st.REJECTED_PROVIDER, 60),  # WABA rate limit
     130429: (False, st.REJECTED_PROVIDER, 1),  # throughput limit of the phone number
+    130497: (True, st.REJECTED_DESTINATION, None),  # no messaging users in that country
     130472: (True, st.UNDELIVERABLE_NOT_DELIVERED, None),  # user is part of an experiment
     131000: (False, st.REJECTED_PROVIDER, 30),  # something went wrong
     131005: (True, st.REJECTED_PROVIDER, None),  # access denied
@@ -83,6 +119,9 @@ ERRORS: dict[int, tuple[bool, str, float | None]] = {
     # The 24-hour customer-service window is closed: free-form text cannot be sent until the
     # user writes again; retrying the same message cannot help, a template would.
     131047: (True, st.REJECTED_PROVIDER, None),
+    131037: (True, st.REJECTED_PROVIDER, None),  # display name not approved
+    131042: (True, st.REJECTED_PROVIDER, None),  # business eligibility: payment issue
+    131045: (True, st.REJECTED_PROVIDER, None),  # incorrect certificate (number registration)
     131048: (False, st.REJECTED_PROVIDER, 300),  # spam rate limit
     131049: (True, st.UNDELIVERABLE_NOT_DELIVERED, None),  # Meta chose not to deliver
     131050: (True, st.REJECTED_DESTINATION, None),  # user stopped marketing messages
@@ -90,6 +129,7 @@ ERRORS: dict[int, tuple[bool, str, float | None]] = {
     131052: (True, st.REJECTED_CONTENT, None),  # media download error
     131053: (True, st.REJECTED_CONTENT, None),  # media upload error
     131056: (False, st.REJECTED_PROVIDER, 6),  # (business, user) pair rate limit
+    131057: (False, st.REJECTED_PROVIDER, 60),  # business account in maintenance mode
     132000: (True, st.REJECTED_CONTENT, None),  # template parameter count mismatch
     132001: (True, st.REJECTED_CONTENT, None),  # template does not exist
     132005: (True, st.REJECTED_CONTENT, None),  # translated text too long
@@ -129,87 +169,71 @@ def error_outcome(
     return True, st.REJECTED_PROVIDER, None
 
 
-def _button_title(button: Any) -> str:
-    if isinstance(button, str):
-        return button
-    if isinstance(button, dict):
-        for key in ("title", "text", "label", "value"):
-            if isinstance(button.get(key), str):
-                return button[key]
-        for value in button.values():  # OS1 style: {"quickReply": {"value": "Yes"}}
-            if isinstance(value, dict):
-                title = _button_title(value)
-                if title:
-                    return title
-    return ""
-
-
-def _button_id(button: Any, title: str) -> str:
-    if isinstance(button, dict):
-        for key in ("id", "payload"):
-            if button.get(key) not in (None, ""):
-                return str(button[key])
-        for value in button.values():
-            if isinstance(value, dict) and value.get("payload") not in (None, ""):
-                return str(value["payload"])
-    return title
-
-
 def _invalid(description: str) -> SendError:
     return SendError("INVALID_CONTENT", description, permanent=True, status=st.REJECTED_CONTENT)
 
 
-def media_object(media: dict[str, Any], caption: str = "") -> tuple[str, dict[str, Any]]:
-    """(type, object) for a media dict: `{"type"?, "url"|"link"|"id", "caption"?,
-    "filename"?}`; the type defaults to image for picture URLs, else document."""
-    source = media.get("id")  # a WhatsApp media id (uploaded to Meta), not one of ours
-    link = media.get("url") or media.get("link")
-    if not source and not link:
-        raise _invalid("The media needs a url (or a WhatsApp media id).")
-    kind = _text(media.get("type")).lower()
-    if not kind:
-        path = urlparse(_text(link)).path.lower()
-        kind = "image" if path.endswith((".jpg", ".jpeg", ".png", ".webp")) else "document"
-    if kind not in MEDIA_TYPES:
-        raise _invalid(f"Media type {kind!r} is not one of {', '.join(MEDIA_TYPES)}.")
-    obj: dict[str, Any] = {"id": str(source)} if source else {"link": str(link)}
-    caption = _text(media.get("caption")) or caption
-    if kind in CAPTIONED and caption:
+def media_object(media: Media, caption: str = "") -> dict[str, Any]:
+    """Meta's media object (MediaObject: exactly one of `id` and `link`), with the caption
+    where the kind takes one and a document's filename (META-OAI MediaMessageProperties)."""
+    obj: dict[str, Any] = {"id": media.media_id} if media.media_id else {"link": media.url}
+    if caption and media.kind in CAPTIONED:
         obj["caption"] = caption
-    if kind == "document":
-        filename = _text(media.get("filename")) or urlparse(_text(link)).path.rsplit("/", 1)[-1]
+    if media.kind == "document":
+        filename = media.filename or (
+            posixpath.basename(urlsplit(media.url).path) if media.url else ""
+        )
         if filename:
             obj["filename"] = filename
-    return kind, obj
+    return obj
 
 
-def template_spec(payload: dict[str, Any], language: str) -> dict[str, Any] | None:
-    """The Meta template to send, or None for a free-form message (see the module doc)."""
-    media = payload.get("media") if isinstance(payload.get("media"), dict) else {}
-    spec = payload.get("providerTemplate") or payload.get("template") or media.get("template")
-    if isinstance(spec, dict) and spec.get("name"):
-        out = {"name": str(spec["name"]), "language": spec.get("language") or language}
-        if "components" in spec:
-            out["components"] = spec["components"]
-        return out
-    ref = _text(payload.get("externalRef")).strip()
-    if not ref:
-        return None
-    name, _, lang = ref.partition(":")
-    return {"name": name.strip(), "language": lang.strip() or language}
+def location_object(location: Location) -> dict[str, Any]:
+    """LocationMessage.location (META-OAI): latitude and longitude as strings, name and
+    address when given."""
+    obj: dict[str, Any] = {
+        "latitude": str(location.latitude),
+        "longitude": str(location.longitude),
+    }
+    if location.name:
+        obj["name"] = location.name
+    if location.address:
+        obj["address"] = location.address
+    return obj
 
 
-def reply_buttons(buttons: list[Any]) -> list[dict[str, Any]]:
-    if not 1 <= len(buttons) <= MAX_BUTTONS:
-        raise _invalid(f"WhatsApp takes 1 to {MAX_BUTTONS} reply buttons, not {len(buttons)}.")
-    out = []
-    for button in buttons:
-        title = _button_title(button).strip()
-        if not title or len(title) > MAX_BUTTON_TITLE:
-            raise _invalid(f"A button title needs 1 to {MAX_BUTTON_TITLE} characters: {title!r}.")
-        out.append({"type": "reply", "reply": {"id": _button_id(button, title), "title": title}})
-    if len({b["reply"]["title"] for b in out}) != len(out):
-        raise _invalid("Button titles must be unique.")
+def button_problems(content: Content) -> list[tuple[str, str]]:
+    """What the Capabilities class cannot say about Meta's buttons: reply-button titles of
+    1-20 characters, unique; a URL button's label of at most 20; no audio or sticker head."""
+    out: list[tuple[str, str]] = []
+    titles: list[str] = []
+    for index, button in enumerate(content.buttons):
+        if button.kind == "quick_reply":
+            if len(button.text) > MAX_BUTTON_TITLE:
+                out.append(
+                    (
+                        f"buttons[{index}]",
+                        f"WhatsApp reply-button titles take at most {MAX_BUTTON_TITLE} "
+                        f"characters: {button.text!r}.",
+                    )
+                )
+            if button.text in titles:
+                out.append((f"buttons[{index}]", "WhatsApp reply-button titles must be unique."))
+            titles.append(button.text)
+        elif len(button.text) > MAX_BUTTON_TITLE:
+            out.append(
+                (
+                    f"buttons[{index}].url.title",
+                    f"A WhatsApp URL button's label takes at most {MAX_BUTTON_TITLE} characters.",
+                )
+            )
+    if content.buttons and any(m.kind not in HEADER_MEDIA for m in content.media):
+        out.append(
+            (
+                "buttons",
+                "WhatsApp heads a message with buttons with an image, document or video only.",
+            )
+        )
     return out
 
 
@@ -218,6 +242,7 @@ class MetaWhatsAppBackend(Backend):
     provider_type = "meta_whatsapp"
     label = "Meta WhatsApp Cloud API"
     channels = ("whatsapp",)
+    capabilities = {"whatsapp": CAPABILITIES}
     credential_fields = (
         CredentialField("accessToken", help="A system-user access token with whatsapp rights."),
         CredentialField(
@@ -254,9 +279,16 @@ class MetaWhatsAppBackend(Backend):
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.credentials['accessToken']}"}
 
+    @classmethod
+    def content_problems(cls, channel: str, content: Content) -> list[tuple[str, str]]:
+        problems = super().content_problems(channel, content)
+        if channel == "whatsapp":
+            problems.extend(button_problems(content))
+        return problems
+
     def build_body(self, message: OutboundMessage) -> dict[str, Any]:
-        """The JSON body of `/messages` for this message."""
-        payload = message.payload or {}
+        """The JSON body of `/messages` for this message (see the module doc)."""
+        content = message.content
         body: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -264,78 +296,108 @@ class MetaWhatsAppBackend(Backend):
             # Echoed in every status webhook of this message (Cloud API does not process it).
             "biz_opaque_callback_data": message.id,
         }
-        media = payload.get("media") if isinstance(payload.get("media"), dict) else None
-        buttons = payload.get("buttons") if isinstance(payload.get("buttons"), list) else None
-        language = self.credentials.get("templateLanguage") or DEFAULT_LANGUAGE
-        spec = template_spec(payload, language)
-        if spec is not None:
-            body.update(type="template", template=self._template(spec, message, media, buttons))
-        elif buttons:
-            body.update(type="interactive", interactive=self._interactive(message, media, buttons))
-        elif media and (media.get("url") or media.get("link") or media.get("id")):
-            kind, obj = media_object(media, caption=message.body)
-            body.update({"type": kind, kind: obj})
+        text = message.body
+        if content.template is not None:
+            body.update(type="template", template=self._template(content.template))
+        elif content.buttons:
+            body.update(type="interactive", interactive=self._interactive(text, content))
+        elif content.media:
+            (media,) = content.media  # capabilities: one item
+            if text and media.kind not in CAPTIONED:
+                raise _invalid(
+                    f"A WhatsApp {media.kind} message carries no text: send the text as a "
+                    "message of its own."
+                )
+            caption = text or media.caption
+            if len(caption) > MAX_CAPTION:
+                raise _invalid(f"A WhatsApp caption takes at most {MAX_CAPTION} characters.")
+            body.update({"type": media.kind, media.kind: media_object(media, caption)})
+        elif content.location is not None:
+            if text:
+                raise _invalid(
+                    "A WhatsApp location message carries no text: send the text as a "
+                    "message of its own."
+                )
+            body.update(type="location", location=location_object(content.location))
         else:
-            body.update(
-                type="text", text={"body": message.body, "preview_url": "://" in message.body}
-            )
+            body.update(type="text", text={"body": text, "preview_url": "://" in text})
         return body
 
-    def _template(self, spec, message, media, buttons) -> dict[str, Any]:
-        template = {
-            "name": spec["name"],
-            "language": {"policy": "deterministic", "code": spec["language"]},
-        }
-        if "components" in spec:
-            template["components"] = spec["components"]
-            return template
+    def _template(self, template: ProviderTemplate) -> dict[str, Any]:
+        """TemplateObject (META-OAI): header only if given, body parameters only if any,
+        one button component per providerTemplate.buttons entry."""
+        language = template.language or self.credentials.get("templateLanguage") or DEFAULT_LANGUAGE
         components: list[dict[str, Any]] = []
-        if media and (media.get("url") or media.get("link") or media.get("id")):
-            kind, obj = media_object(media)
-            obj.pop("caption", None)
-            if kind in HEADER_MEDIA:
-                components.append({"type": "header", "parameters": [{"type": kind, kind: obj}]})
-        lines = [line.strip() for line in message.body.splitlines() if line.strip()]
-        if lines:
+        header: dict[str, Any] | None = None
+        if template.header_text:
+            header = {"type": "text", "text": template.header_text}
+        elif template.header_media is not None:
+            kind = template.header_media.kind  # capabilities: image, document or video
+            obj = media_object(template.header_media)  # header parameters take no caption
+            header = {"type": kind, kind: obj}
+        elif template.header_location is not None:
+            header = {"type": "location", "location": location_object(template.header_location)}
+        if header is not None:
+            components.append({"type": "header", "parameters": [header]})
+        if template.params:
             components.append(
-                {"type": "body", "parameters": [{"type": "text", "text": t} for t in lines]}
+                {
+                    "type": "body",
+                    "parameters": [{"type": "text", "text": p} for p in template.params],
+                }
             )
-        for index, button in enumerate(buttons or []):
-            # Only buttons that carry their own payload: a template's quick replies are fixed
-            # at approval, the send only sets what a tap reports back.
-            if isinstance(button, dict) and (button.get("payload") or button.get("id")):
-                components.append(
-                    {
-                        "type": "button",
-                        "sub_type": "quick_reply",
-                        "index": str(index),
-                        "parameters": [
-                            {
-                                "type": "payload",
-                                "payload": str(button.get("payload") or button["id"]),
-                            }
-                        ],
-                    }
-                )
-        template["components"] = components
-        return template
+        for button in template.buttons:
+            components.append(
+                {
+                    "type": "button",
+                    "sub_type": button.kind,
+                    "index": str(button.index),
+                    "parameters": [TEMPLATE_BUTTON_PARAMETER[button.kind](button.value)],
+                }
+            )
+        out: dict[str, Any] = {
+            "name": template.name,
+            "language": {"policy": "deterministic", "code": language},
+        }
+        if components:
+            out["components"] = components
+        return out
 
-    def _interactive(self, message, media, buttons) -> dict[str, Any]:
-        if len(message.body) > MAX_INTERACTIVE_BODY:
+    def _interactive(self, text: str, content: Content) -> dict[str, Any]:
+        if not text:
+            raise _invalid("A WhatsApp message with buttons needs its text (the body).")
+        if len(text) > MAX_INTERACTIVE_BODY:
             raise _invalid(
                 f"A message with buttons takes at most {MAX_INTERACTIVE_BODY} characters of text."
             )
-        interactive: dict[str, Any] = {
-            "type": "button",
-            "body": {"text": message.body},
-            "action": {"buttons": reply_buttons(buttons)},
-        }
-        if media and (media.get("url") or media.get("link") or media.get("id")):
-            kind, obj = media_object(media)
-            obj.pop("caption", None)
-            if kind not in HEADER_MEDIA:
-                raise _invalid(f"A {kind} cannot head a message with buttons.")
-            interactive["header"] = {"type": kind, kind: obj}
+        interactive: dict[str, Any]
+        urls = content.url_buttons
+        if urls:  # capabilities: one URL button, not mixed with quick replies
+            interactive = {
+                "type": "cta_url",
+                "body": {"text": text},
+                "action": {
+                    "name": "cta_url",
+                    "parameters": {
+                        "display_text": urls[0].text or DEFAULT_URL_LABEL,
+                        "url": urls[0].url,
+                    },
+                },
+            }
+        else:
+            interactive = {
+                "type": "button",
+                "body": {"text": text},
+                "action": {
+                    "buttons": [
+                        {"type": "reply", "reply": {"id": b.text, "title": b.text}}
+                        for b in content.quick_replies
+                    ]
+                },
+            }
+        if content.media:
+            (media,) = content.media  # an image, document or video (content_problems)
+            interactive["header"] = {"type": media.kind, media.kind: media_object(media)}
         return interactive
 
     def send(self, message: OutboundMessage) -> SendResult:
@@ -353,6 +415,10 @@ class MetaWhatsAppBackend(Backend):
                 permanent=False,
                 raw=data,
             )
+        # messages[0].message_status (META-OAI MessageStatus) is accepted,
+        # held_for_quality_assessment ("held for quality assessment before delivery") or
+        # paused ("delivery has been paused"): Meta has the message in all three and sends it
+        # or drops it later (a `failed` status then follows), so all are PENDING_ENROUTE.
         return SendResult(provider_message_id=str(messages[0]["id"]), raw=data)
 
     @staticmethod

@@ -59,6 +59,18 @@ BASE = {
 
 
 # --- sending -------------------------------------------------------------------------------
+# Bodies as documented in facebook/openapi @ ecba623b `business-messaging-api_v23.0.yaml`
+# (TextMessage, ImageMessage/DocumentMessage + MediaMessageProperties caption/filename,
+# LocationMessage, InteractiveObject/ActionObject, TemplateObject/TemplateComponent/
+# ButtonParameterObject) and Meta's "Interactive Call-to-Action URL Button Messages" page.
+IMG = "https://example.com/r.png"
+PDF = "https://example.com/f/inv-7.pdf"
+
+
+def tpl(**kw):
+    return {"providerTemplate": {"name": "order_delivered", **kw}}
+
+
 @pytest.mark.parametrize(
     ("msg", "expected"),
     [
@@ -76,29 +88,68 @@ BASE = {
             id="text-with-link",
         ),
         pytest.param(
-            message("Your receipt", media={"type": "image", "url": "https://example.com/r.png"}),
+            message("Your receipt", media={"image": {"url": IMG}}),
+            {"type": "image", "image": {"link": IMG, "caption": "Your receipt"}},
+            id="os1-image",
+        ),
+        pytest.param(
+            message("Invoice", media={"document": {"url": PDF, "filename": "Invoice 7.pdf"}}),
             {
-                "type": "image",
-                "image": {"link": "https://example.com/r.png", "caption": "Your receipt"},
+                "type": "document",
+                "document": {"link": PDF, "caption": "Invoice", "filename": "Invoice 7.pdf"},
             },
-            id="image",
+            id="os1-document-with-filename",
+        ),
+        pytest.param(
+            message("", media={"document": {"url": PDF}}),
+            {"type": "document", "document": {"link": PDF, "filename": "inv-7.pdf"}},
+            id="os1-document-filename-from-url",
+        ),
+        pytest.param(
+            message("Clip", media={"video": {"mediaId": "1166846181421424"}}),
+            {"type": "video", "video": {"id": "1166846181421424", "caption": "Clip"}},
+            id="video-by-media-id",
+        ),
+        pytest.param(
+            message("", media={"audio": {"url": "https://example.com/a.ogg"}}),
+            {"type": "audio", "audio": {"link": "https://example.com/a.ogg"}},
+            id="audio-without-caption",
+        ),
+        pytest.param(
+            message("", media={"sticker": {"mediaId": "798882015472548"}}),
+            {"type": "sticker", "sticker": {"id": "798882015472548"}},
+            id="sticker",
+        ),
+        pytest.param(
+            message("Receipt", media={"url": IMG}),
+            {"type": "image", "image": {"link": IMG, "caption": "Receipt"}},
+            id="flat-media-url",
         ),
         pytest.param(
             message(
-                "Invoice", media={"url": "https://example.com/f/inv-7.pdf", "caption": "Inv 7"}
+                "",
+                media={
+                    "location": {
+                        "latitude": 37.4847,
+                        "longitude": -122.1486,
+                        "name": "Meta HQ",
+                        "address": "1 Hacker Way, Menlo Park, CA 94025",
+                    }
+                },
             ),
             {
-                "type": "document",
-                "document": {
-                    "link": "https://example.com/f/inv-7.pdf",
-                    "caption": "Inv 7",
-                    "filename": "inv-7.pdf",
+                "type": "location",
+                "location": {
+                    "latitude": "37.4847",
+                    "longitude": "-122.1486",
+                    "name": "Meta HQ",
+                    "address": "1 Hacker Way, Menlo Park, CA 94025",
                 },
             },
-            id="document",
+            id="os1-location",
         ),
         pytest.param(
-            message("Pick one", buttons=["Yes", {"id": "no-1", "title": "No"}]),
+            message("Pick one", buttons=["Yes", {"quick reply": {"value": "No"}}]),
             {
                 "type": "interactive",
                 "interactive": {
@@ -107,18 +158,18 @@ BASE = {
                     "action": {
                         "buttons": [
                             {"type": "reply", "reply": {"id": "Yes", "title": "Yes"}},
-                            {"type": "reply", "reply": {"id": "no-1", "title": "No"}},
+                            {"type": "reply", "reply": {"id": "No", "title": "No"}},
                         ]
                     },
                 },
             },
-            id="buttons",
+            id="os1-quick-replies",
         ),
         pytest.param(
             message(
                 "Delivered?",
-                media={"type": "image", "url": "https://example.com/box.png"},
-                buttons=[{"quickReply": {"value": "Confirm delivery", "payload": "ok"}}],
+                media={"image": {"url": "https://example.com/box.png"}},
+                buttons=[{"quickReply": {"value": "Confirm delivery"}}],
             ),
             {
                 "type": "interactive",
@@ -128,15 +179,65 @@ BASE = {
                     "body": {"text": "Delivered?"},
                     "action": {
                         "buttons": [
-                            {"type": "reply", "reply": {"id": "ok", "title": "Confirm delivery"}}
+                            {
+                                "type": "reply",
+                                "reply": {"id": "Confirm delivery", "title": "Confirm delivery"},
+                            }
                         ]
                     },
                 },
             },
-            id="buttons-with-media-header",
+            id="quick-replies-with-media-header",
         ),
         pytest.param(
-            message("Ana\no-1\n", externalRef="order_delivered:pt_BR"),
+            message(
+                "Tap to see dates.",
+                buttons=[{"url": {"value": "https://example.com/dates", "title": "See Dates"}}],
+            ),
+            {
+                "type": "interactive",
+                "interactive": {
+                    "type": "cta_url",
+                    "body": {"text": "Tap to see dates."},
+                    "action": {
+                        "name": "cta_url",
+                        "parameters": {
+                            "display_text": "See Dates",
+                            "url": "https://example.com/dates",
+                        },
+                    },
+                },
+            },
+            id="os1-url-button-as-cta_url",
+        ),
+        pytest.param(
+            message(
+                "Your invoice",
+                media={"document": {"url": PDF, "filename": "inv.pdf"}},
+                buttons=[{"url": {"trackurl": "https://example.com/pay"}}],
+            ),
+            {
+                "type": "interactive",
+                "interactive": {
+                    "type": "cta_url",
+                    "header": {
+                        "type": "document",
+                        "document": {"link": PDF, "filename": "inv.pdf"},
+                    },
+                    "body": {"text": "Your invoice"},
+                    "action": {
+                        "name": "cta_url",
+                        "parameters": {
+                            "display_text": "Open link",  # no title: our documented default
+                            "url": "https://example.com/pay",
+                        },
+                    },
+                },
+            },
+            id="url-button-default-label-with-document-header",
+        ),
+        pytest.param(
+            message("ignored", **tpl(language="pt_BR", params=["Ana", "o-1"])),
             {
                 "type": "template",
                 "template": {
@@ -153,14 +254,51 @@ BASE = {
                     ],
                 },
             },
-            id="template-by-externalRef",
+            id="template-with-params",
+        ),
+        pytest.param(
+            message("Line one\nLine two", **tpl()),
+            {
+                "type": "template",
+                "template": {
+                    "name": "order_delivered",
+                    "language": {"policy": "deterministic", "code": "en_US"},
+                },
+            },
+            id="template-without-params-sends-none",
+        ),
+        pytest.param(
+            message("Ana\no-1\n", **tpl(params="bodyLines")),
+            {
+                "type": "template",
+                "template": {
+                    "name": "order_delivered",
+                    "language": {"policy": "deterministic", "code": "en_US"},
+                    "components": [
+                        {
+                            "type": "body",
+                            "parameters": [
+                                {"type": "text", "text": "Ana"},
+                                {"type": "text", "text": "o-1"},
+                            ],
+                        }
+                    ],
+                },
+            },
+            id="template-params-from-body-lines-when-asked",
         ),
         pytest.param(
             message(
-                "Ana",
-                externalRef="order_delivered",
-                media={"type": "document", "url": "https://example.com/i.pdf"},
-                buttons=[{"text": "Stop", "payload": "STOP"}],
+                "",
+                media={"document": {"url": "https://example.com/i.pdf", "filename": "i.pdf"}},
+                **tpl(
+                    params=["Ana"],
+                    buttons=[
+                        {"type": "url", "value": "o-1"},
+                        {"type": "quick_reply", "value": "STOP", "index": 2},
+                        {"type": "copy_code", "value": "25OFF", "index": 3},
+                    ],
+                ),
             ),
             {
                 "type": "template",
@@ -183,35 +321,62 @@ BASE = {
                         {"type": "body", "parameters": [{"type": "text", "text": "Ana"}]},
                         {
                             "type": "button",
-                            "sub_type": "quick_reply",
+                            "sub_type": "url",
                             "index": "0",
+                            "parameters": [{"type": "text", "text": "o-1"}],
+                        },
+                        {
+                            "type": "button",
+                            "sub_type": "quick_reply",
+                            "index": "2",
                             "parameters": [{"type": "payload", "payload": "STOP"}],
+                        },
+                        {
+                            "type": "button",
+                            "sub_type": "copy_code",
+                            "index": "3",
+                            "parameters": [{"type": "coupon_code", "coupon_code": "25OFF"}],
                         },
                     ],
                 },
             },
-            id="template-with-header-and-quick-reply",
+            id="template-media-header-and-buttons",
         ),
         pytest.param(
-            message(
-                "ignored",
-                media={
-                    "template": {
-                        "name": "hello_world",
-                        "language": "en_GB",
-                        "components": [],
-                    }
-                },
-            ),
+            message("", **tpl(header={"text": "Order o-1"})),
             {
                 "type": "template",
                 "template": {
-                    "name": "hello_world",
-                    "language": {"policy": "deterministic", "code": "en_GB"},
-                    "components": [],
+                    "name": "order_delivered",
+                    "language": {"policy": "deterministic", "code": "en_US"},
+                    "components": [
+                        {"type": "header", "parameters": [{"type": "text", "text": "Order o-1"}]}
+                    ],
                 },
             },
-            id="template-spec-verbatim",
+            id="template-text-header",
+        ),
+        pytest.param(
+            message("", **tpl(header={"location": {"latitude": 52.52, "longitude": 13.405}})),
+            {
+                "type": "template",
+                "template": {
+                    "name": "order_delivered",
+                    "language": {"policy": "deterministic", "code": "en_US"},
+                    "components": [
+                        {
+                            "type": "header",
+                            "parameters": [
+                                {
+                                    "type": "location",
+                                    "location": {"latitude": "52.52", "longitude": "13.405"},
+                                }
+                            ],
+                        }
+                    ],
+                },
+            },
+            id="template-location-header",
         ),
     ],
 )
@@ -228,26 +393,202 @@ def test_send_honours_base_url_version_and_language():
     b = backend(apiBaseUrl="http://sim.local:9000/", apiVersion="v21.0", templateLanguage="de")
     with responses.RequestsMock() as rsps:
         rsps.post("http://sim.local:9000/v21.0/106540352242922/messages", json=OK)
-        b.send(message("Eva", externalRef="greeting"))
+        b.send(message("Eva", providerTemplate={"name": "greeting"}))
         body = json.loads(rsps.calls[0].request.body)
     assert body["template"]["language"]["code"] == "de"
 
 
+@pytest.mark.parametrize("held", ["held_for_quality_assessment", "paused"])
+def test_held_or_paused_sends_stay_enroute(held):
+    """META-OAI MessageStatus: Meta holds the message (quality assessment) or has paused its
+    delivery; it is Meta's, sent or dropped later, so it waits for a status like any."""
+    answer = {**OK, "messages": [{"id": WAMID, "message_status": held}]}
+    with responses.RequestsMock() as rsps:
+        rsps.post(SEND_URL, json=answer)
+        result = backend().send(message())
+    assert (result.provider_message_id, result.status) == (WAMID, st.PENDING_ENROUTE)
+
+
 @pytest.mark.parametrize(
-    ("buttons", "fragment"),
+    ("payload", "fragment"),
     [
-        (["a", "b", "c", "d"], "1 to 3"),
-        (["x" * 21], "1 to 20"),
-        (["Same", "Same"], "unique"),
+        ({"media": {"audio": {"url": "https://example.com/a.ogg"}}}, "audio message carries no"),
+        ({"media": {"sticker": {"mediaId": "1"}}}, "sticker message carries no"),
+        ({"media": {"location": {"latitude": 1, "longitude": 2}}}, "location message"),
     ],
 )
-def test_bad_buttons_are_refused_before_any_call(buttons, fragment):
+def test_text_with_an_uncaptioned_kind_is_refused_before_any_call(payload, fragment):
+    """Meta's audio, sticker and location messages have no caption: the text would be lost,
+    so the send is refused (permanently) rather than sent without it."""
     with responses.RequestsMock():  # any HTTP call would fail the test
         with pytest.raises(SendError) as err:
-            backend().send(message("Pick", buttons=buttons))
-    assert err.value.permanent
-    assert err.value.status == st.REJECTED_CONTENT
+            backend().send(message("Listen", **payload))
+    assert (err.value.permanent, err.value.status) == (True, st.REJECTED_CONTENT)
     assert fragment in err.value.description
+
+
+@pytest.mark.parametrize(
+    ("entry", "source"),
+    [
+        ({"buttons": ["a", "b", "c", "d"]}, "buttons"),
+        ({"buttons": ["x" * 21]}, "buttons[0]"),
+        ({"buttons": ["Same", "Same"]}, "buttons[1]"),
+        (
+            {
+                "buttons": [
+                    {"url": {"value": "https://e.com/1"}},
+                    {"url": {"value": "https://e.com/2"}},
+                ]
+            },
+            "buttons",
+        ),
+        ({"buttons": ["Yes", {"url": {"value": "https://e.com/1"}}]}, "buttons"),
+        (
+            {"buttons": [{"url": {"value": "https://e.com/1", "title": "y" * 21}}]},
+            "buttons[0].url.title",
+        ),
+        (
+            {"buttons": ["Yes"], "media": {"audio": {"url": "https://example.com/a.ogg"}}},
+            "buttons",
+        ),
+        (
+            {"buttons": ["Yes"], "media": {"location": {"latitude": 1, "longitude": 2}}},
+            "buttons",
+        ),
+        (
+            {"media": {"image": [{"url": IMG}, {"url": "https://example.com/2.png"}]}},
+            "media",
+        ),
+        (
+            {
+                "media": {
+                    "image": {"url": IMG},
+                    "location": {"latitude": 1, "longitude": 2},
+                }
+            },
+            "media",
+        ),
+        (
+            {
+                "providerTemplate": {
+                    "name": "t",
+                    "header": {"audio": {"url": "https://e.com/a.mp3"}},
+                }
+            },
+            "providerTemplate.header",
+        ),
+    ],
+)
+def test_what_meta_cannot_carry_is_a_400_at_accept(client, meta, entry, source):
+    r = client.post(
+        "/api/v1/messages",
+        {"whatsapp": [{"body": "Pick", "provider": "meta", "to": ["+16505551234"], **entry}]},
+        format="json",
+    )
+    assert r.status_code == 400, r.content
+    sources = [e["source"] for e in r.json()["errors"]]
+    assert f"whatsapp[0].{source}" in sources, sources
+    assert not Message.objects.exists()
+
+
+def _send_through_api(client, run_tasks, entry, **options):
+    with responses.RequestsMock() as rsps:
+        rsps.post(SEND_URL, json=OK)
+        r = run_tasks(
+            client.post,
+            "/api/v1/messages",
+            {"whatsapp": [{"provider": "meta", "to": ["+16505551234"], **entry}], **options},
+            format="json",
+        )
+        assert r.status_code == 202, r.content
+        body = sent_body(rsps)
+    return r.json()["messages"][0]["messageId"], body
+
+
+def test_os1_media_and_buttons_through_the_api(client, meta, run_tasks):
+    mid, body = _send_through_api(
+        client,
+        run_tasks,
+        {
+            "body": "Your receipt",
+            "media": {"document": {"url": PDF, "filename": "receipt.pdf"}},
+            "buttons": [{"quick reply": {"value": "Thanks"}}, "Wrong"],
+        },
+    )
+    assert body == {
+        **BASE,
+        "biz_opaque_callback_data": mid,
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "header": {"type": "document", "document": {"link": PDF, "filename": "receipt.pdf"}},
+            "body": {"text": "Your receipt"},
+            "action": {
+                "buttons": [
+                    {"type": "reply", "reply": {"id": "Thanks", "title": "Thanks"}},
+                    {"type": "reply", "reply": {"id": "Wrong", "title": "Wrong"}},
+                ]
+            },
+        },
+    }
+
+
+def test_provider_template_with_params_through_the_api(client, meta, run_tasks):
+    mid, body = _send_through_api(
+        client,
+        run_tasks,
+        {
+            "body": "Hello",
+            "providerTemplate": {"name": "order_update", "language": "de", "params": ["Ana"]},
+        },
+    )
+    assert body["template"] == {
+        "name": "order_update",
+        "language": {"policy": "deterministic", "code": "de"},
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}],
+    }
+
+
+def test_a_template_without_variables_sends_no_parameters(client, meta, run_tasks):
+    """Error 132000 (parameter count mismatch) came from turning body lines into parameters."""
+    _, body = _send_through_api(
+        client,
+        run_tasks,
+        {"body": "Welcome!\nSee you soon.", "providerTemplate": {"name": "hello_world"}},
+    )
+    assert body["template"] == {
+        "name": "hello_world",
+        "language": {"policy": "deterministic", "code": "en_US"},
+    }
+
+
+def test_external_ref_sends_the_placeholders_values(client, meta, run_tasks):
+    _, body = _send_through_api(
+        client,
+        run_tasks,
+        {
+            "body": "Hi {{name}}, order {{orderId}} is here.",
+            "data": {"name": "Ana", "orderId": "o-1"},
+            "externalRef": "order_delivered:pt_BR",
+        },
+    )
+    assert body["template"] == {
+        "name": "order_delivered",
+        "language": {"policy": "deterministic", "code": "pt_BR"},
+        "components": [
+            {
+                "type": "body",
+                "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "o-1"}],
+            }
+        ],
+    }
+
+
+def test_no_validity_travels_to_meta(client, meta, run_tasks):
+    """The Cloud API has no per-message TTL (a template's message_send_ttl_seconds is set on
+    the template in WhatsApp Manager): our own EXPIRED is all there is."""
+    _, body = _send_through_api(client, run_tasks, {"body": "Hi"}, validity=5, priority="high")
+    assert set(body) == {*BASE, "type", "text"}
 
 
 def graph_error(code, http=400, **extra):
@@ -272,6 +613,9 @@ def graph_error(code, http=400, **extra):
         (401, graph_error(190), "190", True, st.REJECTED_PROVIDER, None),
         (429, graph_error(130429), "130429", False, st.REJECTED_PROVIDER, 1),
         (400, graph_error(131056), "131056", False, st.REJECTED_PROVIDER, 6),
+        (400, graph_error(131057), "131057", False, st.REJECTED_PROVIDER, 60),
+        (400, graph_error(131042), "131042", True, st.REJECTED_PROVIDER, None),
+        (403, graph_error(130497), "130497", True, st.REJECTED_DESTINATION, None),
         (400, graph_error(80007), "80007", False, st.REJECTED_PROVIDER, 60),
         (500, graph_error(131000), "131000", False, st.REJECTED_PROVIDER, 30),
         (400, graph_error(999999), "999999", True, st.REJECTED_PROVIDER, None),
@@ -565,6 +909,28 @@ def test_failed_status_is_mapped_by_its_error(
     assert "Some detail" in got["error"]["description"]
     if code == 131047:
         assert "template" in got["error"]["description"]
+
+
+@pytest.mark.parametrize("code", [130429, 131000, 131056])
+def test_a_transient_failed_status_retries(anon_client, client, sent, meta, run_tasks, code):
+    """Throughput (130429), "something went wrong" (131000) and pair rate limit (131056)
+    are passing failures: the report puts the message back on the retry lane."""
+    errors = [{"code": code, "title": "Rate limit hit", "message": "Rate limit hit"}]
+    value = {"statuses": [status(WAMID, "failed", errors=errors)]}
+    r = run_tasks(post_signed, anon_client, meta, "status", envelope(value))
+    assert r.status_code == 200
+    sent.refresh_from_db()
+    assert sent.status == st.PENDING_WAITING_RETRY
+    assert (sent.error_code, sent.error_permanent) == (str(code), False)
+
+
+def test_a_permanent_failed_status_is_final(anon_client, sent, meta, run_tasks):
+    errors = [{"code": 131026, "title": "Message undeliverable"}]
+    value = {"statuses": [status(WAMID, "failed", errors=errors)]}
+    run_tasks(post_signed, anon_client, meta, "status", envelope(value))
+    sent.refresh_from_db()
+    assert sent.status == st.UNDELIVERABLE_NOT_DELIVERED
+    assert st.get(sent.status).is_final and sent.error_permanent is True
 
 
 @pytest.mark.parametrize("kind", ["inbound", "status"])
