@@ -1,15 +1,27 @@
 """websms (LINK Mobility): SMS, WhatsApp (text, media, template) and RCS text.
 
-Authentication is OAuth2 client credentials: a bearer token from `auth.websms.com/oauth/token`
-(Basic clientId:clientSecret), cached in Django's cache until shortly before it expires and
-shared by every worker. Every answer carries a numeric `statusCode` (2000 is OK). websms
-retries its status and inbound webhooks until it gets `{"statusCode": 2000, ...}` back, so
-`webhook_reply` answers exactly that. websms does not sign its webhooks: the unguessable
-token in our webhook URLs is what authenticates them.
+Two APIs with two kinds of authentication:
+
+- SMS goes through the REST SMS API, `/rest/smsmessaging/text`, which takes HTTP Basic
+  (the account's username and password) or an access token generated in the websms web
+  interface (`Authorization: Bearer <token>`) -- not the OAuth2 token of the messaging API
+  (PROVIDERS.md §6; the unofficial OpenAPI of jshmrtn/websms `priv/schema.yaml`,
+  securitySchemes basicAuth/bearerAuth; AMANDA-Technology/WebSmsNet `HttpClientExtension.cs`).
+- WhatsApp, RCS and media go through the messaging API (seed 002), authenticated with
+  OAuth2 client credentials: a bearer token from `auth.websms.com/oauth/token` (Basic
+  clientId:clientSecret), cached in Django's cache until shortly before it expires and
+  shared by every worker.
+
+Every answer carries a numeric `statusCode` (2000 is OK). websms retries its status and
+inbound webhooks until it gets `{"statusCode": 2000, ...}` back, so `webhook_reply` answers
+exactly that. websms does not sign its webhooks: the unguessable token in our webhook URLs
+is what authenticates them.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from datetime import datetime
 
@@ -20,6 +32,7 @@ from core import status as st
 from .base import (
     Backend,
     CredentialField,
+    CredentialsInvalid,
     Inbound,
     OutboundMessage,
     SendError,
@@ -31,15 +44,20 @@ from .base import (
     WebhookRequest,
     api_base_url_field,
     register,
-    whatsapp_template_spec,
 )
+from .content import Capabilities, Content, Media
 from .reference import our_ref
 
 DEFAULT_API = "https://api.websms.com"
 DEFAULT_TOKEN_URL = "https://auth.websms.com/oauth/token"
+SMS_PATH = "/rest/smsmessaging/text"
 SCOPES = "messaging:whatsapp messaging:rcs media:create media:read"
 # Renew this long before the token's expiry (at most a fifth of its lifetime).
 TOKEN_MARGIN_SECONDS = 60
+# validityPeriode (sic), seconds: "a minimum of 1 minute and a maximum of 3 days".
+MIN_VALIDITY = 60
+MAX_VALIDITY = 259_200
+LOW_PRIORITY = 1  # websms priorities run 1..9, capped by the account's configured maximum
 
 OK_CODES = {2000, 2001, 2002}
 # statusCode → (permanent?, our status, name).
@@ -63,18 +81,24 @@ SEND_ERRORS: dict[int, tuple[bool, str, str]] = {
     4024: (False, st.REJECTED_PROVIDER, "Throttling: too many requests"),
     4025: (False, st.REJECTED_PROVIDER, "Throttling: too many recipients"),
     4026: (True, st.REJECTED_CONTENT, "Max SMS per message exceeded"),
+    4027: (True, st.REJECTED_CONTENT, "Invalid message segment"),
     4028: (True, st.REJECTED_CONTENT, "Invalid content"),
     4029: (True, st.REJECTED_DESTINATION, "Recipients not allowed"),
     4031: (True, st.REJECTED_DESTINATION, "All recipients blacklisted"),
     4034: (True, st.REJECTED_CONTENT, "Invalid media"),
+    4035: (True, st.REJECTED_PROVIDER, "Not allowed to send SMS"),
     4040: (True, st.REJECTED_CONTENT, "Invalid content category"),
     4041: (True, st.REJECTED_PROVIDER, "Invalid validity period"),
+    4042: (True, st.REJECTED_DESTINATION, "All recipients blocked by quality rating"),
+    4043: (True, st.REJECTED_DESTINATION, "All recipients blocked by spam check"),
     4120: (True, st.REJECTED_PROVIDER, "Entity not found"),
     4400: (True, st.REJECTED_CONTENT, "Customer care session window expired"),
     4401: (True, st.REJECTED_CONTENT, "Invalid localizable params"),
     5000: (False, st.REJECTED_PROVIDER, "Internal error"),
     5003: (False, st.REJECTED_PROVIDER, "Service unavailable"),
 }
+# The statusCodes that mean the credentials (or the calling IP) are not accepted.
+CREDENTIAL_CODES = frozenset({4001, 4014, 4020, 4021, 4022})
 THROTTLE_RETRY_AFTER = 5.0
 TRANSIENT_HTTP = {408, 429, 500, 502, 503, 504}
 
@@ -95,8 +119,16 @@ FAILED_GROUPS = (st.UNDELIVERABLE, st.REJECTED, st.EXPIRED)
 
 ACKNOWLEDGEMENT = {"statusCode": 2000, "statusMessage": "Request processed"}
 
-WHATSAPP_MEDIA = ("image", "document", "video", "audio")
 DEFAULT_TEMPLATE_LANGUAGE = "en"
+# send_media takes one uploaded mediaId and an optional text (seed 002); the kind is the
+# uploaded file's Content-Type. A document's filename has no field there.
+WHATSAPP = Capabilities(
+    media_kinds=frozenset({"image", "document", "video", "audio"}),
+    max_media=1,
+    media_by_id=True,  # a websms mediaId (POST /messaging/media)
+    templates=True,  # send_template: templateName, templateLocale, localizableParams
+    note="websms's WhatsApp API sends text, one media item or a template.",
+)
 
 
 def _digits(number: str) -> str:
@@ -105,10 +137,6 @@ def _digits(number: str) -> str:
 
 def _text(value) -> str:
     return "" if value is None else str(value)
-
-
-def template_spec(payload: dict, body: str) -> dict | None:
-    return whatsapp_template_spec(payload, body, DEFAULT_TEMPLATE_LANGUAGE)
 
 
 def _sender_fields(sender: str) -> dict:
@@ -122,22 +150,91 @@ def _sender_fields(sender: str) -> dict:
     return {"senderAddress": sender, "senderAddressType": "alphanumeric"}
 
 
+def template_problems(content: Content) -> list[tuple[str, str]]:
+    """What Capabilities cannot say: send_template has no header or button parameters."""
+    t = content.template
+    out: list[tuple[str, str]] = []
+    if t is not None and t.header_text:
+        out.append(("providerTemplate.header", "websms's send_template takes no header."))
+    if t is not None and t.buttons:
+        out.append(
+            ("providerTemplate.buttons", "websms's send_template takes no button parameters.")
+        )
+    return out
+
+
 @register
 class WebsmsBackend(Backend):
     provider_type = "websms"
     label = "websms (LINK Mobility)"
     channels = ("sms", "whatsapp", "rcs")
+    capabilities = {"whatsapp": WHATSAPP}  # SMS and RCS: text only
     credential_fields = (
-        CredentialField("clientId", secret=False, help="The OAuth2 client id from websms."),
-        CredentialField("clientSecret", help="The OAuth2 client secret from websms."),
+        CredentialField(
+            "username",
+            required=False,
+            secret=False,
+            help="SMS: the websms account's API username (HTTP Basic with password).",
+        ),
+        CredentialField("password", required=False, help="SMS: that account's password."),
+        CredentialField(
+            "accessToken",
+            required=False,
+            help="SMS: an API access token generated in the websms web interface (instead "
+            "of username and password).",
+        ),
+        CredentialField(
+            "clientId",
+            required=False,
+            secret=False,
+            help="WhatsApp/RCS: the OAuth2 client id of websms's messaging API.",
+        ),
+        CredentialField("clientSecret", required=False, help="WhatsApp/RCS: its client secret."),
         CredentialField(
             "applicationId",
             required=False,
             secret=False,
             help="The UUID of the sending WhatsApp/RCS application (not needed for SMS).",
         ),
+        CredentialField(
+            "maxPriority",
+            required=False,
+            secret=False,
+            kind=int,
+            help="SMS: the highest priority (1-9) your websms account allows; high-priority "
+            "messages are sent with it. Empty: no priority for them.",
+        ),
         api_base_url_field(DEFAULT_API),
     )
+
+    @classmethod
+    def clean_credentials(cls, credentials):
+        cleaned = super().clean_credentials(credentials)
+        errors: dict[str, str] = {}
+        for one, other in (("username", "password"), ("clientId", "clientSecret")):
+            if bool(cleaned.get(one)) != bool(cleaned.get(other)):
+                missing = other if cleaned.get(one) else one
+                errors[missing] = f"is required with {one if missing == other else other}"
+        sms = (cleaned.get("username") and cleaned.get("password")) or cleaned.get("accessToken")
+        oauth = cleaned.get("clientId") and cleaned.get("clientSecret")
+        if not errors and not sms and not oauth:
+            errors["username"] = (
+                "give username and password or accessToken (SMS), and/or clientId and "
+                "clientSecret (WhatsApp, RCS)"
+            )
+        priority = cleaned.get("maxPriority")
+        if priority is not None and not 1 <= priority <= 9:
+            errors["maxPriority"] = "must be from 1 to 9"
+        if errors:
+            raise CredentialsInvalid(errors)
+        return cleaned
+
+    @classmethod
+    def content_problems(cls, channel: str, content: Content) -> list[tuple[str, str]]:
+        problems = super().content_problems(channel, content)
+        if channel == "whatsapp":
+            problems.extend(template_problems(content))
+        return problems
 
     # --- the access token ------------------------------------------------------------------
     @property
@@ -153,6 +250,13 @@ class WebsmsBackend(Backend):
         return f"websms:token:{self.provider_id}:{self.credentials['clientId']}"
 
     def access_token(self, *, renew: bool = False) -> str:
+        if not (self.credentials.get("clientId") and self.credentials.get("clientSecret")):
+            raise SendError(
+                "WEBSMS_NO_CLIENT",
+                "websms's messaging API (WhatsApp, RCS, media) needs the clientId and "
+                "clientSecret credentials.",
+                permanent=True,
+            )
         if not renew:
             token = cache.get(self.token_cache_key)
             if token:
@@ -181,12 +285,32 @@ class WebsmsBackend(Backend):
         cache.set(self.token_cache_key, data["access_token"], timeout=max(lifetime - margin, 1))
         return data["access_token"]
 
+    def _sms_auth(self) -> dict[str, str]:
+        """The REST SMS API's own credentials: Basic username:password, else the web
+        interface's access token as a bearer token."""
+        username, password = self.credentials.get("username"), self.credentials.get("password")
+        if username and password:
+            basic = base64.b64encode(f"{username}:{password}".encode()).decode()
+            return {"Authorization": f"Basic {basic}"}
+        if self.credentials.get("accessToken"):
+            return {"Authorization": f"Bearer {self.credentials['accessToken']}"}
+        raise SendError(
+            "WEBSMS_NO_SMS_CREDENTIALS",
+            "websms's SMS API needs username and password or an accessToken from the websms "
+            "web interface (the messaging API's OAuth2 client does not cover it).",
+            permanent=True,
+        )
+
     def _post(self, path: str, body: dict) -> tuple[object, object]:
-        """POST with the bearer token; a 401 renews the token once (revoked or expired)."""
+        """POST to the API: SMS with its own credentials; the messaging API with the OAuth2
+        bearer token, where a 401 renews the token once (revoked or expired)."""
         url = f"{self.base_url}{path}"
-        response = self.session.post(url, json=body, headers=self._auth())
-        if response.status_code == 401:
-            response = self.session.post(url, json=body, headers=self._auth(renew=True))
+        if path == SMS_PATH:
+            response = self.session.post(url, json=body, headers=self._sms_auth())
+        else:
+            response = self.session.post(url, json=body, headers=self._auth())
+            if response.status_code == 401:
+                response = self.session.post(url, json=body, headers=self._auth(renew=True))
         try:
             data = response.json()
         except ValueError:
@@ -199,7 +323,7 @@ class WebsmsBackend(Backend):
     # --- sending ---------------------------------------------------------------------------
     def send(self, message: OutboundMessage) -> SendResult:
         if message.channel == "sms":
-            path, body = "/rest/smsmessaging/text", self._sms(message)
+            path, body = SMS_PATH, self._sms(message)
         else:
             application = self.credentials.get("applicationId")
             if not application:
@@ -224,38 +348,55 @@ class WebsmsBackend(Backend):
         }
         if message.status_webhook_url:
             body["notificationCallbackUrl"] = message.status_webhook_url
+        validity = message.validity_seconds(maximum=MAX_VALIDITY, minimum=MIN_VALIDITY)
+        if validity is not None:
+            body["validityPeriode"] = validity  # sic: websms's spelling
+        priority = self._priority(message.priority)
+        if priority is not None:
+            body["priority"] = priority
         return body
 
+    def _priority(self, ours: str) -> int | None:
+        """websms's priority must not exceed the account's configured value: low is 1, high
+        the account's maximum (the maxPriority credential), normal the account's default."""
+        if ours == "low":
+            return LOW_PRIORITY
+        if ours == "high" and self.credentials.get("maxPriority"):
+            return int(self.credentials["maxPriority"])
+        return None
+
     def _whatsapp(self, message: OutboundMessage, application: str) -> tuple[str, dict]:
-        payload = message.payload or {}
+        content = message.content
         common = {
             "applicationId": application,
             "recipient": f"+{_digits(message.to)}",
             "clientMessageId": message.id,
         }
-        spec = template_spec(payload, message.body)
-        if spec:
-            body = {**common, "templateName": spec["name"], "templateLocale": spec["language"]}
-            if spec["params"]:
-                body["localizableParams"] = [{"default": p} for p in spec["params"]]
+        template = content.template
+        if template is not None:
+            body = {
+                **common,
+                "templateName": template.name,
+                "templateLocale": template.language or DEFAULT_TEMPLATE_LANGUAGE,
+            }
+            if template.params:
+                body["localizableParams"] = [{"default": p} for p in template.params]
             return "/messaging/whatsapp/send_template", body
-        media = payload.get("media") if isinstance(payload.get("media"), dict) else {}
-        item = next((media[k] for k in WHATSAPP_MEDIA if media.get(k)), None)
-        if item is not None:
+        if content.media:
+            (item,) = content.media  # capabilities: one item
             body = {**common, "mediaId": self._media_id(item)}
-            if message.body:
-                body["content"] = message.body
+            text = message.body or item.caption
+            if text:
+                body["content"] = text
             return "/messaging/whatsapp/send_media", body
         return "/messaging/whatsapp/send_text", {**common, "content": message.body}
 
-    def _media_id(self, item) -> str:
+    def _media_id(self, item: Media) -> str:
         """A media item's websms id: given as `mediaId`, or its `url` fetched and uploaded."""
-        if isinstance(item, dict) and item.get("mediaId"):
-            return str(item["mediaId"])
-        url = item.get("url") if isinstance(item, dict) else item
-        if not url:
-            raise SendError("WEBSMS_NO_MEDIA", "The media item has no url.", permanent=True)
-        fetched = self.session.get(str(url))
+        if item.media_id:
+            return item.media_id
+        url = item.url
+        fetched = self.session.get(url)
         if fetched.status_code != 200:
             raise SendError(
                 "MEDIA_FETCH_FAILED",
@@ -317,9 +458,22 @@ class WebsmsBackend(Backend):
         )
 
     def test_connection(self) -> str:
-        """Fetch a fresh token: proves the client credentials without sending anything."""
-        self.access_token(renew=True)
-        return f"websms client {self.credentials['clientId']}: token issued"
+        """Prove the credentials without sending anything: a fresh OAuth2 token for the
+        messaging API; for SMS a `"test": true` request (websms only simulates it) with no
+        recipient, which websms answers with a credential error (401, 4001, 4021...) or a
+        complaint about the request itself."""
+        said = []
+        if self.credentials.get("clientId"):
+            self.access_token(renew=True)
+            said.append(f"websms client {self.credentials['clientId']}: token issued")
+        if self.credentials.get("username") or self.credentials.get("accessToken"):
+            probe = {"test": True, "recipientAddressList": [], "messageContent": "test"}
+            response, data = self._post(SMS_PATH, probe)
+            code = data.get("statusCode") if isinstance(data, dict) else None
+            if response.status_code in (401, 403) or code in CREDENTIAL_CODES:
+                raise self._error(response, data)
+            said.append("SMS credentials accepted")
+        return "; ".join(said)
 
     # --- webhooks --------------------------------------------------------------------------
     def parse_webhook(self, kind: str, request: WebhookRequest) -> WebhookEvents:
@@ -363,7 +517,7 @@ class WebsmsBackend(Backend):
                 sender=f"+{_digits(_text(body.get('senderAddress')))}",
                 recipient=_text(body.get("recipientAddress")),
                 text=_text(body.get("textMessageContent")),
-                provider_message_id=_text(body.get("notificationId")),
+                provider_message_id=_text(body.get("notificationId")) or _content_id(body),
                 raw=body,
             )
         channel = _text(body.get("type")).lower()
@@ -374,12 +528,21 @@ class WebsmsBackend(Backend):
             sender=_text(body.get("sender")),
             recipient=_text(body.get("recipient")),
             text=_text(body.get("content")),
-            provider_message_id=_text(body.get("messageId") or body.get("notificationId")),
+            provider_message_id=_text(body.get("messageId") or body.get("notificationId"))
+            or _content_id(body),
             raw=body,
         )
 
     def webhook_reply(self, kind: str, request: WebhookRequest, events: WebhookEvents):
         return WebhookReply(status=200, body=json.dumps(ACKNOWLEDGEMENT).encode())
+
+
+def _content_id(body: dict) -> str:
+    """A stable id for an inbound document that carries none (seed 002's messenger inbound
+    has no id): the hash of its fields, so websms's retries of it are stored once. Two
+    identical documents (same sender, recipient, text and media) count as one."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
 
 
 def _timestamp(value: str) -> datetime | None:

@@ -3,6 +3,7 @@ the webhooks acknowledged with the JSON document websms waits for."""
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
 import pytest
@@ -19,7 +20,13 @@ from tests.factories import ProviderFactory
 TOKEN_URL = "https://auth.websms.com/oauth/token"
 API = "https://api.websms.com"
 APP = "97ab27fa-30e2-43e3-92a3-160e80f4c0d5"
-CREDS = {"clientId": "client-1", "clientSecret": "secret-1", "applicationId": APP}
+OAUTH = {"clientId": "client-1", "clientSecret": "secret-1", "applicationId": APP}
+# The REST SMS API takes HTTP Basic (or a web-interface access token), not the messaging
+# API's OAuth2 token (PROVIDERS.md §6; jshmrtn/websms priv/schema.yaml securitySchemes).
+SMS_CREDS = {"username": "acme-api", "password": "pw-1"}
+CREDS = {**OAUTH, **SMS_CREDS}
+BASIC = "Basic " + base64.b64encode(b"acme-api:pw-1").decode()
+SMS_URL = f"{API}/rest/smsmessaging/text"
 STATUS_URL = "https://msg.example.com/webhooks/providers/tok/status"
 ACK = {"statusCode": 2000, "statusMessage": "Request processed"}
 
@@ -63,14 +70,15 @@ def backend(**creds):
     return WebsmsBackend({**CREDS, **creds}, provider_id=7)
 
 
-# --- the token --------------------------------------------------------------------------------
+# --- the token (messaging API: WhatsApp, RCS, media) --------------------------------------------
+WA_TEXT = f"{API}/messaging/whatsapp/send_text"
 
 
 @responses.activate
 def test_token_request_is_client_credentials_with_basic_auth():
     token(responses)
-    responses.post(f"{API}/rest/smsmessaging/text", json=accepted())
-    backend().send(outbound())
+    responses.post(WA_TEXT, json=accepted())
+    backend().send(outbound("whatsapp"))
     call = responses.calls[0]
     basic = base64.b64encode(b"client-1:secret-1").decode()
     assert call.request.url == TOKEN_URL
@@ -86,9 +94,9 @@ def test_token_request_is_client_credentials_with_basic_auth():
 @responses.activate
 def test_a_second_send_reuses_the_cached_token():
     token(responses)
-    responses.post(f"{API}/rest/smsmessaging/text", json=accepted())
-    backend().send(outbound())
-    backend().send(outbound())  # a new backend instance, as the next task would build
+    responses.post(WA_TEXT, json=accepted())
+    backend().send(outbound("whatsapp"))
+    backend().send(outbound("whatsapp"))  # a new backend instance, as the next task would build
     urls = [c.request.url for c in responses.calls]
     assert urls.count(TOKEN_URL) == 1
     assert cache.get("websms:token:7:client-1") == "tok-1"
@@ -97,13 +105,13 @@ def test_a_second_send_reuses_the_cached_token():
 @responses.activate
 def test_an_expired_token_is_renewed(monkeypatch):
     token(responses, "tok-1", expires_in=300)
-    responses.post(f"{API}/rest/smsmessaging/text", json=accepted())
+    responses.post(WA_TEXT, json=accepted())
     timeouts = []
     real_set = cache.set
     monkeypatch.setattr(
         cache, "set", lambda k, v, timeout: (timeouts.append(timeout), real_set(k, v, timeout))
     )
-    backend().send(outbound())
+    backend().send(outbound("whatsapp"))
     assert timeouts == [240]  # renewed a minute before its 300 s are up
     cache.delete("websms:token:7:client-1")  # what the cache does when the 240 s pass
     responses.replace(
@@ -111,7 +119,7 @@ def test_an_expired_token_is_renewed(monkeypatch):
         TOKEN_URL,
         json={"access_token": "tok-2", "token_type": "bearer", "expires_in": 300},
     )
-    backend().send(outbound())
+    backend().send(outbound("whatsapp"))
     assert responses.calls[-1].request.headers["Authorization"] == "Bearer tok-2"
     assert [c.request.url for c in responses.calls].count(TOKEN_URL) == 2
 
@@ -120,9 +128,9 @@ def test_an_expired_token_is_renewed(monkeypatch):
 def test_a_refused_token_is_renewed_once_on_401():
     cache.set("websms:token:7:client-1", "revoked", 100)
     token(responses, "tok-new")
-    responses.post(f"{API}/rest/smsmessaging/text", status=401, json={"statusCode": 4021})
-    responses.post(f"{API}/rest/smsmessaging/text", json=accepted("T2"))
-    assert backend().send(outbound()).provider_message_id == "T2"
+    responses.post(WA_TEXT, status=401, json={"statusCode": 4001})
+    responses.post(WA_TEXT, json=accepted("T2"))
+    assert backend().send(outbound("whatsapp")).provider_message_id == "T2"
     auths = [c.request.headers.get("Authorization") for c in responses.calls]
     assert auths[0] == "Bearer revoked"
     assert auths[-1] == "Bearer tok-new"
@@ -131,9 +139,9 @@ def test_a_refused_token_is_renewed_once_on_401():
 @responses.activate
 def test_tokens_are_per_provider_and_client():
     token(responses, "tok-a")
-    responses.post(f"{API}/rest/smsmessaging/text", json=accepted())
-    backend().send(outbound())
-    WebsmsBackend(CREDS, provider_id=8).send(outbound())
+    responses.post(WA_TEXT, json=accepted())
+    backend().send(outbound("whatsapp"))
+    WebsmsBackend(CREDS, provider_id=8).send(outbound("whatsapp"))
     assert [c.request.url for c in responses.calls].count(TOKEN_URL) == 2
 
 
@@ -142,7 +150,7 @@ def test_tokens_are_per_provider_and_client():
 def test_token_failure(http, permanent):
     responses.post(TOKEN_URL, status=http, json={"error": "invalid_client"})
     with pytest.raises(SendError) as exc:
-        backend().send(outbound())
+        backend().send(outbound("whatsapp"))
     assert exc.value.permanent is permanent
     assert exc.value.code == f"WEBSMS_TOKEN_HTTP_{http}"
 
@@ -151,35 +159,124 @@ def test_token_failure(http, permanent):
 def test_api_base_url_also_serves_the_token_for_stand_ins():
     base = "http://127.0.0.1:9000"
     responses.post(f"{base}/oauth/token", json={"access_token": "t", "expires_in": 300})
-    responses.post(f"{base}/rest/smsmessaging/text", json=accepted("S1"))
-    assert backend(apiBaseUrl=base).send(outbound()).provider_message_id == "S1"
+    responses.post(f"{base}/messaging/whatsapp/send_text", json=accepted("S1"))
+    assert backend(apiBaseUrl=base).send(outbound("whatsapp")).provider_message_id == "S1"
 
 
 @responses.activate
 def test_test_connection_fetches_a_token():
     token(responses)
-    assert "client-1" in backend().test_connection()
+    assert "client-1" in WebsmsBackend(OAUTH, provider_id=7).test_connection()
+
+
+@responses.activate
+def test_test_connection_probes_the_sms_credentials_with_a_test_request():
+    """`test: true` only simulates (schema.yaml); no recipient, so nothing could go out."""
+    responses.post(SMS_URL, status=400, json={"statusCode": 4002, "statusMessage": "no recipient"})
+    assert "SMS credentials accepted" in WebsmsBackend(SMS_CREDS).test_connection()
+    sent = json.loads(responses.calls[0].request.body)
+    assert sent["test"] is True and sent["recipientAddressList"] == []
+    assert responses.calls[0].request.headers["Authorization"] == BASIC
+    responses.replace(responses.POST, SMS_URL, status=401, json={"statusCode": 4001})
+    with pytest.raises(SendError):
+        WebsmsBackend(SMS_CREDS).test_connection()
+
+
+@pytest.mark.parametrize(
+    ("creds", "errors"),
+    [
+        ({}, {"username"}),
+        ({"username": "u"}, {"password"}),
+        ({"clientId": "c"}, {"clientSecret"}),
+        ({"accessToken": "t", "maxPriority": 10}, {"maxPriority"}),
+    ],
+)
+def test_credentials_need_sms_or_oauth_pairs(creds, errors):
+    from providers.backends import CredentialsInvalid
+
+    with pytest.raises(CredentialsInvalid) as exc:
+        WebsmsBackend.clean_credentials(creds)
+    assert set(exc.value.errors) == errors
+
+
+@pytest.mark.parametrize("creds", [SMS_CREDS, {"accessToken": "t"}, OAUTH, CREDS])
+def test_credentials_accepted(creds):
+    assert WebsmsBackend.clean_credentials(creds) == creds
 
 
 # --- each message type ------------------------------------------------------------------------
 
 
+SMS_BODY = {
+    "recipientAddressList": [436531234567],
+    "messageContent": "Hello World",
+    "clientMessageId": "6f1c1d3e-0000-4000-8000-000000000001",
+    "senderAddress": "Acme",
+    "senderAddressType": "alphanumeric",
+    "notificationCallbackUrl": STATUS_URL,
+}
+
+
 @responses.activate
-def test_sms_request():
-    token(responses)
-    responses.post(f"{API}/rest/smsmessaging/text", json={**accepted("SMS1"), "smsCount": 1})
+def test_sms_request_with_basic_auth():
+    """TextSmsSendRequest (jshmrtn/websms priv/schema.yaml; WebSmsNet TextSmsSendRequest.cs)
+    with `Authorization: Basic username:password`; no OAuth2 token is fetched."""
+    responses.post(SMS_URL, json={**accepted("SMS1"), "smsCount": 1})
     result = backend().send(outbound())
-    call = responses.calls[1]
-    assert call.request.method == "POST"
-    assert json.loads(call.request.body) == {
-        "recipientAddressList": [436531234567],
-        "messageContent": "Hello World",
-        "clientMessageId": "6f1c1d3e-0000-4000-8000-000000000001",
-        "senderAddress": "Acme",
-        "senderAddressType": "alphanumeric",
-        "notificationCallbackUrl": STATUS_URL,
-    }
+    [call] = responses.calls
+    assert (call.request.method, call.request.url) == ("POST", SMS_URL)
+    assert call.request.headers["Authorization"] == BASIC
+    assert json.loads(call.request.body) == SMS_BODY
     assert result.provider_message_id == "SMS1"
+
+
+@responses.activate
+def test_sms_with_the_web_interface_access_token_is_bearer():
+    responses.post(SMS_URL, json=accepted("SMS2"))
+    WebsmsBackend({"accessToken": "web-token-1"}).send(outbound())
+    [call] = responses.calls
+    assert call.request.headers["Authorization"] == "Bearer web-token-1"
+
+
+def test_sms_without_sms_credentials_is_a_permanent_error():
+    with responses.RequestsMock():  # no call: not even the OAuth2 token
+        with pytest.raises(SendError) as exc:
+            WebsmsBackend(OAUTH).send(outbound())
+    assert (exc.value.code, exc.value.permanent) == ("WEBSMS_NO_SMS_CREDENTIALS", True)
+
+
+@pytest.mark.parametrize(
+    ("left", "expected"),
+    [
+        (timedelta(minutes=10), 600),
+        (timedelta(days=5), 259_200),  # capped at websms's 3 days
+        (timedelta(seconds=20), 60),  # raised to websms's 1 minute
+    ],
+)
+@responses.activate
+def test_sms_validity_is_validityperiode_in_seconds_capped(left, expected):
+    """`validityPeriode` (sic), seconds, 60..259200 (schema.yaml; WebSmsNet SmsSendRequest)."""
+    responses.post(SMS_URL, json=accepted())
+    backend().send(outbound(expires_at=datetime.now(UTC) + left))
+    sent = json.loads(responses.calls[0].request.body)
+    assert expected - 2 <= sent["validityPeriode"] <= expected
+
+
+@pytest.mark.parametrize(
+    ("ours", "creds", "expected"),
+    [
+        ("low", {}, 1),
+        ("high", {"maxPriority": 5}, 5),
+        ("high", {}, None),  # the account's maximum is not known: its default
+        ("normal", {"maxPriority": 5}, None),
+    ],
+)
+@responses.activate
+def test_sms_priority(ours, creds, expected):
+    """`priority`: an integer that "must not exceed the value configured for the account"."""
+    responses.post(SMS_URL, json=accepted())
+    backend(**creds).send(outbound(priority=ours))
+    assert json.loads(responses.calls[0].request.body).get("priority") == expected
 
 
 @pytest.mark.parametrize(
@@ -192,7 +289,12 @@ def test_sms_request():
             {"mediaId": "5a8ffac5-2288-485d-b463-90c3cd9941ad", "content": "Hello World"},
         ),
         (
-            {"externalRef": "order_confirmation", "templateParams": ["Ann", "A-1"]},
+            {"media": {"video": {"mediaId": "5a8ffac5-2288-485d-b463-90c3cd9941ae"}}},
+            "send_media",
+            {"mediaId": "5a8ffac5-2288-485d-b463-90c3cd9941ae", "content": "Hello World"},
+        ),
+        (
+            {"providerTemplate": {"name": "order_confirmation", "params": ["Ann", "A-1"]}},
             "send_template",
             {
                 "templateName": "order_confirmation",
@@ -201,13 +303,29 @@ def test_sms_request():
             },
         ),
         (
-            {"externalRef": "ticket_reactivation:de"},
+            # seed 002's TemplateMessageSendRequest example; the one shape's language.
+            {
+                "providerTemplate": {
+                    "name": "ticket_reactivation",
+                    "language": "de",
+                    "params": ["first placeholder", "second placeholder"],
+                }
+            },
             "send_template",
             {
                 "templateName": "ticket_reactivation",
                 "templateLocale": "de",
-                "localizableParams": [{"default": "Hello World"}],
+                "localizableParams": [
+                    {"default": "first placeholder"},
+                    {"default": "second placeholder"},
+                ],
             },
+        ),
+        (
+            # No params: none are sent (the body is not turned into placeholders).
+            {"providerTemplate": {"name": "ticket_reactivation", "language": "de"}},
+            "send_template",
+            {"templateName": "ticket_reactivation", "templateLocale": "de"},
         ),
     ],
 )
@@ -217,6 +335,7 @@ def test_whatsapp_requests(payload, path, fields):
     responses.post(f"{API}/messaging/whatsapp/{path}", json=accepted("WA1"))
     result = backend().send(outbound("whatsapp", payload=payload))
     call = responses.calls[1]
+    assert call.request.url == f"{API}/messaging/whatsapp/{path}"
     assert call.request.headers["Authorization"] == "Bearer tok-1"
     assert json.loads(call.request.body) == {
         "applicationId": APP,
@@ -276,6 +395,12 @@ def test_whatsapp_without_application_id_is_a_permanent_error():
         (400, 4002, True, st.REJECTED_DESTINATION),
         (400, 4031, True, st.REJECTED_DESTINATION),
         (400, 4009, True, st.REJECTED_CONTENT),
+        (400, 4027, True, st.REJECTED_CONTENT),
+        (400, 4029, True, st.REJECTED_DESTINATION),
+        (400, 4042, True, st.REJECTED_DESTINATION),
+        (400, 4043, True, st.REJECTED_DESTINATION),
+        (403, 4035, True, st.REJECTED_PROVIDER),
+        (400, 4013, True, st.REJECTED_PROVIDER),
         (400, 4400, True, st.REJECTED_CONTENT),
         (403, 4014, True, st.REJECTED_PROVIDER),
         (200, 4003, True, st.REJECTED_PROVIDER),
@@ -287,7 +412,6 @@ def test_whatsapp_without_application_id_is_a_permanent_error():
 )
 @responses.activate
 def test_status_codes_are_mapped(http, code, permanent, status):
-    token(responses)
     responses.post(
         f"{API}/rest/smsmessaging/text",
         status=http,
@@ -308,7 +432,6 @@ def test_status_codes_are_mapped(http, code, permanent, status):
 
 @responses.activate
 def test_a_bare_502_is_transient():
-    token(responses)
     responses.post(f"{API}/rest/smsmessaging/text", status=502, body="Bad gateway")
     with pytest.raises(SendError) as exc:
         backend().send(outbound())
@@ -497,3 +620,160 @@ def test_inbound_whatsapp_and_sms_are_stored_and_acknowledged(anon_client, websm
         ("whatsapp", "+436761234567", "Hello World!"),
         ("sms", "+436761234567", "STOP"),
     ]
+
+
+def test_inbound_whatsapp_without_an_id_is_stored_once_on_retries(anon_client, websms):
+    """Seed 002's inbound document has no id: its fields' hash is its provider id."""
+    url = f"/webhooks/providers/{websms.webhook_token}/inbound"
+    body = {
+        "type": "whatsapp",
+        "applicationId": APP,
+        "sender": "+436761234567",
+        "recipient": "+436761234500",
+        "content": "Yes please",
+    }
+    for _ in range(3):  # websms retries until acknowledged
+        assert anon_client.post(url, body, format="json").json() == ACK
+    [stored] = InboundMessage.objects.all()
+    assert stored.provider_message_id.startswith("sha256:")
+    anon_client.post(url, {**body, "content": "Something else"}, format="json")
+    assert InboundMessage.objects.count() == 2
+
+
+# --- content through the API --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "source"),
+    [
+        ({"buttons": ["Yes"]}, "buttons"),
+        ({"buttons": [{"url": {"value": "https://e.com/x"}}]}, "buttons"),
+        ({"media": {"location": {"latitude": 48.2, "longitude": 16.37}}}, "media.location"),
+        ({"media": {"sticker": {"url": "https://e.com/s.webp"}}}, "media.sticker"),
+        ({"media": {"image": [{"url": "https://e.com/1.png"}, {"url": "https://e.com/2.png"}]}},
+         "media"),
+        ({"providerTemplate": {"name": "t", "header": {"text": "Hi"}}}, "providerTemplate.header"),
+        ({"providerTemplate": {"name": "t", "header": {"image": {"url": "https://e.com/1.png"}}}},
+         "providerTemplate.header"),
+        ({"providerTemplate": {"name": "t", "buttons": [{"type": "url", "value": "x"}]}},
+         "providerTemplate.buttons"),
+    ],
+)  # fmt: skip
+def test_what_websms_whatsapp_cannot_carry_is_a_400(client, websms, entry, source):
+    r = client.post(
+        "/api/v1/messages",
+        {"whatsapp": [{"body": "Hi", "provider": "websms", "to": ["+436531234567"], **entry}]},
+        format="json",
+    )
+    assert r.status_code == 400, r.content
+    sources = [e["source"] for e in r.json()["errors"]]
+    assert f"whatsapp[0].{source}" in sources, sources
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"media": {"image": {"url": "https://e.com/1.png"}}},
+        {"buttons": ["Yes"]},
+    ],
+)
+def test_sms_and_rcs_through_websms_carry_text_only(client, websms, entry):
+    for channel in ("sms", "rcs"):
+        r = client.post(
+            "/api/v1/messages",
+            {channel: [{"body": "Hi", "provider": "websms", "to": ["+436531234567"], **entry}]},
+            format="json",
+        )
+        assert r.status_code == 400, (channel, r.content)
+
+
+@responses.activate
+def test_os1_image_through_the_api_is_uploaded_then_sent(client, websms, run_tasks):
+    token(responses)
+    responses.get("https://ex.com/box.png", body=b"\x89PNG", content_type="image/png")
+    responses.post(f"{API}/messaging/media", json={"statusCode": 2000, "mediaId": "M9"})
+    responses.post(f"{API}/messaging/whatsapp/send_media", json=accepted("TR-9"))
+    r = run_tasks(
+        client.post,
+        "/api/v1/messages",
+        {"whatsapp": [{"body": "Your box", "provider": "websms", "to": ["+436531234567"],
+                       "media": {"image": {"url": "https://ex.com/box.png"}}}]},
+        format="json",
+    )  # fmt: skip
+    assert r.status_code == 202, r.content
+    mid = r.json()["messages"][0]["messageId"]
+    assert json.loads(responses.calls[-1].request.body) == {
+        "applicationId": APP,
+        "recipient": "+436531234567",
+        "clientMessageId": mid,
+        "mediaId": "M9",
+        "content": "Your box",
+    }
+
+
+@responses.activate
+def test_provider_template_through_the_api(client, websms, run_tasks):
+    token(responses)
+    responses.post(f"{API}/messaging/whatsapp/send_template", json=accepted("TR-T"))
+    entries = [
+        {"body": "Hello\nthere", "providerTemplate": {"name": "welcome", "language": "de"}},
+        {"body": "Hi {{name}}", "data": {"name": "Ann"}, "externalRef": "greeting:en_GB"},
+    ]
+    for entry in entries:
+        r = run_tasks(
+            client.post,
+            "/api/v1/messages",
+            {"whatsapp": [{"provider": "websms", "to": ["+436531234567"], **entry}]},
+            format="json",
+        )
+        assert r.status_code == 202, r.content
+    sent = [json.loads(c.request.body) for c in responses.calls if "send_template" in c.request.url]
+    assert [(b["templateName"], b["templateLocale"], b.get("localizableParams")) for b in sent] == [
+        ("welcome", "de", None),  # no params: none sent
+        ("greeting", "en_GB", [{"default": "Ann"}]),
+    ]
+
+
+@responses.activate
+def test_sms_validity_through_the_api(client, websms, run_tasks):
+    responses.post(SMS_URL, json=accepted("S-V"))
+    r = run_tasks(
+        client.post,
+        "/api/v1/messages",
+        {"sms": [{"body": "Code 1234", "provider": "websms", "to": ["+436531234567"]}],
+         "validity": 10, "priority": "low"},
+        format="json",
+    )  # fmt: skip
+    assert r.status_code == 202, r.content
+    call = responses.calls[-1]
+    assert call.request.headers["Authorization"] == BASIC
+    sent = json.loads(call.request.body)
+    assert 590 <= sent["validityPeriode"] <= 600
+    assert sent["priority"] == 1
+
+
+@responses.activate
+def test_a_failed_report_is_final(client, websms, run_tasks, anon_client):
+    """websms's reports carry no reason code, so none says "try again": a failure is final."""
+    responses.post(SMS_URL, json=accepted("TR-F"))
+    r = run_tasks(
+        client.post,
+        "/api/v1/messages",
+        {"sms": [{"body": "Hi", "provider": "websms", "to": ["+436531234567"]}]},
+        format="json",
+    )
+    mid = r.json()["messages"][0]["messageId"]
+    report = {
+        "messageType": "deliveryReport",
+        "notificationId": "n0000000000000000002",
+        "transferId": "TR-F",
+        "senderAddress": "Acme",
+        "recipientAddress": "436531234567",
+        "deliveryReportMessageStatus": "undelivered",
+        "clientMessageId": mid,
+    }
+    url = f"/webhooks/providers/{websms.webhook_token}/status"
+    assert run_tasks(anon_client.post, url, report, format="json").json() == ACK
+    m = Message.objects.get(pk=mid)
+    assert (m.status, m.error_permanent) == (st.UNDELIVERABLE_NOT_DELIVERED, True)
+    assert st.get(m.status).is_final
