@@ -82,6 +82,12 @@ INFOBIP_SEND_PATHS = {
     "/whatsapp/1/message/text": "wa",
     "/whatsapp/1/message/image": "wa",
     "/whatsapp/1/message/document": "wa",
+    "/whatsapp/1/message/video": "wa",
+    "/whatsapp/1/message/audio": "wa",
+    "/whatsapp/1/message/sticker": "wa",
+    "/whatsapp/1/message/location": "wa",
+    "/whatsapp/1/message/interactive/buttons": "wa",
+    "/whatsapp/1/message/interactive/url-button": "wa",
     "/whatsapp/1/message/template": "wa_bulk",
 }
 
@@ -524,10 +530,12 @@ class _Handler(BaseHTTPRequestHandler):
             "to": to,
             "uri": f"/2010-04-01/Accounts/{sim.twilio_account_sid}/Messages/{sid}.json",
         }
-        self._json(201, resource)
+        # Taken, as a real provider takes it once the request is in: its reports follow even
+        # if the sender dies before reading the answer (a killed worker's send is reported).
         sim.count_ref(ref, accepted=True)
         if callback:
             sim.later(self._twilio_reports(callback, sid, form, mode))
+        self._json(201, resource)
         return None
 
     def _twilio_reports(self, url: str, sid: str, form: dict[str, str], mode: str) -> list:
@@ -552,7 +560,8 @@ class _Handler(BaseHTTPRequestHandler):
             if step in ("delivered", "undelivered") and not whatsapp:
                 params.append(("RawDlrDoneDate", datetime.now(UTC).strftime("%y%m%d%H%M")))
             if step == "undelivered":
-                params += [("ErrorCode", "30003"), ("ErrorMessage", "Unreachable handset")]
+                # A permanent failure (Twilio 30005): the transient 30003 would be retried.
+                params += [("ErrorCode", "30005"), ("ErrorMessage", "Unknown destination handset")]
             if whatsapp:
                 params.append(("ChannelPrefix", "whatsapp"))
             posts.append(lambda p=params: sim.twilio_post(url, p, REPORT_ATTEMPTS))
@@ -620,12 +629,12 @@ class _Handler(BaseHTTPRequestHandler):
             infos.append(info)
             if mode != "reject" and not duplicate and target["url"]:
                 posts += self._infobip_reports(target, mid, bulk_id, mode, shape)
+        if posts:  # reported even if the sender dies before reading the answer
+            sim.later(posts)
         if shape == "wa":
             self._json(200, infos[0])
         else:
             self._json(200, {"bulkId": bulk_id, "messages": infos})
-        if posts:
-            sim.later(posts)
         return None
 
     @staticmethod

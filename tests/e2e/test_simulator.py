@@ -106,7 +106,10 @@ def test_failing_recipient_ends_undeliverable(client, run_tasks, simulator, publ
     simulator.set_mode("fail", "+14155550100")
     mid = send(client, run_tasks, provider_type, "+14155550100")
     message = wait_for_status(mid, "UNDELIVERABLE_NOT_DELIVERED")
-    assert message.error_code in ("30003", "EC_UNKNOWN_SUBSCRIBER")
+    # Twilio 30005 (unknown destination handset) is permanent: final, not retried.
+    assert message.error_code in ("30005", "EC_UNKNOWN_SUBSCRIBER")
+    assert message.error_permanent is True
+    assert len(simulator.state()["sends"]) == 1
 
 
 @pytest.mark.parametrize(
