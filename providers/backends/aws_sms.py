@@ -4,6 +4,12 @@ Send: `SendTextMessage` (SigV4 through boto3, never raw HTTP). Delivery events c
 configuration set's SNS event destination, and two-way replies from a number's SNS topic; an
 HTTPS subscription of either topic to our URL delivers them, each SNS message signature
 verified (providers/sns.py) before anything is read or any subscription confirmed.
+
+SMS carries text only (no capabilities declared). A message's validity travels as
+`TimeToLive` (5..259200 s); its priority does not: `MessageType` is a regulatory class
+(TRANSACTIONAL vs PROMOTIONAL decides routing, quiet hours and registrations, and an
+origination identity registered for one refuses the other with MESSAGE_TYPE_MISMATCH),
+not an urgency, so every message goes TRANSACTIONAL as it always has.
 """
 
 from __future__ import annotations
@@ -39,12 +45,20 @@ from .base import (
 from .reference import our_ref
 
 SERVICE = "pinpoint-sms-voice-v2"
-MESSAGE_TYPE = "TRANSACTIONAL"
+MESSAGE_TYPE = "TRANSACTIONAL"  # not from priority: see above
+# SendTextMessage's TimeToLive (botocore's service model: integer seconds, min 5, max
+# 259200 = 72 hours, AWS's default when it is not given).
+TTL_MIN, TTL_MAX = 5, 259200
 
-# ClientError code → (permanent, our status, retry after in seconds when transient).
+# ClientError code → (permanent, our status, retry after in seconds when transient). The
+# operation's error shapes in botocore's pinpoint-sms-voice-v2 service model are
+# ServiceQuotaExceeded, Throttling, AccessDenied, ResourceNotFound, Validation, Conflict and
+# InternalServer; the rest are the AWS JSON protocol's own (credentials, signature).
 ERRORS: dict[str, tuple[bool, str, float | None]] = {
-    "ThrottlingException": (False, st.REJECTED_PROVIDER, 1),
-    "ServiceQuotaExceededException": (False, st.REJECTED_PROVIDER, 60),
+    # Per-second throughput (MPS): retried with dispatch's backoff.
+    "ThrottlingException": (False, st.REJECTED_PROVIDER, None),
+    # By its Reason (QUOTA_REASONS); an unknown reason is a quota no retry will lift.
+    "ServiceQuotaExceededException": (True, st.REJECTED_PROVIDER, None),
     "InternalServerException": (False, st.REJECTED_PROVIDER, 10),
     "ServiceUnavailableException": (False, st.REJECTED_PROVIDER, 10),
     "ValidationException": (True, st.REJECTED_PROVIDER, None),
@@ -54,6 +68,15 @@ ERRORS: dict[str, tuple[bool, str, float | None]] = {
     "UnrecognizedClientException": (True, st.REJECTED_PROVIDER, None),
     "InvalidSignatureException": (True, st.REJECTED_PROVIDER, None),
     "ExpiredTokenException": (True, st.REJECTED_PROVIDER, None),
+}
+# ServiceQuotaExceededException's Reason → (permanent, retry after). A monthly spend limit
+# stays reached until someone raises it in the console (or the month ends): every message
+# would fail again, so it fails now, permanently. A daily limit lifts within a day: retried
+# in an hour, within the message's attempts and validity.
+QUOTA_REASONS: dict[str, tuple[bool, float | None]] = {
+    "MONTHLY_SPEND_LIMIT_REACHED_FOR_TEXT": (True, None),
+    "DAILY_NOTIFY_TIER_MESSAGE_LIMIT": (False, 3600),
+    "DAILY_DESTINATION_CALL_LIMIT": (False, 3600),
 }
 # The `Reason` of a ValidationException / ConflictException that blames the recipient or the
 # text rather than our account.
@@ -86,6 +109,10 @@ EVENT_STATUSES = {
     "TEXT_INVALID_MESSAGE": st.REJECTED_CONTENT,
     "TEXT_PROTECT_BLOCKED": st.REJECTED_PROVIDER,
 }
+# Final failures that a later attempt may get past (the handset was off, the carrier's
+# network down): retried within attempts and validity. TEXT_UNKNOWN is not among them: AWS
+# sends it when no carrier receipt came in 72 hours, and the text may well have arrived.
+TRANSIENT_EVENTS = frozenset({"TEXT_CARRIER_UNREACHABLE", "TEXT_UNREACHABLE"})
 
 _clients: dict[tuple, Any] = {}
 _clients_lock = threading.Lock()
@@ -93,7 +120,10 @@ _clients_lock = threading.Lock()
 
 def error_outcome(code: str, reason: str = "", http_status: int | None = None):
     """(permanent, status, retry_after) for a ClientError; unknown codes by HTTP status."""
-    if code in ERRORS:
+    if code == "ServiceQuotaExceededException" and reason in QUOTA_REASONS:
+        permanent, retry_after = QUOTA_REASONS[reason]
+        status = st.REJECTED_PROVIDER
+    elif code in ERRORS:
         permanent, status, retry_after = ERRORS[code]
     elif http_status is not None and (http_status >= 500 or http_status == 429):
         permanent, status, retry_after = False, st.REJECTED_PROVIDER, None
@@ -191,6 +221,9 @@ class AwsSmsBackend(Backend):
         }
         if self.credentials.get("configurationSetName"):
             params["ConfigurationSetName"] = self.credentials["configurationSetName"]
+        ttl = message.validity_seconds(maximum=TTL_MAX, minimum=TTL_MIN)
+        if ttl is not None:
+            params["TimeToLive"] = ttl
         return params
 
     def send(self, message: OutboundMessage) -> SendResult:
@@ -290,13 +323,15 @@ def _report(event: dict[str, Any], *, sns_message_id: str) -> StatusReport | Non
     if isinstance(event.get("eventTimestamp"), int | float):
         occurred_at = datetime.fromtimestamp(event["eventTimestamp"] / 1000, tz=UTC)
     failed = st.get(status).group not in (st.PENDING, st.DELIVERED)
+    event_type = _text(event.get("eventType"))
     # The Context we sent, echoed in every event.
     context = event.get("context") if isinstance(event.get("context"), dict) else {}
     return StatusReport(
         provider_message_id=message_id,
         status=status,
-        error_code=_text(event.get("eventType")) if failed else "",
+        error_code=event_type if failed else "",
         error_description=_text(event.get("messageStatusDescription")) if failed else "",
+        permanent=event_type not in TRANSIENT_EVENTS,
         price=price,
         currency="USD" if price is not None else "",
         occurred_at=occurred_at,

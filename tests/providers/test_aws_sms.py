@@ -10,7 +10,7 @@ import boto3
 import pytest
 import responses
 from botocore.exceptions import EndpointConnectionError
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -220,13 +220,23 @@ def test_origination_identity_precedence(stub, sender, default_sender, originati
 @pytest.mark.parametrize(
     ("code", "http", "reason", "permanent", "status", "retry_after"),
     [
-        ("ThrottlingException", 400, None, False, st.REJECTED_PROVIDER, 1),
-        ("ServiceQuotaExceededException", 402, "MONTHLY_SPEND_LIMIT_REACHED_FOR_TEXT", False,
-         st.REJECTED_PROVIDER, 60),
+        # Per-second throughput: dispatch's backoff decides when (no fixed retry_after).
+        ("ThrottlingException", 400, None, False, st.REJECTED_PROVIDER, None),
+        # ServiceQuotaExceededException's Reason enum (botocore pinpoint-sms-voice-v2
+        # service-2.json, ServiceQuotaExceededExceptionReason): a monthly spend limit stays
+        # until raised, a daily one lifts within the day, the rest are not sending quotas.
+        ("ServiceQuotaExceededException", 400, "MONTHLY_SPEND_LIMIT_REACHED_FOR_TEXT", True,
+         st.REJECTED_PROVIDER, None),
+        ("ServiceQuotaExceededException", 400, "DAILY_NOTIFY_TIER_MESSAGE_LIMIT", False,
+         st.REJECTED_PROVIDER, 3600),
+        ("ServiceQuotaExceededException", 400, "PHONE_NUMBERS_PER_ACCOUNT", True,
+         st.REJECTED_PROVIDER, None),
+        ("ServiceQuotaExceededException", 400, None, True, st.REJECTED_PROVIDER, None),
         ("InternalServerException", 500, None, False, st.REJECTED_PROVIDER, 10),
         ("ValidationException", 400, "INVALID_PARAMETER", True, st.REJECTED_PROVIDER, None),
         ("ValidationException", 400, "DESTINATION_COUNTRY_BLOCKED", True,
          st.REJECTED_DESTINATION, None),
+        ("ValidationException", 400, "MAXIMUM_SIZE_EXCEEDED", True, st.REJECTED_CONTENT, None),
         ("ConflictException", 409, "DESTINATION_PHONE_NUMBER_OPTED_OUT", True,
          st.REJECTED_DESTINATION, None),
         ("ResourceNotFoundException", 404, None, True, st.REJECTED_PROVIDER, None),
@@ -436,6 +446,7 @@ def sent(aws, client, run_tasks, stub):
             "MessageBody": "Your code is 342365",
             "MessageType": "TRANSACTIONAL",
             "Context": {"messageId": stub_any_id()},
+            "TimeToLive": stub_any_id(),  # the request's validity: exact values tested below
         },
     )
     r = run_tasks(
@@ -479,10 +490,11 @@ def test_end_to_end_delivered_by_an_sns_event(
         ("TEXT_INVALID", True, st.REJECTED_DESTINATION),
         ("TEXT_INVALID_MESSAGE", True, st.REJECTED_CONTENT),
         ("TEXT_TTL_EXPIRED", True, st.EXPIRED_EXPIRED),
-        ("TEXT_CARRIER_UNREACHABLE", True, st.UNDELIVERABLE_NOT_DELIVERED),
         ("TEXT_CARRIER_UNREACHABLE", False, st.PENDING_ENROUTE),  # AWS still retries
         ("TEXT_SPAM", True, st.UNDELIVERABLE_REJECTED_OPERATOR),
+        # No carrier receipt in 72 hours: it may have arrived, so never sent again.
         ("TEXT_UNKNOWN", True, st.UNDELIVERABLE_NOT_DELIVERED),
+        ("TEXT_PROTECT_BLOCKED", True, st.REJECTED_PROVIDER),
     ],
 )
 def test_failure_events_are_mapped(
@@ -546,3 +558,107 @@ def test_register_through_the_api(client, tenant):
     )  # fmt: skip
     assert r.status_code == 201, r.content
     assert r.json()["data"]["channels"] == ["sms"]
+
+
+# --- validity, priority, content ---------------------------------------------------------------
+
+
+def expiring(seconds, **kw):
+    message = sms(**kw)
+    message.expires_at = datetime.now(UTC) + timedelta(seconds=seconds)
+    return message
+
+
+@pytest.mark.parametrize(
+    ("left", "ttl"),
+    [
+        # SendTextMessage's TimeToLive: integer seconds, min 5, max 259200 (botocore's
+        # pinpoint-sms-voice-v2 service-2.json, shape TimeToLive).
+        (7 * 24 * 3600, 259200),  # a week of validity: capped at AWS's 72 hours
+        (2, 5),  # raised to AWS's minimum
+    ],
+)
+def test_validity_travels_as_time_to_live_capped(stub, left, ttl):
+    stub.add_response("send_text_message", {"MessageId": AWS_ID}, expected(TimeToLive=ttl))
+    AwsSmsBackend(CREDS).send(expiring(left))
+
+
+def test_validity_in_between_is_the_seconds_left(stub):
+    stub.add_response("send_text_message", {"MessageId": AWS_ID}, expected(TimeToLive=ANY))
+    params = AwsSmsBackend(CREDS).request_for(expiring(3600))
+    assert 3595 <= params["TimeToLive"] <= 3600
+    AwsSmsBackend(CREDS).send(expiring(3600))
+
+
+@pytest.mark.parametrize("priority", ["high", "normal", "low"])
+def test_priority_does_not_change_the_message_type(stub, priority):
+    # MessageType is a regulatory class (TRANSACTIONAL / PROMOTIONAL), not an urgency.
+    stub.add_response("send_text_message", {"MessageId": AWS_ID}, expected())
+    message = sms()
+    message.priority = priority
+    AwsSmsBackend(CREDS).send(message)
+
+
+def test_validity_of_the_request_reaches_aws_through_the_api(aws, client, run_tasks, stub):
+    # validity in minutes (API.md): a week, capped at TimeToLive's 259200.
+    stub.add_response(
+        "send_text_message",
+        {"MessageId": AWS_ID},
+        {**expected(TimeToLive=259200), "Context": {"messageId": ANY}},
+    )
+    r = run_tasks(
+        client.post,
+        "/api/v1/messages",
+        {"sms": [{"body": "Your code is 342365", "provider": "aws", "to": ["+14255550156"]}],
+         "validity": 10080},
+        format="json",
+    )  # fmt: skip
+    assert r.status_code == 202, r.content
+
+
+@pytest.mark.parametrize(
+    ("extra", "source"),
+    [
+        ({"media": {"image": {"url": "https://cdn.example.com/a.png"}}}, "media.image"),
+        ({"media": {"document": {"url": "https://cdn.example.com/a.pdf", "filename": "a.pdf"}}},
+         "media.document"),
+        ({"media": {"location": {"latitude": 52.5, "longitude": 13.4}}}, "media.location"),
+        ({"buttons": ["Yes", "No"]}, "buttons"),
+        ({"providerTemplate": {"name": "otp", "params": ["1"]}}, "providerTemplate"),
+    ],
+)  # fmt: skip
+def test_sms_carries_text_only(aws, client, extra, source):
+    from tests.helpers import assert_error
+
+    body = {"sms": [{"body": "hi", "provider": "aws", "to": ["+14255550156"], **extra}]}
+    r = client.post("/api/v1/messages", body, format="json")
+    assert_error(r, 400, source=f"sms[0].{source}", code="unsupported_content")
+    assert not Message.objects.exists()
+
+
+def test_a_transient_event_is_retried_and_a_permanent_one_is_final(
+    anon_client, client, sent, aws, cert_server, run_tasks
+):
+    # A final TEXT_UNREACHABLE (the handset was off until AWS gave up) may pass: retried.
+    message = signed(notification(sms_event("TEXT_UNREACHABLE"), "sns-unreachable"))
+    r = run_tasks(post_sns, anon_client, aws, message)
+    assert r.status_code == 200, r.content
+    sent.refresh_from_db()
+    assert sent.status == st.PENDING_WAITING_RETRY
+    assert sent.error_code == "TEXT_UNREACHABLE" and sent.error_permanent is False
+
+
+def test_a_permanent_event_is_final(anon_client, client, sent, aws, cert_server, run_tasks):
+    message = signed(notification(sms_event("TEXT_BLOCKED"), "sns-blocked"))
+    run_tasks(post_sns, anon_client, aws, message)
+    sent.refresh_from_db()
+    assert sent.status == st.UNDELIVERABLE_REJECTED_OPERATOR
+    assert sent.error_permanent is True
+
+
+def test_event_permanence():
+    from providers.backends.aws_sms import _report
+
+    for event, permanent in [("TEXT_CARRIER_UNREACHABLE", False), ("TEXT_UNREACHABLE", False),
+                             ("TEXT_UNKNOWN", True), ("TEXT_SPAM", True)]:  # fmt: skip
+        assert _report(sms_event(event), sns_message_id="s").permanent is permanent
