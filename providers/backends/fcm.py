@@ -3,8 +3,17 @@
 Auth is OAuth2 with a service account: we sign a JWT (RS256) with its private key, trade it
 at its `token_uri` for an access token, and keep that token in Django's cache until shortly
 before it expires. FCM sends no delivery receipts: a 200 is as far as a message gets
-(PENDING_ENROUTE). A dead token (`UNREGISTERED`) fails permanently with that code, so that
-callers can tell "delete this token" apart from other failures.
+(PENDING_ENROUTE). A dead token (`UNREGISTERED`, `SENDER_ID_MISMATCH`, or an
+`INVALID_ARGUMENT` that says the registration token is not valid) fails permanently and is
+marked dead (SendError.recipient_dead), so that no later message is sent to it.
+
+What travels (FCM HTTP v1 `Message`, firebase.google.com/docs/reference/fcm/rest/v1):
+  - one image: `notification.image` (the entry's media image URL);
+  - validity: `android.ttl` ("600s"), `apns.headers.apns-expiration` (epoch seconds) and
+    `webpush.headers.TTL` (seconds), capped at FCM's 28 days (2,419,200 s);
+  - priority: high → android.priority "high", apns-priority "10", Urgency "high"; low →
+    "normal", "5", "low"; normal → none of them, FCM's own defaults (high for notification
+    messages on Android, 10 on APNs), so an ordinary notification is not demoted.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from .base import (
     register,
     retry_after_seconds,
 )
+from .content import Capabilities
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -42,6 +52,13 @@ ASSERTION_LIFETIME = 3600  # Google's maximum for the signed assertion
 TOKEN_EARLY_RENEWAL = 300  # renew a cached access token this many seconds before it expires
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
+# FCM keeps a message for an offline device at most 4 weeks (AndroidConfig.ttl; the same
+# limit for the web, and ours for APNs's expiration).
+MAX_TTL = 28 * 24 * 3600
+# The message FCM's error-codes page gives for a registration token that is not valid (an
+# INVALID_ARGUMENT whose details carry no google.rpc.BadRequest, unlike a bad payload's).
+TOKEN_INVALID_TEXT = "registration token is not a valid fcm registration token"
+QUOTA_RETRY_AFTER = 60  # FCM: back off QUOTA_EXCEEDED at least a minute
 
 # FCM's `errorCode` → (permanent, our status, what it means). The dead-token codes say so
 # in their description: the caller should stop sending to that token.
@@ -74,7 +91,11 @@ ERROR_CODES: dict[str, tuple[bool, str, str]] = {
         st.REJECTED_PROVIDER,
         "The service account may not send through this project.",
     ),
-    "QUOTA_EXCEEDED": (False, st.REJECTED_PROVIDER, "FCM's sending quota was exceeded."),
+    "QUOTA_EXCEEDED": (
+        False,
+        st.REJECTED_PROVIDER,
+        "FCM's sending quota (of the project or the device) was exceeded.",
+    ),
     "UNAVAILABLE": (False, st.REJECTED_PROVIDER, "FCM is overloaded; retrying later."),
     "INTERNAL": (False, st.REJECTED_PROVIDER, "FCM had an internal error; retrying later."),
     "UNSPECIFIED_ERROR": (False, st.REJECTED_PROVIDER, "FCM gave no reason."),
@@ -162,6 +183,13 @@ class FcmBackend(Backend):
     label = "Firebase Cloud Messaging (FCM HTTP v1)"
     channels = ("push",)
     reports_dead_recipients = True
+    capabilities = {
+        "push": Capabilities(
+            media_kinds=frozenset({"image"}),
+            max_media=1,
+            note="A push notification shows one image (notification.image).",
+        )
+    }
     credential_fields = (
         CredentialField(
             "serviceAccount",
@@ -254,20 +282,38 @@ class FcmBackend(Backend):
     # --- send -------------------------------------------------------------------------------
     def build_message(self, message: OutboundMessage) -> dict[str, Any]:
         notification = {"title": message.subject, "body": message.body}
-        image = message.payload.get("image")
-        if isinstance(image, str) and image:
+        image = next((m.url for m in message.content.media if m.kind == "image"), "")
+        if image:
             notification["image"] = image
-        fcm_message: dict[str, Any] = {
-            "token": message.to,
-            "notification": {k: v for k, v in notification.items() if v},
-        }
+        notification = {k: v for k, v in notification.items() if v}
+        fcm_message: dict[str, Any] = {"token": message.to, "notification": notification}
         data = _data_strings(message.payload.get("data"))
         if data:
             fcm_message["data"] = data
-        ttl = message.payload.get("ttl")
-        if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl >= 0:
-            fcm_message["android"] = {"ttl": f"{ttl}s"}
-            fcm_message["webpush"] = {"headers": {"TTL": str(ttl)}}
+        android: dict[str, Any] = {}
+        apns: dict[str, str] = {}
+        webpush: dict[str, str] = {}
+        ttl = message.validity_seconds(maximum=MAX_TTL)
+        if ttl is not None:
+            android["ttl"] = f"{ttl}s"
+            apns["apns-expiration"] = str(int(time.time()) + ttl)
+            webpush["TTL"] = str(ttl)
+        if message.priority == "high":
+            android["priority"] = "high"
+            if notification.get("title") or notification.get("body"):
+                # FCM refuses priority 10 for a data-only message to an Apple device.
+                apns["apns-priority"] = "10"
+            webpush["Urgency"] = "high"
+        elif message.priority == "low":
+            android["priority"] = "normal"
+            apns["apns-priority"] = "5"
+            webpush["Urgency"] = "low"
+        if android:
+            fcm_message["android"] = android
+        if apns:
+            fcm_message["apns"] = {"headers": apns}
+        if webpush:
+            fcm_message["webpush"] = {"headers": webpush}
         return {"message": fcm_message}
 
     def send(self, message: OutboundMessage) -> SendResult:
@@ -314,9 +360,12 @@ class FcmBackend(Backend):
             permanent, status = HTTP_STATUSES.get(response.status_code, TRANSIENT_HTTP)
             meaning = f"FCM answered {response.status_code}."
             code = code or f"HTTP_{response.status_code}"
-        if code == "INVALID_ARGUMENT" and self._token_violation(error):
-            status = st.REJECTED_DESTINATION
-            meaning = "The registration token is malformed; stop sending to it."
+        dead = code in DEAD_TOKEN_CODES
+        if code == "INVALID_ARGUMENT" and self._token_invalid(error):
+            status, dead = st.REJECTED_DESTINATION, True
+            meaning = "Dead token: it is not a valid registration token; stop sending to it."
+        if code == "QUOTA_EXCEEDED" and retry_after is None:
+            retry_after = QUOTA_RETRY_AFTER
         detail = error.get("message")
         description = f"{meaning} {detail}" if detail else meaning
         return SendError(
@@ -326,16 +375,22 @@ class FcmBackend(Backend):
             status=status,
             retry_after=None if permanent else retry_after,
             raw=answer,
-            recipient_dead=code in DEAD_TOKEN_CODES,
+            recipient_dead=dead,
         )
 
     @staticmethod
-    def _token_violation(error: dict[str, Any]) -> bool:
+    def _token_invalid(error: dict[str, Any]) -> bool:
+        """An INVALID_ARGUMENT about the registration token, not the payload. FCM answers a bad
+        token with that message and an FcmError detail only (its error-codes page, example 2);
+        a bad payload names the field in a google.rpc.BadRequest (example 1). firebase-admin
+        raises both as InvalidArgumentError, so the message and the field are what tell."""
+        if TOKEN_INVALID_TEXT in str(error.get("message") or "").lower():
+            return True
         for detail in error.get("details") or []:
             if isinstance(detail, dict) and detail.get("@type") == BAD_REQUEST_TYPE:
-                fields = [v.get("field", "") for v in detail.get("fieldViolations") or []]
-                if any(f.endswith("token") for f in fields):
-                    return True
+                for violation in detail.get("fieldViolations") or []:
+                    if isinstance(violation, dict) and violation.get("field") == "message.token":
+                        return True
         return False
 
     def test_connection(self) -> str:

@@ -141,18 +141,101 @@ def test_send_signs_a_jwt_and_posts_the_message(provider, rsa_key):
     }
 
 
+def sent_message(rsps=responses):
+    return json.loads([c for c in rsps.calls if c.request.url == SEND_URL][-1].request.body)[
+        "message"
+    ]
+
+
 @responses.activate
-def test_image_and_ttl_travel(provider):
+def test_the_media_image_and_the_validity_travel(provider):
     token_ok(responses)
     responses.post(SEND_URL, json={"name": "projects/acme-app/messages/1"})
+    before = int(time.time())
     provider.backend().send(
-        outbound(payload={"image": "https://cdn.example.com/a.png", "ttl": 600})
+        outbound(
+            payload={"media": {"image": {"url": "https://cdn.example.com/a.png"}}},
+            expires_at=timezone.now() + timezone.timedelta(seconds=600),
+        )
     )
-    sent = json.loads(responses.calls[1].request.body)["message"]
-    assert sent["notification"]["image"] == "https://cdn.example.com/a.png"
-    assert sent["android"] == {"ttl": "600s"}
-    assert sent["webpush"] == {"headers": {"TTL": "600"}}
+    sent = sent_message()
+    # FCM HTTP v1 Message: notification.image; android.ttl is a Duration string ("600s");
+    # apns-expiration is the APNs header, a UNIX epoch in seconds; webpush TTL is the
+    # RFC 8030 header in seconds (firebase.google.com/docs/cloud-messaging/customize-messages/
+    # setting-message-lifespan; firebase-admin _messaging_encoder.encode_ttl writes "600s").
+    assert sent["notification"] == {
+        "title": "Hi", "body": "Ready", "image": "https://cdn.example.com/a.png"
+    }  # fmt: skip
+    ttl = int(sent["android"]["ttl"].removesuffix("s"))
+    assert 595 <= ttl <= 600 and sent["android"]["ttl"] == f"{ttl}s"
+    assert sent["webpush"] == {"headers": {"TTL": str(ttl)}}
+    expiration = int(sent["apns"]["headers"]["apns-expiration"])
+    assert before + 595 <= expiration <= int(time.time()) + 600
+    assert set(sent["android"]) == {"ttl"} and set(sent["apns"]["headers"]) == {"apns-expiration"}
     assert "data" not in sent
+
+
+@responses.activate
+def test_the_validity_is_capped_at_28_days(provider):
+    token_ok(responses)
+    responses.post(SEND_URL, json={"name": "projects/acme-app/messages/1"})
+    provider.backend().send(outbound(expires_at=timezone.now() + timezone.timedelta(days=60)))
+    sent = sent_message()
+    # AndroidConfig.ttl: "The maximum time to live supported is 4 weeks" = 2,419,200 s.
+    assert sent["android"]["ttl"] == "2419200s"
+    assert sent["webpush"]["headers"]["TTL"] == "2419200"
+    assert int(sent["apns"]["headers"]["apns-expiration"]) <= time.time() + 2419200
+
+
+@pytest.mark.parametrize(
+    ("priority", "android", "apns", "urgency"),
+    [
+        # Set the priority of a message (FCM docs): android.priority "high"/"normal",
+        # apns-priority "10"/"5", webpush Urgency header (RFC 8030).
+        ("high", "high", "10", "high"),
+        ("low", "normal", "5", "low"),
+        ("normal", None, None, None),  # FCM's own defaults: a notification is not demoted
+    ],
+)
+@responses.activate
+def test_priority_travels(provider, priority, android, apns, urgency):
+    token_ok(responses)
+    responses.post(SEND_URL, json={"name": "projects/acme-app/messages/1"})
+    provider.backend().send(outbound(priority=priority))
+    sent = sent_message()
+    assert sent.get("android", {}).get("priority") == android
+    assert sent.get("apns", {}).get("headers", {}).get("apns-priority") == apns
+    assert sent.get("webpush", {}).get("headers", {}).get("Urgency") == urgency
+
+
+@responses.activate
+def test_a_data_only_message_is_never_sent_with_apns_priority_10(provider):
+    # "When sending data messages to Apple devices, the priority must be set to 5 ... high
+    # priority are rejected by the FCM backend with INVALID_ARGUMENT."
+    token_ok(responses)
+    responses.post(SEND_URL, json={"name": "projects/acme-app/messages/1"})
+    provider.backend().send(outbound(subject="", body="", priority="high"))
+    sent = sent_message()
+    assert sent["android"] == {"priority": "high"}
+    assert "apns" not in sent
+
+
+def test_push_carries_one_image_only():
+    from providers.backends.content import content_parse
+
+    def problems(payload):
+        return [f for f, _ in FcmBackend.content_problems("push", content_parse(payload, "x"))]
+
+    assert problems({"media": {"image": {"url": "https://cdn.example.com/a.png"}}}) == []
+    two = {"image": [{"url": "https://x.example/1.png"}, {"url": "https://x.example/2.png"}]}
+    assert problems({"media": two}) == ["media"]
+    assert problems({"media": {"document": {"url": "https://x.example/a.pdf"}}}) == [
+        "media.document"
+    ]
+    assert problems({"media": {"location": {"latitude": 1, "longitude": 2}}}) == ["media.location"]
+    assert problems({"buttons": ["Yes"]}) == ["buttons"]
+    assert problems({"providerTemplate": {"name": "t"}}) == ["providerTemplate"]
+    assert problems({"media": {"image": {"mediaId": "m-1"}}}) == ["media.image.mediaId"]
 
 
 @responses.activate
@@ -232,6 +315,9 @@ def test_a_token_endpoint_outage_is_transient(provider):
          400, "INVALID_ARGUMENT", True, st.REJECTED_CONTENT),
         (fcm_error("INVALID_ARGUMENT", 400, "INVALID_ARGUMENT", violations=["message.token"]),
          400, "INVALID_ARGUMENT", True, st.REJECTED_DESTINATION),
+        (fcm_error("INVALID_ARGUMENT", 400, "INVALID_ARGUMENT",
+                   "The registration token is not a valid FCM registration token"),
+         400, "INVALID_ARGUMENT", True, st.REJECTED_DESTINATION),
         (fcm_error("THIRD_PARTY_AUTH_ERROR", 401, "UNAUTHENTICATED"), 401,
          "THIRD_PARTY_AUTH_ERROR", True, st.REJECTED_PROVIDER),
         (fcm_error("QUOTA_EXCEEDED", 429, "RESOURCE_EXHAUSTED"), 429, "QUOTA_EXCEEDED", False,
@@ -256,6 +342,98 @@ def test_errors_map_to_our_statuses(provider, answer, http, code, permanent, sta
     assert (err.value.code, err.value.permanent, err.value.status) == (code, permanent, status)
     assert err.value.raw == answer
     assert len([c for c in responses.calls if c.request.url == SEND_URL]) == 1
+
+
+# FCM's error-codes page: a bad token is an INVALID_ARGUMENT with only an FcmError detail and
+# this message (example 2); a bad payload names its field in a google.rpc.BadRequest
+# (example 1). firebase-admin raises both as InvalidArgumentError (firebase-admin-python
+# messaging._build_fcm_error maps only UNREGISTERED, SENDER_ID_MISMATCH, QUOTA_EXCEEDED and
+# the APNs/third-party auth errors), so the message and the field are what tell them apart.
+TOKEN_NOT_VALID = {
+    "error": {
+        "code": 400,
+        "message": "The registration token is not a valid FCM registration token",
+        "status": "INVALID_ARGUMENT",
+        "details": [
+            {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+             "errorCode": "INVALID_ARGUMENT"}
+        ],
+    }
+}  # fmt: skip
+PAYLOAD_NOT_VALID = {
+    "error": {
+        "code": 400,
+        "message": "Invalid value at 'message.data[0].value' (TYPE_STRING), 12",
+        "status": "INVALID_ARGUMENT",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [
+                    {"field": "message.data[0].value",
+                     "description": "Invalid value at 'message.data[0].value' (TYPE_STRING), 12"}
+                ],
+            }
+        ],
+    }
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("answer", "dead", "status"),
+    [
+        (TOKEN_NOT_VALID, True, st.REJECTED_DESTINATION),
+        (PAYLOAD_NOT_VALID, False, st.REJECTED_CONTENT),
+        (fcm_error("UNREGISTERED", 404, "NOT_FOUND"), True, st.REJECTED_DESTINATION),
+        (fcm_error("SENDER_ID_MISMATCH", 403, "PERMISSION_DENIED"), True, st.REJECTED_DESTINATION),
+        (fcm_error("QUOTA_EXCEEDED", 429, "RESOURCE_EXHAUSTED"), False, st.REJECTED_PROVIDER),
+    ],
+)
+@responses.activate
+def test_which_errors_mark_the_token_dead(provider, answer, dead, status):
+    token_ok(responses)
+    responses.post(SEND_URL, json=answer, status=answer["error"]["code"])
+    with pytest.raises(SendError) as err:
+        provider.backend().send(outbound())
+    assert (err.value.recipient_dead, err.value.status) == (dead, status)
+    assert err.value.permanent is (answer["error"]["code"] != 429)
+
+
+@responses.activate
+def test_quota_exceeded_waits_a_minute_without_retry_after(provider):
+    # FCM: retry QUOTA_EXCEEDED with exponential backoff, a minimum initial delay of 1 minute.
+    token_ok(responses)
+    responses.post(
+        SEND_URL, json=fcm_error("QUOTA_EXCEEDED", 429, "RESOURCE_EXHAUSTED"), status=429
+    )
+    with pytest.raises(SendError) as err:
+        provider.backend().send(outbound())
+    assert (err.value.permanent, err.value.retry_after) == (False, 60)
+
+
+@responses.activate
+def test_dispatch_marks_an_invalid_token_dead(provider, app):
+    message = push_message(provider)
+    token_ok(responses)
+    responses.post(SEND_URL, json=TOKEN_NOT_VALID, status=400)
+    assert dispatch_chunk(message_ids=[str(message.id)])["failed"] == 1
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == (st.REJECTED_DESTINATION, "INVALID_ARGUMENT")
+    from providers.models import DeadRecipient
+
+    assert DeadRecipient.objects.get(provider=provider).recipient == DEVICE
+
+
+@responses.activate
+def test_dispatch_does_not_mark_a_token_dead_for_a_bad_payload(provider, app):
+    message = push_message(provider)
+    token_ok(responses)
+    responses.post(SEND_URL, json=PAYLOAD_NOT_VALID, status=400)
+    assert dispatch_chunk(message_ids=[str(message.id)])["failed"] == 1
+    message.refresh_from_db()
+    assert message.status == st.REJECTED_CONTENT
+    from providers.models import DeadRecipient
+
+    assert not DeadRecipient.objects.exists()
 
 
 @responses.activate
@@ -382,10 +560,15 @@ def test_dispatch_sends_a_push_message(provider, app):
     message.refresh_from_db()
     assert message.status == st.PENDING_ENROUTE and message.provider_message_id == "0:99"
     sent = json.loads(responses.calls[1].request.body)["message"]
+    ttl = int(sent["android"]["ttl"].removesuffix("s"))  # the message's hour of validity
+    assert 3590 <= ttl <= 3600
     assert sent == {
         "token": DEVICE,
         "notification": {"title": "Your order", "body": "It shipped"},
         "data": {"orderId": "o-1"},
+        "android": {"ttl": f"{ttl}s"},
+        "apns": {"headers": {"apns-expiration": sent["apns"]["headers"]["apns-expiration"]}},
+        "webpush": {"headers": {"TTL": str(ttl)}},
     }
 
 
