@@ -4,8 +4,15 @@ A recipient is the browser's push subscription, `PushSubscription.toJSON()` as a
 string: `{"endpoint": "https://…", "keys": {"p256dh": "…", "auth": "…"}}`. The payload is
 encrypted for that subscription (aes128gcm) and posted to its endpoint, signed with our
 VAPID key. Push services send no delivery receipts: a 201 is as far as a message gets
-(PENDING_ENROUTE). A gone subscription (404/410) fails permanently with SUBSCRIPTION_GONE,
-so that callers can tell "delete this subscription" apart from other failures.
+(PENDING_ENROUTE). A gone subscription (404/410) fails permanently with SUBSCRIPTION_GONE
+and is marked dead (SendError.recipient_dead), so that no later message is sent to it.
+
+What travels: the payload `{"title", "body", "image"?, "data"?}` for the service worker (the
+image is the entry's one media image URL, for showNotification's `image`); validity as the
+TTL header (pywebpush's `ttl`, seconds), capped at 28 days, the most FCM (Chrome's push
+service) keeps a message (RFC 8030 sets no maximum and lets a push service shorten it);
+priority as the Urgency header (RFC 8030 section 5.3: high → "high", normal → "normal",
+low → "low").
 """
 
 from __future__ import annotations
@@ -35,9 +42,11 @@ from .base import (
     register,
     retry_after_seconds,
 )
+from .content import Capabilities
 
-DEFAULT_TTL = 24 * 3600  # seconds a push service keeps a message for an offline browser
-URGENCIES = ("very-low", "low", "normal", "high")
+DEFAULT_TTL = 24 * 3600  # seconds a push service keeps a message without a validity
+MAX_TTL = 28 * 24 * 3600
+URGENCIES = {"high": "high", "normal": "normal", "low": "low"}  # our priority → Urgency
 
 # The push service's HTTP status → (code, permanent, our status, what it means).
 PUSH_STATUSES: dict[int, tuple[str, bool, str, str]] = {
@@ -142,6 +151,13 @@ class WebPushBackend(Backend):
     label = "Web Push (VAPID, browser notifications)"
     channels = ("push",)
     reports_dead_recipients = True
+    capabilities = {
+        "push": Capabilities(
+            media_kinds=frozenset({"image"}),
+            max_media=1,
+            note="A browser notification shows one image.",
+        )
+    }
     credential_fields = (
         CredentialField(
             "vapidPrivateKey",
@@ -191,19 +207,19 @@ class WebPushBackend(Backend):
     def payload_for(self, message: OutboundMessage) -> dict[str, Any]:
         """What the service worker's `push` event reads with `event.data.json()`."""
         payload: dict[str, Any] = {"title": message.subject, "body": message.body}
-        for key in ("data", "image"):
-            if message.payload.get(key):
-                payload[key] = message.payload[key]
+        image = next((m.url for m in message.content.media if m.kind == "image"), "")
+        if image:
+            payload["image"] = image
+        if message.payload.get("data"):
+            payload["data"] = message.payload["data"]
         return payload
 
     def send(self, message: OutboundMessage) -> SendResult:
         subscription = subscription_load(message.to)
-        ttl = message.payload.get("ttl")
-        if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 0:
+        ttl = message.validity_seconds(maximum=MAX_TTL)
+        if ttl is None:
             ttl = DEFAULT_TTL
-        headers = {}
-        if message.payload.get("urgency") in URGENCIES:
-            headers["Urgency"] = message.payload["urgency"]
+        headers = {"Urgency": URGENCIES.get(message.priority, "normal")}
         try:
             response = webpush(
                 subscription,
@@ -234,11 +250,15 @@ class WebPushBackend(Backend):
 
     @staticmethod
     def _push_error(exc: WebPushException) -> SendError:
-        status_code = exc.status_code
-        if status_code is None:  # refused before sending: a malformed subscription
+        # The push service's answer is `exc.response` (a requests.Response). pywebpush 2.5
+        # added `status_code` / `retry_after` properties over it; the 2.x versions before have
+        # neither, so read the response itself (and it is None when nothing was sent).
+        response = getattr(exc, "response", None)
+        status_code = getattr(response, "status_code", None) if response is not None else None
+        if not isinstance(status_code, int):  # refused before sending: a malformed subscription
             return SendError(
                 "INVALID_SUBSCRIPTION",
-                exc.message,
+                str(getattr(exc, "message", "") or exc),
                 permanent=True,
                 status=st.REJECTED_DESTINATION,
             )
@@ -246,13 +266,14 @@ class WebPushBackend(Backend):
             code, permanent, status, meaning = PUSH_STATUSES[status_code]
         else:
             code, permanent, status, meaning = SERVER_ERROR if status_code >= 500 else OTHER_ERROR
-        text = (exc.response.text or "").strip()[:500]
+        text = str(getattr(response, "text", "") or "").strip()[:500]
+        headers = getattr(response, "headers", None) or {}
         return SendError(
             code,
             f"{meaning} (HTTP {status_code}{': ' + text if text else ''})",
             permanent=permanent,
             status=status,
-            retry_after=None if permanent else retry_after_seconds(exc.retry_after),
+            retry_after=None if permanent else retry_after_seconds(headers.get("Retry-After")),
             raw={"status": status_code, "body": text},
             recipient_dead=code == "SUBSCRIPTION_GONE",
         )

@@ -115,7 +115,12 @@ def verify_vapid(authorization: str, vapid_public: str) -> dict:
 def test_send_posts_an_encrypted_signed_push(provider, vapid, browser):
     responses.post(ENDPOINT, status=201, headers={"Location": ENDPOINT.replace("wpush", "m")})
     result = provider.backend().send(
-        outbound(browser, payload={"data": {"url": "/orders/1"}, "ttl": 600, "urgency": "high"})
+        outbound(
+            browser,
+            payload={"data": {"url": "/orders/1"}},
+            expires_at=timezone.now() + timezone.timedelta(seconds=600),
+            priority="high",
+        )
     )
     assert result.status == st.PENDING_ENROUTE
     assert result.provider_message_id == "gAAAAABnX1"
@@ -124,7 +129,8 @@ def test_send_posts_an_encrypted_signed_push(provider, vapid, browser):
     request = call.request
     assert request.method == "POST" and request.url == ENDPOINT
     assert request.headers["Content-Encoding"] == "aes128gcm"
-    assert request.headers["TTL"] == "600"
+    # RFC 8030: TTL (section 5.2) in seconds, Urgency (section 5.3) very-low|low|normal|high.
+    assert 595 <= int(request.headers["TTL"]) <= 600
     assert request.headers["Urgency"] == "high"
     claims = verify_vapid(request.headers["Authorization"], vapid["public"])
     assert claims["aud"] == "https://updates.push.services.mozilla.com"
@@ -143,8 +149,99 @@ def test_a_default_ttl_of_a_day(provider, browser):
     responses.post(ENDPOINT, status=201)
     result = provider.backend().send(outbound(browser))
     assert responses.calls[0].request.headers["TTL"] == "86400"
-    assert "Urgency" not in responses.calls[0].request.headers
+    assert responses.calls[0].request.headers["Urgency"] == "normal"
     assert result.provider_message_id == "m-1"  # no Location: our own id
+
+
+@responses.activate
+def test_the_validity_is_capped_at_28_days(provider, browser):
+    responses.post(ENDPOINT, status=201)
+    provider.backend().send(
+        outbound(browser, expires_at=timezone.now() + timezone.timedelta(days=90))
+    )
+    assert responses.calls[0].request.headers["TTL"] == str(28 * 24 * 3600)
+
+
+@pytest.mark.parametrize(("priority", "urgency"), [("high", "high"), ("normal", "normal"),
+                                                    ("low", "low")])  # fmt: skip
+@responses.activate
+def test_priority_is_the_urgency_header(provider, browser, priority, urgency):
+    responses.post(ENDPOINT, status=201)
+    provider.backend().send(outbound(browser, priority=priority))
+    assert responses.calls[0].request.headers["Urgency"] == urgency
+
+
+@responses.activate
+def test_the_media_image_is_in_the_payload(provider, browser):
+    responses.post(ENDPOINT, status=201)
+    provider.backend().send(
+        outbound(browser, payload={"media": {"image": {"url": "https://cdn.example.com/a.png"}}})
+    )
+    assert decrypt(browser, responses.calls[0].request.body) == {
+        "title": "Hi",
+        "body": "Ready",
+        "image": "https://cdn.example.com/a.png",
+    }
+
+
+def test_push_carries_one_image_only():
+    from providers.backends.content import content_parse
+
+    def problems(payload):
+        return [f for f, _ in WebPushBackend.content_problems("push", content_parse(payload, "x"))]
+
+    assert problems({"media": {"image": {"url": "https://cdn.example.com/a.png"}}}) == []
+    two = {"image": [{"url": "https://x.example/1.png"}, {"url": "https://x.example/2.png"}]}
+    assert problems({"media": two}) == ["media"]
+    assert problems({"media": {"document": {"url": "https://x.example/a.pdf"}}}) == [
+        "media.document"
+    ]
+    assert problems({"media": {"location": {"latitude": 1, "longitude": 2}}}) == ["media.location"]
+    assert problems({"buttons": ["Yes"]}) == ["buttons"]
+    assert problems({"providerTemplate": {"name": "t"}}) == ["providerTemplate"]
+
+
+class OldWebPushException(Exception):
+    """pywebpush 2.x before 2.5: `message` and `response` only, no `status_code` property
+    (pywebpush/__init__.py, class WebPushException, at 2.4.0)."""
+
+    def __init__(self, message, response=None):
+        self.message = message
+        self.response = response
+
+
+class FakeResponse:
+    def __init__(self, status_code, text="", headers=None):
+        self.status_code, self.text, self.headers = status_code, text, headers or {}
+
+
+@pytest.mark.parametrize(
+    ("response", "code", "permanent", "retry_after", "dead"),
+    [
+        (FakeResponse(410, "gone"), "SUBSCRIPTION_GONE", True, None, True),
+        (FakeResponse(429, "", {"Retry-After": "30"}), "RATE_LIMITED", False, 30, False),
+        (FakeResponse(502), "PUSH_SERVICE_ERROR", False, None, False),
+        (None, "INVALID_SUBSCRIPTION", True, None, False),  # nothing was sent
+    ],
+)
+def test_an_exception_without_status_code_reads_the_response(
+    provider, browser, monkeypatch, response, code, permanent, retry_after, dead
+):
+    import providers.backends.webpush as module
+
+    assert not hasattr(OldWebPushException("x"), "status_code")
+
+    def webpush(*args, **kwargs):
+        raise OldWebPushException("Push failed", response=response)
+
+    monkeypatch.setattr(module, "WebPushException", OldWebPushException)
+    monkeypatch.setattr(module, "webpush", webpush)
+    with pytest.raises(SendError) as err:
+        provider.backend().send(outbound(browser))
+    got = err.value
+    assert (got.code, got.permanent, got.retry_after, got.recipient_dead) == (
+        code, permanent, retry_after, dead
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
