@@ -7,9 +7,11 @@ ESP's backend opened with the tenant's credentials, and read anymail's normalize
 
 from __future__ import annotations
 
+import hashlib
 import io
 import mimetypes
 import posixpath
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,21 +35,49 @@ from .backends.base import (
     StatusReport,
     WebhookRequest,
 )
+from .backends.content import Capabilities, ContentInvalid
 
 # An attachment bigger than this is refused rather than held in a worker's memory; most ESPs
 # cap a whole message near 10-40 MB.
 ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
 
-# anymail's normalized tracking event types → our status; types not listed (queued, sent,
-# deferred, autoresponded, complained, unsubscribed, subscribed, unknown) move nothing.
-TRACKING_STATUSES = {
-    "delivered": st.DELIVERED_TO_HANDSET,
-    "opened": st.DELIVERED_READ,
-    "clicked": st.DELIVERED_READ,
-    "bounced": st.UNDELIVERABLE_NOT_DELIVERED,
-    "failed": st.UNDELIVERABLE_NOT_DELIVERED,
-    "rejected": st.REJECTED_DESTINATION,
+# What an email carries besides its text: its media as attachments (fetched by URL, see
+# attachment_fetch), the OS1 media object's image, document, video and audio items, a
+# document's `filename` naming the file. No location, buttons or provider templates.
+MAX_ATTACHMENTS = 10
+EMAIL_CAPABILITIES = Capabilities(
+    media_kinds=frozenset({"image", "document", "video", "audio"}),
+    max_media=MAX_ATTACHMENTS,
+    note="Email attaches image, document, video and audio files by URL.",
+)
+
+# anymail's normalized tracking event types (anymail.signals.EventType), each one mapped:
+#   type            → (our status, permanent failure?, feedback)
+# Failures are final: the ESP has already retried (a soft bounce that anymail reports as
+# `bounced` is the ESP giving up), and sending the email again would duplicate it wherever
+# it did arrive. `deferred` is the ESP still trying: not a failure, nothing moves.
+# `opened` and `clicked` are DELIVERED_READ on a best-effort basis: privacy proxies (Apple
+# Mail Privacy Protection, Gmail's image proxy) fetch the tracking pixel for the recipient
+# and link scanners follow links, so a "read" email means "opened, perhaps by a machine".
+# `complained` and `unsubscribed` are the recipient's feedback: recorded as an event, the
+# status stays (DELIVERED_TO_HANDSET is only what the report would say: the mail arrived).
+TRACKING_EVENTS: dict[str, tuple[str, bool, str]] = {
+    "queued": (st.PENDING_ENROUTE, True, ""),
+    "sent": (st.PENDING_ENROUTE, True, ""),
+    "deferred": (st.PENDING_ENROUTE, True, ""),
+    "delivered": (st.DELIVERED_TO_HANDSET, True, ""),
+    "autoresponded": (st.DELIVERED_TO_HANDSET, True, ""),  # a bot replied: it arrived
+    "opened": (st.DELIVERED_READ, True, ""),
+    "clicked": (st.DELIVERED_READ, True, ""),
+    "rejected": (st.REJECTED_DESTINATION, True, ""),  # suppressed or invalid address
+    "bounced": (st.UNDELIVERABLE_NOT_DELIVERED, True, ""),
+    "failed": (st.UNDELIVERABLE_NOT_DELIVERED, True, ""),  # the ESP could not send it
+    "complained": (st.DELIVERED_TO_HANDSET, True, "complained"),
+    "unsubscribed": (st.DELIVERED_TO_HANDSET, True, "unsubscribed"),
 }
+# Not about a message we sent: `subscribed` (a sign-up through an ESP-hosted form) and
+# `unknown` (an ESP event anymail does not normalize). Dropped.
+IGNORED_EVENTS = frozenset({"subscribed", "unknown"})
 
 # anymail's per-recipient send status → (our status, permanent failure?).
 RECIPIENT_STATUSES = {
@@ -106,7 +136,7 @@ def email_message_build(
     )
     if message.html:
         email.attach_alternative(message.html, "text/html")
-    for filename, content, mimetype in media_attachments(payload.get("media"), session):
+    for filename, content, mimetype in media_attachments(message, session):
         email.attach(filename, content, mimetype)
     tags = [t for t in payload.get("tags") or [] if isinstance(t, str) and t]
     if max_tags is not None:
@@ -137,16 +167,29 @@ def plain_email(email: AnymailMessage) -> EmailMultiAlternatives:
 # --- attachments from media -----------------------------------------------------------------
 
 
-def media_attachments(media: Any, session: requests.Session | None) -> list[tuple[str, bytes, str]]:
-    """(filename, content, mimetype) for each of media's `document` and `image` URLs."""
-    if not isinstance(media, dict):
-        return []
-    attachments = []
-    for kind in ("document", "image", "video", "audio"):
-        item = media.get(kind)
-        if isinstance(item, dict) and isinstance(item.get("url"), str) and item["url"]:
-            attachments.append(attachment_fetch(item["url"], item.get("filename"), session))
-    return attachments
+def media_attachments(
+    message: OutboundMessage, session: requests.Session | None
+) -> list[tuple[str, bytes, str]]:
+    """(filename, content, mimetype) for each media item of the message's one content model
+    (message.content: OS1's media object, from the request or the template), fetched by URL.
+    What an email cannot carry (a location, buttons, a provider template, a mediaId) is a
+    permanent refusal, never dropped."""
+    try:
+        content = message.content
+    except ContentInvalid as exc:
+        raise SendError(
+            "INVALID_MEDIA", f"The email's media cannot be read: {exc}", permanent=True,
+            status=st.REJECTED_CONTENT,
+        ) from None  # fmt: skip
+    problems = EMAIL_CAPABILITIES.problems(content, "Email")
+    if problems:
+        raise SendError(
+            "UNSUPPORTED_CONTENT",
+            "; ".join(f"{field}: {text}" for field, text in problems),
+            permanent=True,
+            status=st.REJECTED_CONTENT,
+        )
+    return [attachment_fetch(item.url, item.filename, session) for item in content.media]
 
 
 def attachment_fetch(
@@ -228,26 +271,51 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _event_key(event: AnymailTrackingEvent, shared: bool) -> str:
+    """The event's id, made one per recipient where anymail reports one ESP event for several
+    recipients as several events with one id (SES's bounce of two addresses): each is a
+    report of its own, and messaging keeps one report per event id."""
+    event_id, recipient = _text(event.event_id), _text(event.recipient).lower()
+    if not shared or not event_id or not recipient:
+        return event_id
+    key = f"{event_id}:{recipient}"
+    if len(key) > 128:  # MessageEvent.provider_event_id
+        key = f"{event_id[:64]}:{hashlib.sha256(key.encode()).hexdigest()[:63]}"
+    return key
+
+
 def reports_from_events(events: Iterable[AnymailTrackingEvent]) -> list[StatusReport]:
     """Our status reports for anymail's tracking events, keyed on the ESP's message id (the id
-    the send stored). Events that move nothing are dropped."""
+    the send stored), each naming the address it is about (`recipient`): a bounce of a cc or
+    bcc address is then recorded without failing the email to its `to`."""
+    events = list(events)
+    seen = Counter(_text(e.event_id) for e in events if e.event_id)
     reports = []
     for event in events:
-        status = TRACKING_STATUSES.get(event.event_type)
-        if status is None or not event.message_id:
-            continue
-        failed = st.get(status).group != st.DELIVERED
+        mapped = TRACKING_EVENTS.get(event.event_type)
+        if event.event_type in IGNORED_EVENTS or mapped is None or not event.message_id:
+            continue  # subscribed, unknown, or an event type anymail adds later
+        status, permanent, feedback = mapped
+        failed = st.get(status).group not in (st.PENDING, st.DELIVERED)
+        error_code = ""
+        if failed:
+            error_code = _text(event.reject_reason or event.event_type).upper()
+        elif feedback:
+            error_code = feedback.upper()
         reports.append(
             StatusReport(
                 provider_message_id=str(event.message_id),
                 status=status,
-                error_code=_text(event.reject_reason or event.event_type).upper() if failed else "",
+                error_code=error_code,
                 error_description=(
                     _text(event.mta_response or event.description) if failed else ""
                 ),
+                permanent=permanent,
                 occurred_at=event.timestamp,
-                event_id=_text(event.event_id),
+                event_id=_event_key(event, seen[_text(event.event_id)] > 1),
                 raw=_event_raw(event),
+                recipient=_text(event.recipient),
+                feedback=feedback,
             )
         )
     return reports

@@ -421,6 +421,8 @@ class AnymailBackend(Backend):
     """One ESP through django-anymail; subclasses only name their `esp`."""
 
     esp: Esp
+    # Attachments from the entry's (or template's) media; see providers/email.py.
+    capabilities = {"email": email_kit.EMAIL_CAPABILITIES}
 
     def connection_kwargs(self) -> dict[str, Any]:
         """anymail's connection arguments from this provider's credentials only."""

@@ -96,6 +96,8 @@ class SmtpBackend(Backend):
     provider_type = "smtp"
     label = "SMTP server"
     channels = ("email",)
+    # Attachments from the entry's (or template's) media; see providers/email.py.
+    capabilities = {"email": email_kit.EMAIL_CAPABILITIES}
     credential_fields = (
         CredentialField("host", secret=False, help="The SMTP server's host name."),
         CredentialField(

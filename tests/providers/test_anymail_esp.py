@@ -54,7 +54,7 @@ def outbound(**kw):
 
 
 def plain(**kw):
-    return outbound(payload={"to": ["ann@example.com"]}, cc=[], bcc=[], **kw)
+    return outbound(**{"payload": {"to": ["ann@example.com"]}, "cc": [], "bcc": [], **kw})
 
 
 def mock_pdf():
@@ -539,7 +539,11 @@ def test_sendgrid_signed_events_become_reports():
     body = json.dumps(SENDGRID_EVENTS).encode()
     backend = BACKENDS["sendgrid"]({"apiKey": "k", "webhookSecret": SG_PUBLIC})
     events = backend.parse_webhook("status", hook(body, sendgrid_signed(body)))
-    delivered, bounced = events.reports
+    delivered, bounced, processed = events.reports
+    # SendGrid "processed" is anymail's queued: reported, it moves nothing.
+    assert (processed.status, processed.recipient) == (st.PENDING_ENROUTE, "ann@example.com")
+    assert delivered.recipient == "ann@example.com" and bounced.recipient == "bob@example.com"
+    assert bounced.permanent is True
     assert delivered.provider_message_id == "252a7510-cfb2-4789-9f24-4067ae3f4e44"
     assert delivered.status == st.DELIVERED_TO_HANDSET
     assert delivered.event_id == "sg_event_id_delivered"
@@ -1211,3 +1215,264 @@ def test_no_sender_is_refused_before_any_call():
             plain(sender="")
         )
         assert json.loads(rsps.calls[0].request.body)["from"] == "shop@example.com"
+
+
+# --- anymail's event types, each mapped ----------------------------------------------------------
+
+
+def tracking_event(event_type, **kw):
+    from anymail.signals import AnymailTrackingEvent
+
+    fields = {"event_type": event_type, "message_id": "esp-1", "event_id": f"ev-{event_type}",
+              "recipient": "ann@example.com"}  # fmt: skip
+    return AnymailTrackingEvent(**{**fields, **kw})
+
+
+# anymail.signals.EventType (django-anymail 15): every tracking type has a row; subscribed and
+# unknown are not about our message. (status, permanent, feedback)
+EVENT_TABLE = {
+    "queued": (st.PENDING_ENROUTE, True, ""),
+    "sent": (st.PENDING_ENROUTE, True, ""),
+    "deferred": (st.PENDING_ENROUTE, True, ""),  # the ESP still tries: not a failure
+    "delivered": (st.DELIVERED_TO_HANDSET, True, ""),
+    "autoresponded": (st.DELIVERED_TO_HANDSET, True, ""),
+    "opened": (st.DELIVERED_READ, True, ""),
+    "clicked": (st.DELIVERED_READ, True, ""),
+    "rejected": (st.REJECTED_DESTINATION, True, ""),
+    "bounced": (st.UNDELIVERABLE_NOT_DELIVERED, True, ""),
+    "failed": (st.UNDELIVERABLE_NOT_DELIVERED, True, ""),
+    "complained": (st.DELIVERED_TO_HANDSET, True, "complained"),
+    "unsubscribed": (st.DELIVERED_TO_HANDSET, True, "unsubscribed"),
+    "subscribed": None,
+    "unknown": None,
+}
+
+
+def test_every_anymail_tracking_event_type_is_mapped_explicitly():
+    from anymail.signals import EventType
+
+    from providers.email import reports_from_events
+
+    types = {v for k, v in vars(EventType).items() if k.isupper()} - {"inbound", "inbound_failed"}
+    assert types == set(EVENT_TABLE)
+    for event_type, expected in EVENT_TABLE.items():
+        reports = reports_from_events([tracking_event(event_type)])
+        if expected is None:
+            assert reports == []
+            continue
+        [report] = reports
+        assert (report.status, report.permanent, report.feedback) == expected, event_type
+        assert report.recipient == "ann@example.com"
+        assert report.event_id == f"ev-{event_type}"
+
+
+def test_one_esp_event_for_two_recipients_makes_two_reports():
+    from providers.email import reports_from_events
+
+    one, two = reports_from_events(
+        [tracking_event("bounced", event_id="sns-1", recipient="cc@example.com"),
+         tracking_event("bounced", event_id="sns-1", recipient="ann@example.com")]
+    )  # fmt: skip
+    assert (one.recipient, two.recipient) == ("cc@example.com", "ann@example.com")
+    assert one.event_id != two.event_id  # messaging keeps one report per event id
+
+
+def test_ses_complaint_is_feedback_and_a_two_address_bounce_is_two_reports(sns_cert):
+    backend = BACKENDS["ses"](SES_CREDS)
+    complaint = ses_notification(
+        "Complaint",
+        complainedRecipients=[{"emailAddress": "ann@example.com"}],
+        complaintFeedbackType="abuse",
+        timestamp="2026-11-25T12:00:01.000Z",
+    )
+    [report] = backend.parse_webhook("status", sns_hook(sns_signed(complaint))).reports
+    assert (report.feedback, report.status, report.recipient) == (
+        "complained", st.DELIVERED_TO_HANDSET, "ann@example.com"
+    )  # fmt: skip
+    bounce = ses_notification(
+        "Bounce",
+        bounceType="Permanent",
+        bounceSubType="General",
+        bouncedRecipients=[{"emailAddress": "ann@example.com", "diagnosticCode": "smtp; 550"},
+                           {"emailAddress": "cc@example.com", "diagnosticCode": "smtp; 550"}],
+    )  # fmt: skip
+    reports = backend.parse_webhook("status", sns_hook(sns_signed(bounce))).reports
+    assert [r.recipient for r in reports] == ["ann@example.com", "cc@example.com"]
+    assert len({r.event_id for r in reports}) == 2
+
+
+# --- feedback and a cc's bounce, through the real webhook path ---------------------------------
+
+
+def send_postmark(client, run_tasks, **entry):
+    responses.post(
+        "https://api.postmarkapp.com/email",
+        json={"To": "ann@example.com", "MessageID": "pm-fb-1", "ErrorCode": 0, "Message": "OK"},
+    )
+    body = {
+        "to": ["ann@example.com"],
+        "cc": ["cc@example.com"],
+        "subject": "Order",
+        "body": "Shipped",
+        "from": "shop@example.com",
+        "provider": "postmark",
+        **entry,
+    }
+    r = run_tasks(client.post, "/api/v1/messages", {"email": [body]}, format="json")
+    assert r.status_code == 202, r.content
+    return Message.objects.get(pk=r.json()["messages"][0]["messageId"])
+
+
+def post_postmark(anon_client, run_tasks, provider, event):
+    r = run_tasks(
+        anon_client.post, f"/webhooks/providers/{provider.webhook_token}/status", event,
+        format="json", HTTP_AUTHORIZATION=basic("hook:pw")["Authorization"],
+    )  # fmt: skip
+    assert r.status_code == 200, r.content
+
+
+@responses.activate
+def test_a_complaint_and_an_unsubscribe_are_recorded_and_the_status_stays(
+    client, anon_client, postmark, run_tasks
+):
+    message = send_postmark(client, run_tasks)
+    delivery = {**POSTMARK_DELIVERY, "MessageID": "pm-fb-1"}
+    post_postmark(anon_client, run_tasks, postmark, delivery)
+    # Postmark's SpamComplaint and SubscriptionChange webhooks (postmarkapp.com/developer/
+    # webhooks), as anymail's Postmark view reads them.
+    complaint = {**POSTMARK_BOUNCE, "RecordType": "SpamComplaint", "Type": "SpamComplaint",
+                 "TypeCode": 512, "ID": 42, "MessageID": "pm-fb-1"}  # fmt: skip
+    post_postmark(anon_client, run_tasks, postmark, complaint)
+    unsubscribe = {"RecordType": "SubscriptionChange", "MessageID": "pm-fb-1",
+                   "Recipient": "ann@example.com", "SuppressSending": True,
+                   "SuppressionReason": "ManualSuppression", "ChangedAt": "2024-01-01T17:00:00Z",
+                   "Metadata": {}}  # fmt: skip
+    post_postmark(anon_client, run_tasks, postmark, unsubscribe)
+    message.refresh_from_db()
+    assert message.status == st.DELIVERED_TO_HANDSET
+    said = list(message.events.values_list("description", flat=True))
+    assert "The recipient marked it as spam." in said
+    assert "The recipient unsubscribed." in said
+
+
+@responses.activate
+def test_a_cc_bounce_is_recorded_and_the_primary_bounce_is_final(
+    client, anon_client, postmark, run_tasks
+):
+    message = send_postmark(client, run_tasks)
+    cc_bounce = {**POSTMARK_BOUNCE, "ID": 1, "MessageID": "pm-fb-1", "Email": "cc@example.com"}
+    post_postmark(anon_client, run_tasks, postmark, cc_bounce)
+    message.refresh_from_db()
+    assert message.status == st.PENDING_ENROUTE  # the email to ann goes on
+    assert any(
+        d.startswith("Not delivered to cc@example.com")
+        for d in message.events.values_list("description", flat=True)
+    )
+    to_bounce = {**POSTMARK_BOUNCE, "ID": 2, "MessageID": "pm-fb-1", "Email": "ann@example.com"}
+    post_postmark(anon_client, run_tasks, postmark, to_bounce)
+    message.refresh_from_db()
+    # A bounce is final: the ESP already retried, and a resend would duplicate the mail.
+    assert message.status == st.UNDELIVERABLE_NOT_DELIVERED
+    assert message.error_permanent is True
+
+
+# --- attachments from the one content model ------------------------------------------------------
+
+
+@responses.activate
+def test_os1_media_become_attachments():
+    png = "https://files.example.com/pics/logo.png"
+    responses.get(png, body=b"\x89PNG", content_type="image/png")
+    mock_pdf()
+    responses.post("https://api.sendgrid.com/v3/mail/send", status=202)
+    media = {"image": {"url": png},
+             "document": [{"url": PDF_URL, "filename": "invoice.pdf"}]}  # fmt: skip
+    BACKENDS["sendgrid"]({"apiKey": "SG.tenant"}).send(plain(payload={"to": ["ann@example.com"],
+                                                                      "media": media}))  # fmt: skip
+    body = json.loads(sent().body)
+    # SendGrid v3 mail/send attachments: content (base64), type, filename.
+    assert body["attachments"] == [
+        {"content": base64.b64encode(b"\x89PNG").decode(), "type": "image/png",
+         "filename": "logo.png"},
+        {"content": PDF_B64, "type": "application/pdf", "filename": "invoice.pdf"},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("media", "field"),
+    [
+        ({"location": {"latitude": 52.5, "longitude": 13.4}}, "media.location"),
+        ({"image": {"mediaId": "m-1"}}, "media.image.mediaId"),
+        ({"sticker": {"url": "https://files.example.com/s.webp"}}, "media.sticker"),
+    ],
+)
+@responses.activate
+def test_media_an_email_cannot_carry_is_refused_before_any_call(media, field):
+    with pytest.raises(SendError) as exc:
+        BACKENDS["sendgrid"]({"apiKey": "k"}).send(plain(payload={"to": ["a@example.com"],
+                                                                  "media": media}))  # fmt: skip
+    assert (exc.value.code, exc.value.permanent, exc.value.status) == (
+        "UNSUPPORTED_CONTENT", True, st.REJECTED_CONTENT
+    )  # fmt: skip
+    assert field in exc.value.description
+    assert not responses.calls
+
+
+@responses.activate
+def test_media_that_does_not_parse_is_refused():
+    with pytest.raises(SendError) as exc:
+        BACKENDS["sendgrid"]({"apiKey": "k"}).send(
+            plain(payload={"to": ["a@example.com"], "media": {"image": {"url": "ftp://x/a.png"}}})
+        )
+    assert (exc.value.code, exc.value.permanent) == ("INVALID_MEDIA", True)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1/a.pdf", "http://10.0.0.5/a.pdf"])
+@responses.activate
+def test_attachment_urls_stay_off_private_addresses(settings, url):
+    settings.ALLOW_PRIVATE_URLS = False
+    with pytest.raises(SendError) as exc:
+        BACKENDS["sendgrid"]({"apiKey": "k"}).send(
+            plain(payload={"to": ["a@example.com"], "media": {"document": {"url": url}}})
+        )
+    assert (exc.value.code, exc.value.permanent) == ("ATTACHMENT_URL", True)
+    assert not responses.calls
+
+
+def test_email_capabilities():
+    from providers.backends.content import content_parse
+
+    for cls in (BACKENDS["postmark"], get_backend_class("smtp")):
+        problems = cls.content_problems(
+            "email", content_parse({"media": {"document": {"url": PDF_URL}}}, "x")
+        )
+        assert problems == []
+        problems = cls.content_problems("email", content_parse({"buttons": ["Yes"]}, "x"))
+        assert [f for f, _ in problems] == ["buttons"]
+
+
+@responses.activate
+def test_template_media_is_attached_through_the_api(client, tenant, postmark, run_tasks):
+    from tests.factories import TemplateFactory
+
+    TemplateFactory(
+        tenant=tenant, name="invoice", mode="email",
+        data={"subject": "Invoice", "body": "Attached.", "from": "shop@example.com",
+              "media": {"document": {"url": PDF_URL, "filename": "invoice.pdf"}}},
+    )  # fmt: skip
+    mock_pdf()
+    responses.post(
+        "https://api.postmarkapp.com/email",
+        json={"To": "ann@example.com", "MessageID": "pm-t-1", "ErrorCode": 0, "Message": "OK"},
+    )
+    r = run_tasks(
+        client.post, "/api/v1/messages",
+        {"email": [{"template": "invoice", "to": ["ann@example.com"], "provider": "postmark"}]},
+        format="json",
+    )  # fmt: skip
+    assert r.status_code == 202, r.content
+    body = json.loads(sent().body)
+    # Postmark's email API: Attachments [{Name, Content (base64), ContentType}].
+    assert body["Attachments"] == [
+        {"Name": "invoice.pdf", "Content": PDF_B64, "ContentType": "application/pdf"}
+    ]

@@ -251,3 +251,35 @@ def test_a_window_of_emails_shares_a_few_sessions(client, tenant, run_tasks, set
     for s in sessions:
         assert [e[0] for e in s.log].count("login") == 1
         assert s.log[-1] == ("quit",)
+
+
+# --- attachments from the one content model ------------------------------------------------------
+
+
+@responses.activate
+def test_os1_image_and_documents_become_mime_attachments():
+    png = "https://files.example.com/pics/logo.png"
+    responses.get(png, body=b"\x89PNG", content_type="image/png")
+    responses.get(PDF_URL, body=b"%PDF-1.4", content_type="application/pdf")
+    media = {"image": {"url": png},
+             "document": [{"url": PDF_URL, "filename": "invoice.pdf"}]}  # fmt: skip
+    SmtpBackend(CREDS).send(outbound(payload={"to": ["ann@example.com"], "media": media}))
+    [session] = FakeSMTP.sessions
+    mime = email.message_from_bytes(session.sent[0][2], policy=policy.default)
+    got = [(a.get_filename(), a.get_content_type(), a.get_content())
+           for a in mime.iter_attachments()]  # fmt: skip
+    assert got == [("logo.png", "image/png", b"\x89PNG"),
+                   ("invoice.pdf", "application/pdf", b"%PDF-1.4")]  # fmt: skip
+
+
+@responses.activate
+def test_a_location_is_refused_before_connecting():
+    with pytest.raises(SendError) as err:
+        SmtpBackend(CREDS).send(
+            outbound(payload={"to": ["a@example.com"],
+                              "media": {"location": {"latitude": 1, "longitude": 2}}})
+        )  # fmt: skip
+    assert (err.value.code, err.value.permanent, err.value.status) == (
+        "UNSUPPORTED_CONTENT", True, st.REJECTED_CONTENT
+    )  # fmt: skip
+    assert not FakeSMTP.sessions and not responses.calls
