@@ -268,7 +268,8 @@ def _entry(
                 f"{path}.provider",
             )
 
-    # Content: a template, or inline text.
+    # Content: a template, or inline text (a chat message may be media alone).
+    media_only = channel not in ("sms", "email") and bool(entry.get("media"))
     template = None
     fields: dict[str, Any] | None = None
     if entry.get("template") is not None and entry.get("body") is not None:
@@ -298,7 +299,7 @@ def _entry(
             _check_text_fields(entry, ("subject",), path, errors)
             if entry.get("format") not in (None, *FORMATS):
                 errors.add("invalid_choice", "format is text/plain or text/html.", f"{path}.format")
-    elif isinstance(entry.get("body"), str) and entry["body"].strip():
+    elif isinstance(entry.get("body"), str) and (entry["body"].strip() or media_only):
         fields = {
             "body": entry["body"],
             "subject": entry.get("subject") or "",
@@ -406,7 +407,10 @@ def _entry(
             f"{path}.body" if template is None else f"{path}.template",
         )
         return None
-    if not rendered["body"].strip():
+    tdata_media = (template.data or {}).get("media") if template else None
+    if not rendered["body"].strip() and not (
+        channel not in ("sms", "email") and (entry.get("media") or tdata_media)
+    ):
         errors.add("empty_body", "The message text is empty.", f"{path}.body")
         return None
 
@@ -418,7 +422,7 @@ def _entry(
         for k in CONTENT_KEYS
         if entry.get(k) is not None or tdata.get(k) is not None
     }
-    if channel != "email" and not _content_check(
+    if not _content_check(
         channel, provider, content, fields, merged, rendered["body"], path, errors
     ):
         return None

@@ -246,15 +246,6 @@ def provider_template(message: OutboundMessage) -> ProviderTemplate | None:
     return message.content.template
 
 
-def whatsapp_template_spec(payload: dict, body: str, default_language: str) -> dict | None:
-    """Transitional: the provider template as a dict; adapters move to provider_template()."""
-    template = content_parse(payload, body).template
-    if template is None:
-        return None
-    language = template.language or default_language
-    return {"name": template.name, "language": language, "params": list(template.params)}
-
-
 def api_base_url_field(default: str) -> CredentialField:
     """Every HTTP adapter's base URL is a credential with the real default, so that tests and
     the provider simulator can stand in for the provider."""

@@ -91,6 +91,7 @@ class Content:
     location: Location | None = None
     buttons: tuple[Button, ...] = ()
     template: ProviderTemplate | None = None
+    text: str = ""  # the message's rendered text (a caption, where the content has media)
 
     @property
     def quick_replies(self) -> tuple[Button, ...]:
@@ -389,7 +390,7 @@ def content_parse(payload: dict[str, Any] | None, body: str = "") -> Content:
             media, location = (), None
     if problems:
         raise ContentInvalid(problems)
-    return Content(media=media, location=location, buttons=buttons, template=template)
+    return Content(media=media, location=location, buttons=buttons, template=template, text=body)
 
 
 @dataclass(frozen=True)
@@ -408,6 +409,10 @@ class Capabilities:
     media_with_location: bool = False
     templates: bool = False
     template_header_media: frozenset[str] = field(default_factory=frozenset)
+    # Media kinds (and "location") the provider sends without text: a message with text and
+    # one of them is refused, not sent with its text dropped (a media-only entry may have
+    # an empty body).
+    uncaptioned: frozenset[str] = field(default_factory=frozenset)
     note: str = ""  # said after a refusal (e.g. "use providerTemplate")
 
     def problems(self, content: Content, who: str) -> list[tuple[str, str]]:
@@ -422,6 +427,14 @@ class Capabilities:
             out.append(
                 ("media", f"{who} carries at most {self.max_media} media item(s) per message.")
             )
+        if content.text.strip() and content.template is None:
+            kinds = [m.kind for m in content.media] + ["location"] * bool(content.location)
+            for kind in kinds:
+                if kind in self.uncaptioned:
+                    out.append(
+                        ("body", f"{who} sends {kind} without text: give an empty body, and "
+                         "the text as an entry of its own.")
+                    )  # fmt: skip
         if content.location and not self.location:
             out.append(("media.location", f"{who} cannot send a location.{tail}"))
         if content.location and content.media and not self.media_with_location:

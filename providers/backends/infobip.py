@@ -256,6 +256,7 @@ class InfobipBackend(Backend):
     # the interactive header. Viber: an image and/or one URL button. SMS: text only.
     capabilities = {
         "whatsapp": Capabilities(
+            uncaptioned=frozenset({"audio", "sticker", "location"}),
             media_kinds=frozenset({"image", "document", "video", "audio", "sticker"}),
             max_media=1,
             location=True,

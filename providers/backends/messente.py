@@ -171,6 +171,7 @@ class MessenteBackend(Backend):
     # image_url, button_url, button_text"). SMS: text only.
     capabilities = {
         "whatsapp": Capabilities(
+            uncaptioned=frozenset({"audio", "sticker"}),
             media_kinds=frozenset(WHATSAPP_MEDIA),
             max_media=1,
             media_by_id=True,

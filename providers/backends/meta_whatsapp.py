@@ -58,6 +58,7 @@ MAX_CAPTION = 1024
 DEFAULT_URL_LABEL = "Open link"  # a URL button given without a title
 
 CAPABILITIES = Capabilities(
+    uncaptioned=frozenset({"audio", "sticker", "location"}),  # Meta gives them no caption
     media_kinds=frozenset(MEDIA_TYPES),
     max_media=1,
     media_by_id=True,  # an id from Meta's /media upload

@@ -11,6 +11,7 @@ import uuid
 
 from core import status as st
 
+from ..email import EMAIL_CAPABILITIES
 from .base import (
     Backend,
     Inbound,
@@ -78,7 +79,7 @@ class SandboxBackend(Backend):
             template_header_media=frozenset({*MEDIA_KINDS, "location"}),
         )
         for channel in ("whatsapp", "viber", "rcs")
-    }  # fmt: skip
+    } | {"email": EMAIL_CAPABILITIES}  # fmt: skip
     _window: list | None = None
 
     def window_begin(self) -> None:

@@ -180,3 +180,41 @@ def test_whatsapp_external_ref_names_a_template_with_the_placeholders_values(
     assert m.content["providerTemplate"] == {
         "name": "order_delivered", "language": "en_US", "params": ["Ann", "A-1", "Acme"],
     }  # fmt: skip
+
+
+def test_a_chat_entry_may_be_media_alone(client, sandbox, run_tasks):
+    audio = {"audio": {"url": "https://example.com/note.ogg"}}
+    body = {"whatsapp": [{"body": "", "to": ["+14155550100"], "media": audio}]}
+    r = run_tasks(client.post, "/api/v1/messages", body, format="json")
+    assert r.status_code == 202, r.content
+    assert Message.objects.get().content["media"] == {
+        "audio": {"url": "https://example.com/note.ogg"}
+    }
+    sms = {"sms": [{"body": "", "to": ["+14155550100"]}]}
+    assert_error(client.post("/api/v1/messages", sms, format="json"), 400, source="sms[0].template")
+
+
+def test_text_with_media_a_provider_sends_uncaptioned_is_refused_not_dropped():
+    from providers.backends.meta_whatsapp import MetaWhatsAppBackend
+
+    audio = {"media": {"audio": {"url": "https://example.com/note.ogg"}}}
+    with_text = content_parse(audio, "Listen to this")
+    assert ("body", "Meta WhatsApp Cloud API (whatsapp) sends audio without text: give an empty "
+            "body, and the text as an entry of its own.") in [
+        (p, t.replace(MetaWhatsAppBackend.label, "Meta WhatsApp Cloud API"))
+        for p, t in MetaWhatsAppBackend.content_problems("whatsapp", with_text)
+    ]  # fmt: skip
+    assert MetaWhatsAppBackend.content_problems("whatsapp", content_parse(audio, "")) == []
+    image = content_parse({"media": {"image": {"url": "https://example.com/a.jpg"}}}, "Caption")
+    assert MetaWhatsAppBackend.content_problems("whatsapp", image) == []
+
+
+def test_an_email_templates_attachments_are_checked_at_accept(client, sandbox, tenant):
+    from tests.factories import TemplateFactory
+
+    TemplateFactory(tenant=tenant, name="receipt", mode="email",
+                    data={"subject": "Receipt", "body": "Attached.",
+                          "media": {"location": {"latitude": 1, "longitude": 2}}})  # fmt: skip
+    body = {"email": [{"template": "receipt", "to": ["ann@example.com"]}]}
+    r = client.post("/api/v1/messages", body, format="json")
+    assert_error(r, 400, source="email[0].media.location", code="unsupported_content")
