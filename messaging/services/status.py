@@ -515,7 +515,11 @@ def _reports_apply(provider, reports: Iterable) -> int:
                     report.error_description or st.get(report.status).description,
                     report.permanent,
                 )
-                if not report.permanent and status != st.EXPIRED_EXPIRED:
+                # A provider's own validity is capped (Twilio: 10 h); when it passes while
+                # ours still runs, the message gets another attempt, like a transient failure.
+                ours_left = message.expires_at > timezone.now() + timedelta(minutes=1)
+                provider_expired = status == st.EXPIRED_EXPIRED and ours_left
+                if provider_expired or (not report.permanent and status != st.EXPIRED_EXPIRED):
                     new_status, updates, description = _report_retry(message, report)
             if prefix:
                 description = prefix + (description or st.get(report.status).description)

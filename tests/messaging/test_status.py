@@ -420,3 +420,22 @@ def test_transient_failure_report_past_the_validity_expires(
     report(anon_client, sandbox, payload, run_tasks)
     m.refresh_from_db()
     assert m.status == st.EXPIRED_EXPIRED
+
+
+def test_provider_expiry_while_our_validity_runs_is_retried(
+    client, app, sandbox, run_tasks, hook, anon_client, no_sandbox_report
+):
+    # The provider's validity was capped below ours (Twilio keeps a message 10 h at most).
+    m = sent(client, run_tasks)
+    payload = {"messageId": m.provider_message_id, "status": "EXPIRED", "errorCode": "30036"}
+    report(anon_client, sandbox, payload, run_tasks)
+    m.refresh_from_db()
+    assert m.status == st.PENDING_WAITING_RETRY and m.error_code == "30036"
+    # Once ours has passed too, the provider's expiry is final.
+    from django.utils import timezone
+
+    Message.objects.filter(pk=m.pk).update(status=st.PENDING_ENROUTE, expires_at=timezone.now())
+    m.refresh_from_db()
+    report(anon_client, sandbox, {**payload, "eventId": "e2"}, run_tasks)
+    m.refresh_from_db()
+    assert m.status == st.EXPIRED_EXPIRED
