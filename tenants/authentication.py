@@ -1,10 +1,13 @@
 """`X-API-Key` authentication: the key names one app of one tenant."""
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
+from rest_framework.settings import api_settings
 
 from .models import ApiKey, App, Tenant, hash_key
 
@@ -63,12 +66,44 @@ class IsApp(permissions.BasePermission):
         return isinstance(request.user, AppPrincipal)
 
 
-class AppRateThrottle(throttling.SimpleRateThrottle):
-    """Per-app request rate (cache-backed: Redis when REDIS_URL is set)."""
+class AppRateThrottle(throttling.BaseThrottle):
+    """Per-app request rate, a sliding window over two fixed-window counters in the cache
+    (Redis when REDIS_URL is set): one atomic increment and one read a request, whatever the
+    rate. DRF's SimpleRateThrottle keeps a list of every request's time in the window and
+    rewrites it whole on each request (6,000 floats at the default rate), which cost more
+    than the rest of a one-message POST, and lets concurrent requests through (read, then
+    write)."""
 
     scope = "app"
+    rate: str | None = None  # default: REST_FRAMEWORK's DEFAULT_THROTTLE_RATES["app"]
 
-    def get_cache_key(self, request, view):
-        if isinstance(request.user, AppPrincipal):
-            return self.cache_format % {"scope": self.scope, "ident": request.user.app.pk}
-        return None
+    def __init__(self) -> None:
+        rate = self.rate or api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+        self.num, self.duration = throttling.SimpleRateThrottle.parse_rate(None, rate)
+        self._wait: float | None = None
+
+    def allow_request(self, request, view) -> bool:
+        if not isinstance(request.user, AppPrincipal) or self.num is None:
+            return True
+        now = time.time()
+        window, into = divmod(now, self.duration)
+        key = f"throttle:{self.scope}:{request.user.app.pk}:{int(window)}"
+        try:
+            current = cache.incr(key)
+        except ValueError:  # the window's first request (or a racing first one)
+            if cache.add(key, 1, timeout=2 * self.duration):
+                current = 1
+            else:
+                current = cache.incr(key)
+        previous = cache.get(f"throttle:{self.scope}:{request.user.app.pk}:{int(window) - 1}")
+        weight = 1 - into / self.duration  # the share of the previous window still inside
+        if current + (previous or 0) * weight <= self.num:
+            return True
+        if current > self.num or not previous:
+            self._wait = self.duration - into
+        else:  # until the previous window's share has shrunk enough
+            self._wait = max(1.0, (weight - (self.num - current) / previous) * self.duration)
+        return False
+
+    def wait(self) -> float | None:
+        return self._wait

@@ -565,6 +565,9 @@ class AcceptedMessage:
     status: str
 
 
+SMALL_BATCH = 20
+
+
 def _insert_messages(planned: list[_Planned], common: Message) -> list[AcceptedMessage]:
     """Every message of the request in one statement (COPY on PostgreSQL, one prepared
     INSERT run over all rows on SQLite).
@@ -610,7 +613,14 @@ def _insert_messages(planned: list[_Planned], common: Message) -> list[AcceptedM
     table = qn(Message._meta.db_table)
     columns = ", ".join(qn(f.column) for f in fields)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and len(rows) <= SMALL_BATCH:
+            # A few rows: one multi-row INSERT, one round trip (COPY takes three).
+            one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * len(rows))}",
+                [value for row in rows for value in row],
+            )
+        elif connection.vendor == "postgresql":
             # COPY streams every row in one statement; executemany would send one per row.
             sql = f"COPY {table} ({columns}) FROM STDIN"
             started = time.monotonic()

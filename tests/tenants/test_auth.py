@@ -163,3 +163,17 @@ def test_throttling_counts_every_key_of_an_app(app, client, low_rate):
     for _ in range(3):
         client.get("/api/v1/templates")
     assert keyed(issue_key(app)).get("/api/v1/templates").status_code == 429
+
+
+def test_throttling_slides_over_the_previous_window(app, client, monkeypatch):
+    """Half a minute into a window, half of the previous minute's requests still count."""
+    import time as time_module
+
+    monkeypatch.setattr(AppRateThrottle, "rate", "10/minute", raising=False)
+    cache.clear()
+    start = (int(time_module.time() // 60) + 1) * 60  # a window boundary
+    monkeypatch.setattr(time_module, "time", lambda: start + 30.0)
+    cache.set(f"throttle:app:{app.pk}:{start // 60 - 1}", 10)  # a full previous minute
+    codes = [client.get("/api/v1/templates").status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+    cache.clear()
