@@ -181,6 +181,12 @@ DISPATCH_WAVE_SIZE = 16
 # Seconds a window keeps starting sends; a run (one task) keeps claiming windows.
 DISPATCH_WINDOW_BUDGET = 10.0
 DISPATCH_RUN_BUDGET = 20.0
+# A run whose backlog is empty looks again every DISPATCH_IDLE_POLL seconds for this long
+# before it ends (a trickle of requests then buys no task each); a thin window waits
+# DISPATCH_GATHER before the next claim (added latency: at most that).
+DISPATCH_IDLE_LINGER = env.float("DISPATCH_IDLE_LINGER", default=1.0)
+DISPATCH_IDLE_POLL = 0.05
+DISPATCH_GATHER = env.float("DISPATCH_GATHER", default=0.1)
 # The longest one send can take (HTTP connect + read, SMTP's timeout): part of the lease.
 DISPATCH_SEND_TIMEOUT = 30.0
 # A handed-over claim whose worker died waits this long for a late report before the

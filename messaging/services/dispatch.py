@@ -607,20 +607,37 @@ def dispatch_run(*, budget: float | None = None) -> dict[str, int]:
         "released": 0,
         "unknown": 0,
     }
+    idle_since: float | None = None
     while True:
         counts = dispatch_window()
         totals["windows"] += 1
         for key, value in counts.items():
             totals[key] += value
-        if not counts["claimed"]:
-            break
         if Conf.SYNC:
+            if not counts["claimed"]:
+                break
             continue  # tests: the loop itself drains the backlog
-        if time.monotonic() - started > budget:
-            wake_dispatchers()
+        now = time.monotonic()
+        if now - started > budget:
+            if counts["claimed"]:
+                wake_dispatchers()
             break
+        if not counts["claimed"]:
+            # A steady trickle of small requests would otherwise pay a whole task (its
+            # queueing, pickling and result row) every few messages: the run stays a moment
+            # and looks again, so the next requests find it already running.
+            idle_since = now if idle_since is None else idle_since
+            if now - idle_since >= settings.DISPATCH_IDLE_LINGER:
+                break
+            time.sleep(settings.DISPATCH_IDLE_POLL)
+            continue
+        idle_since = None
         if counts["claimed"] >= settings.DISPATCH_WINDOW_SIZE:
             wake_dispatchers()  # a full window: there is more; let an idle worker join
+        elif counts["claimed"] < settings.DISPATCH_WINDOW_SIZE // 10:
+            # A thin window: a few milliseconds let the next one gather more messages, so
+            # its fixed cost (a claim, a record, a commit) is shared by more of them.
+            time.sleep(settings.DISPATCH_GATHER)
     return totals
 
 

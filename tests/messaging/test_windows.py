@@ -420,3 +420,28 @@ def test_a_refused_connection_is_retried_as_usual(client, twilio):
     mid, counts = _timed_out_send(client, twilio, requests.ConnectionError("refused"))
     assert counts["retry"] == 1 and counts["unknown"] == 0
     assert Message.objects.get(pk=mid).status == st.PENDING_WAITING_RETRY
+
+
+# --- a run stays a moment: a trickle of requests does not buy a task each -----------------------
+
+
+def test_an_idle_run_looks_again_before_it_ends(client, sandbox, monkeypatch, settings):
+    from django_q.conf import Conf
+
+    settings.DISPATCH_IDLE_LINGER, settings.DISPATCH_IDLE_POLL = 0.3, 0.05
+    monkeypatch.setattr(Conf, "SYNC", False)
+    arrivals = []
+    real_sleep = time.sleep
+
+    def sleep(seconds):
+        if not arrivals:  # a request arrives while the run waits
+            arrivals.append(accept(client, numbers(1, start=500)))
+        real_sleep(seconds)
+
+    monkeypatch.setattr(dispatch.time, "sleep", sleep)
+    accept(client, numbers(2))
+    started = time.monotonic()
+    totals = dispatch.dispatch_run()
+    assert totals["claimed"] == 3 and totals["sent"] == 3  # the late one too, in this run
+    assert 0.3 <= time.monotonic() - started < 2.0  # then it ended, once idle for the linger
+    assert statuses(arrivals[0]) == {arrivals[0][0]: st.PENDING_ENROUTE}  # sent; report queued
