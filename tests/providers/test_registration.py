@@ -42,8 +42,12 @@ def _special_credentials() -> dict[str, dict]:
     return {
         "fcm": {"serviceAccount": __import__("json").dumps(account)},
         # SMS needs one complete pair (username + password, or accessToken); OAuth2 the rest.
-        "websms": {"username": "value-1", "password": "value-1", "clientId": "value-1",
-                   "clientSecret": "value-1"},  # fmt: skip
+        "websms": {
+            "username": "value-1",
+            "password": "value-1",
+            "clientId": "value-1",
+            "clientSecret": "value-1",
+        },
         "webpush": {
             "vapidPrivateKey": _b64url(private),
             "vapidPublicKey": _b64url(public),
