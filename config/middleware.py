@@ -1,7 +1,24 @@
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 from core.errors import json_error
+
+
+class NulInUrlMiddleware:
+    """A NUL character in the path or the query string (`%00`) is a 400: PostgreSQL cannot
+    compare or store it, so it would otherwise be a 500 wherever the value is looked up."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "%00" in query or "\x00" in query:
+            detail = "The URL holds a NUL character (%00)."
+            if request.path.startswith("/api/") or request.path.startswith("/webhooks/"):
+                return json_error("invalid_url", detail, 400)
+            return HttpResponseBadRequest(detail)
+        return self.get_response(request)
 
 
 class ApiRequestSizeMiddleware:

@@ -3,8 +3,10 @@ move its messages forward, store its inbound messages."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+from core.text import storable
 from providers.backends import WebhookEvents, WebhookRejected, WebhookReply, WebhookRequest
 from providers.models import InboundMessage, Provider
 
@@ -30,10 +32,27 @@ def webhook_receive(*, token: str, kind: str, request: WebhookRequest) -> Webhoo
     """Verify and parse a call to a provider's `kind` webhook URL; move its messages forward
     and store its inbound messages (a provider may send both to one URL)."""
     provider = _provider_for_token(token)
-    events = provider.backend().parse_webhook(kind, request)
+    events = _storable(provider.backend().parse_webhook(kind, request))
     applied = message_reports_apply(provider=provider, reports=events.reports)
     stored = _inbound_store(provider, events.inbound)
     return WebhookOutcome(provider=provider, events=events, applied=applied, stored=stored)
+
+
+def _storable(events: WebhookEvents) -> WebhookEvents:
+    """What the provider sent, as the databases can store it (no NUL, no lone surrogate):
+    cleaned, not refused, or the provider would retry it forever."""
+
+    def clean(item):
+        changes = {
+            f.name: storable(getattr(item, f.name))
+            for f in dataclasses.fields(item)
+            if isinstance(getattr(item, f.name), str | dict | list)
+        }
+        return dataclasses.replace(item, **changes)
+
+    return WebhookEvents(
+        reports=[clean(r) for r in events.reports], inbound=[clean(i) for i in events.inbound]
+    )
 
 
 def webhook_challenge(*, token: str, kind: str, request: WebhookRequest) -> WebhookReply | None:

@@ -134,6 +134,8 @@ class WebhookRequest:
             return json.loads(self.body or b"null")
         except ValueError as exc:
             raise WebhookRejected("The body is not valid JSON.", status=400) from exc
+        except RecursionError:  # json.loads recurses once per level: `[[[[…` of a few KB
+            raise WebhookRejected("The body is nested too deeply.", status=400) from None
 
 
 @dataclass
