@@ -51,6 +51,10 @@ CONTENT_KEYS = (
     "media", "buttons", "externalRef", "replyTo", "tags", "originationNumber", "providerTemplate",
 )  # fmt: skip
 MAX_EMAIL_RECIPIENTS = 50
+MAX_URL_LENGTH = 2000  # MessageRequest.callback_url
+# How far ahead a message may be scheduled (Infobip's limit too): a date in year 9999 plus
+# the validity would overflow.
+MAX_SCHEDULE_DAYS = 180
 MAX_VALIDITY_MINUTES = 10080
 MAX_ERRORS = 25
 _email_validator = EmailValidator()
@@ -111,6 +115,11 @@ def url_check(url: Any, source: str) -> str:
     """A callback URL: http(s), and not private or loopback unless ALLOW_PRIVATE_URLS."""
     if not isinstance(url, str) or not url.strip():
         raise ApiError("invalid_url", "url is required.", source=source)
+    if len(url.strip()) > MAX_URL_LENGTH:
+        raise ApiError(
+            "invalid_url", f"the URL is {len(url.strip())} characters; at most {MAX_URL_LENGTH}.",
+            source=source,
+        )  # fmt: skip
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ApiError("invalid_url", f"'{url}' is not an http(s) URL.", source=source)
@@ -159,6 +168,12 @@ def _options(body: dict[str, Any], errors: _Errors, now: datetime) -> Options:
             errors.add("invalid_datetime", "scheduledAt must include a timezone.", "scheduledAt")
         elif when < now - timedelta(seconds=60):
             errors.add("in_the_past", f"scheduledAt {raw} is in the past.", "scheduledAt")
+        elif when > now + timedelta(days=MAX_SCHEDULE_DAYS):
+            errors.add(
+                "too_far_ahead",
+                f"scheduledAt is at most {MAX_SCHEDULE_DAYS} days ahead.",
+                "scheduledAt",
+            )
         elif when > now:
             opts.scheduled_at = when
     if body.get("priority") is not None:
