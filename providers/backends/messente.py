@@ -296,7 +296,9 @@ class MessenteBackend(Backend):
         status = DLR_STATUSES.get(raw_status)
         if status is None:
             raise WebhookRejected(f"Unknown Messente status {raw_status!r}.", status=400)
-        err = int(body["err"]) if str(body.get("err", "")).isdigit() else 0
+        raw_err = str(body.get("err", ""))
+        # isdigit() admits "²" and other digits int() refuses: ASCII digits only.
+        err = int(raw_err) if raw_err.isascii() and raw_err.isdigit() else 0
         error_code = error_description = ""
         permanent = True
         if st.get(status).group in FAILED_GROUPS:

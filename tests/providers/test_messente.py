@@ -594,3 +594,11 @@ def test_inbound_is_checked_with_the_shared_secret_and_stored(anon_client, messe
         "Yes please",
         "sub-1",
     )
+
+
+def test_a_report_whose_err_is_a_digit_int_refuses_is_read_not_a_500():
+    # "²".isdigit() is True, int("²") raises: a signed report must not crash the intake.
+    (report,) = MessenteBackend(CREDS).parse_status_webhook(
+        dlr_request({**DLR, "status": "FAILED", "err": "²"})
+    )
+    assert report.status == st.UNDELIVERABLE_NOT_DELIVERED
