@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qsl
@@ -126,6 +127,9 @@ def _sender(sender: str) -> str:
     if stripped.startswith("+") and stripped[1:].isdigit():
         return stripped[1:]
     return sender
+
+
+SIGNATURE_WINDOW = 300  # seconds either side of our clock
 
 
 def signature(params: dict[str, str], secret: str, method: str) -> str:
@@ -259,8 +263,19 @@ class VonageBackend(Backend):
             raise WebhookRejected("Missing Vonage signature (sig).")
         for method in SIGNATURE_DIGESTS.get(len(sig), ()):
             if hmac.compare_digest(signature(params, secret, method), sig):
-                return
-        raise WebhookRejected("Invalid Vonage signature.")
+                break
+        else:
+            raise WebhookRejected("Invalid Vonage signature.")
+        # The signed `timestamp` ("used to ensure that the request is fresh", Vonage's
+        # signing docs): a replay of a captured call outside the window is refused.
+        try:
+            age = abs(time.time() - int(str(params.get("timestamp", ""))))
+        except ValueError:
+            raise WebhookRejected("A signed Vonage call needs its timestamp.") from None
+        if age > SIGNATURE_WINDOW:
+            raise WebhookRejected(
+                f"The Vonage call's timestamp is {int(age)} s away; at most {SIGNATURE_WINDOW}."
+            )
 
     def parse_status_webhook(self, request: WebhookRequest) -> list[StatusReport]:
         params = self._params(request)

@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import time
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode
 
@@ -174,8 +175,9 @@ DLR = {
 }
 
 
-def signed(params, method="sha256", secret="sigsecret"):
-    params = {**params, "timestamp": "1583254645", "nonce": "a1b2&c=3"}
+def signed(params, method="sha256", secret="sigsecret", timestamp=None):
+    stamp = str(int(time.time())) if timestamp is None else str(timestamp)
+    params = {**params, "timestamp": stamp, "nonce": "a1b2&c=3"}
     if method == "md5hash":
         text = "".join(
             f"&{k}={params[k].replace('&', '_').replace('=', '_')}" for k in sorted(params)
@@ -575,3 +577,14 @@ def test_vonage_sms_carries_text_only(client, vonage, entry, field):
     r = client.post("/api/v1/messages", body, format="json")
     assert r.status_code == 400, r.content
     assert field in {e["source"] for e in r.json()["errors"]}
+
+
+@pytest.mark.parametrize("age", [-400, 400])
+def test_a_signed_call_outside_the_time_window_is_refused(age):
+    backend = VonageBackend({**CREDS, "signatureSecret": "sigsecret"})
+    params = signed(DLR, timestamp=int(time.time()) + age)
+    request = WebhookRequest(method="GET", url="https://x/?" + urlencode(params), headers={},
+                             body=b"", query=params)  # fmt: skip
+    with pytest.raises(WebhookRejected) as exc:
+        backend.parse_status_webhook(request)
+    assert "timestamp" in exc.value.detail
