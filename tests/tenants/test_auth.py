@@ -177,3 +177,31 @@ def test_throttling_slides_over_the_previous_window(app, client, monkeypatch):
     codes = [client.get("/api/v1/templates").status_code for _ in range(6)]
     assert codes == [200] * 5 + [429]
     cache.clear()
+
+
+def test_the_rate_limit_holds_under_parallel_requests(app, monkeypatch):
+    """60 requests at once against a limit of 30: exactly 30 pass (the counter is one atomic
+    increment; DRF's read-then-write history let 34–60 through)."""
+    import threading
+    from types import SimpleNamespace
+
+    from tenants.authentication import AppPrincipal
+
+    monkeypatch.setattr(AppRateThrottle, "rate", "30/minute", raising=False)
+    cache.clear()
+    request = SimpleNamespace(user=AppPrincipal(app=app, api_key=None))
+    start, passed, lock = threading.Barrier(60), [], threading.Lock()
+
+    def call():
+        start.wait()
+        ok = AppRateThrottle().allow_request(request, None)
+        with lock:
+            passed.append(ok)
+
+    threads = [threading.Thread(target=call) for _ in range(60)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert passed.count(True) == 30
+    cache.clear()
