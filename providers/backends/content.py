@@ -407,8 +407,15 @@ class Capabilities:
     mixed_buttons: bool = False  # quick replies and URL buttons in one message
     buttons_with_media: bool = True
     media_with_location: bool = False
+    button_title_max: int = 0  # quick-reply titles and URL labels (0: any length)
+    unique_button_titles: bool = False  # quick-reply titles (their payloads) all different
+    url_button_title_required: bool = False  # a URL button needs its label
+    # The media kinds that may head a message with buttons (None: any media, if with buttons).
+    button_header_media: frozenset[str] | None = None
     templates: bool = False
     template_header_media: frozenset[str] = field(default_factory=frozenset)
+    template_header_text: bool = True
+    template_buttons: bool = True  # providerTemplate.buttons' parameters
     # Media kinds (and "location") the provider sends without text: a message with text and
     # one of them is refused, not sent with its text dropped (a media-only entry may have
     # an empty body).
@@ -452,6 +459,17 @@ class Capabilities:
             out.append(("buttons", f"{who} cannot send buttons with media."))
         if content.buttons and content.location:
             out.append(("buttons", f"{who} cannot send buttons with a location."))
+        heads = self.button_header_media
+        if (
+            content.buttons
+            and heads is not None
+            and any(m.kind not in heads for m in content.media)
+        ):
+            out.append(
+                ("buttons", f"{who} heads a message with buttons with {', '.join(sorted(heads))} "
+                 "only.")
+            )  # fmt: skip
+        out += self._button_problems(content, who)
         t = content.template
         if t is not None and not self.templates:
             out.append(("providerTemplate", f"{who} has no pre-approved templates."))
@@ -464,6 +482,30 @@ class Capabilities:
                 out.append(("providerTemplate.header", f"{who} cannot use a location header."))
             if t.header_media and t.header_media.media_id and not self.media_by_id:
                 out.append(("providerTemplate.header", f"{who} takes media by url only."))
+            if t.header_text and not self.template_header_text:
+                out.append(("providerTemplate.header", f"{who} takes no text header."))
+            if t.buttons and not self.template_buttons:
+                out.append(("providerTemplate.buttons", f"{who} takes no button parameters."))
+        return out
+
+    def _button_problems(self, content: Content, who: str) -> list[tuple[str, str]]:
+        """Titles: their length, their uniqueness, a URL button's label where required."""
+        out: list[tuple[str, str]] = []
+        titles: set[str] = set()
+        most = self.button_title_max
+        for j, button in enumerate(content.buttons):
+            if button.kind == "quick_reply":
+                if most and len(button.text) > most:
+                    out.append((f"buttons[{j}]", f"{who} takes button titles of at most {most} "
+                                "characters."))  # fmt: skip
+                elif self.unique_button_titles and button.text in titles:
+                    out.append((f"buttons[{j}]", f"{who} needs unique button titles."))
+                titles.add(button.text)
+            elif not button.text and self.url_button_title_required:
+                out.append((f"buttons[{j}]", f"{who} needs a title for a URL button."))
+            elif most and len(button.text) > most:
+                out.append((f"buttons[{j}].url.title", f"{who} takes URL button labels of at "
+                            f"most {most} characters."))  # fmt: skip
         return out
 
 

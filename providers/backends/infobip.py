@@ -262,10 +262,20 @@ class InfobipBackend(Backend):
             location=True,
             quick_replies=3,
             url_buttons=1,
+            # WhatsApp's reply titles are 1-20 characters, unique; displayText is required.
+            button_title_max=MAX_BUTTON_TITLE,
+            unique_button_titles=True,
+            url_button_title_required=True,
+            button_header_media=INTERACTIVE_HEADERS,
             templates=True,
             template_header_media=frozenset({"image", "document", "video", "location"}),
         ),
-        "viber": Capabilities(media_kinds=frozenset({"image"}), max_media=1, url_buttons=1),
+        "viber": Capabilities(
+            media_kinds=frozenset({"image"}),
+            max_media=1,
+            url_buttons=1,
+            url_button_title_required=True,  # Viber's button title
+        ),
     }
     credential_fields = (
         CredentialField("apiKey", help="API key, sent as `Authorization: App <apiKey>`."),
@@ -278,38 +288,6 @@ class InfobipBackend(Backend):
             "Authorization": f"App {self.credentials.get('apiKey', '')}",
             "Accept": "application/json",
         }
-
-    # --- content ---------------------------------------------------------------------------
-    @classmethod
-    def content_problems(cls, channel: str, content: Content) -> list[tuple[str, str]]:
-        """The capabilities' verdict, plus the limits they cannot say: WhatsApp's button titles
-        (at most 20 characters, unique), a URL button's label (WhatsApp's displayText and
-        Viber's button title are required) and the media an interactive header takes."""
-        problems = super().content_problems(channel, content)
-        who = f"{cls.label} ({channel})"
-        if channel == "whatsapp":
-            titles: set[str] = set()
-            for j, button in enumerate(content.buttons):
-                if not button.text:
-                    problems.append((f"buttons[{j}]", f"{who} needs a title for a URL button."))
-                elif len(button.text) > MAX_BUTTON_TITLE:
-                    problems.append(
-                        (
-                            f"buttons[{j}]",
-                            f"{who} takes button titles of at most {MAX_BUTTON_TITLE} characters.",
-                        )
-                    )
-                elif button.text in titles:
-                    problems.append((f"buttons[{j}]", f"{who} needs unique button titles."))
-                titles.add(button.text)
-            header = next(iter(content.media), None)
-            if content.buttons and header and header.kind not in INTERACTIVE_HEADERS:
-                problems.append(("buttons", f"{who} cannot send buttons with {header.kind} media."))
-        if channel == "viber":
-            for j, button in enumerate(content.url_buttons):
-                if not button.text:
-                    problems.append((f"buttons[{j}]", f"{who} needs a title for a URL button."))
-        return problems
 
     # --- send ------------------------------------------------------------------------------
     def build_request(self, message: OutboundMessage) -> tuple[str, dict]:

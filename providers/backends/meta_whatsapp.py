@@ -67,6 +67,9 @@ CAPABILITIES = Capabilities(
     url_buttons=1,  # interactive cta_url takes exactly one
     mixed_buttons=False,
     buttons_with_media=True,  # as the interactive header (image, document, video)
+    button_header_media=frozenset(HEADER_MEDIA),
+    button_title_max=MAX_BUTTON_TITLE,  # reply titles 1-20, unique; cta_url display_text
+    unique_button_titles=True,
     media_with_location=False,
     templates=True,
     template_header_media=frozenset({"image", "document", "video", "location"}),
@@ -203,41 +206,6 @@ def location_object(location: Location) -> dict[str, Any]:
     return obj
 
 
-def button_problems(content: Content) -> list[tuple[str, str]]:
-    """What the Capabilities class cannot say about Meta's buttons: reply-button titles of
-    1-20 characters, unique; a URL button's label of at most 20; no audio or sticker head."""
-    out: list[tuple[str, str]] = []
-    titles: list[str] = []
-    for index, button in enumerate(content.buttons):
-        if button.kind == "quick_reply":
-            if len(button.text) > MAX_BUTTON_TITLE:
-                out.append(
-                    (
-                        f"buttons[{index}]",
-                        f"WhatsApp reply-button titles take at most {MAX_BUTTON_TITLE} "
-                        f"characters: {button.text!r}.",
-                    )
-                )
-            if button.text in titles:
-                out.append((f"buttons[{index}]", "WhatsApp reply-button titles must be unique."))
-            titles.append(button.text)
-        elif len(button.text) > MAX_BUTTON_TITLE:
-            out.append(
-                (
-                    f"buttons[{index}].url.title",
-                    f"A WhatsApp URL button's label takes at most {MAX_BUTTON_TITLE} characters.",
-                )
-            )
-    if content.buttons and any(m.kind not in HEADER_MEDIA for m in content.media):
-        out.append(
-            (
-                "buttons",
-                "WhatsApp heads a message with buttons with an image, document or video only.",
-            )
-        )
-    return out
-
-
 @register
 class MetaWhatsAppBackend(Backend):
     provider_type = "meta_whatsapp"
@@ -279,13 +247,6 @@ class MetaWhatsAppBackend(Backend):
     @property
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.credentials['accessToken']}"}
-
-    @classmethod
-    def content_problems(cls, channel: str, content: Content) -> list[tuple[str, str]]:
-        problems = super().content_problems(channel, content)
-        if channel == "whatsapp":
-            problems.extend(button_problems(content))
-        return problems
 
     def build_body(self, message: OutboundMessage) -> dict[str, Any]:
         """The JSON body of `/messages` for this message (see the module doc)."""

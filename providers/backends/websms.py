@@ -45,7 +45,7 @@ from .base import (
     api_base_url_field,
     register,
 )
-from .content import Capabilities, Content, Media
+from .content import Capabilities, Media
 from .reference import our_ref
 
 DEFAULT_API = "https://api.websms.com"
@@ -127,6 +127,8 @@ WHATSAPP = Capabilities(
     max_media=1,
     media_by_id=True,  # a websms mediaId (POST /messaging/media)
     templates=True,  # send_template: templateName, templateLocale, localizableParams
+    template_header_text=False,  # send_template has no header or button parameters
+    template_buttons=False,
     note="websms's WhatsApp API sends text, one media item or a template.",
 )
 
@@ -148,19 +150,6 @@ def _sender_fields(sender: str) -> dict:
         kind = "shortcode" if len(compact.lstrip("+")) <= 6 else "international"
         return {"senderAddress": compact.lstrip("+"), "senderAddressType": kind}
     return {"senderAddress": sender, "senderAddressType": "alphanumeric"}
-
-
-def template_problems(content: Content) -> list[tuple[str, str]]:
-    """What Capabilities cannot say: send_template has no header or button parameters."""
-    t = content.template
-    out: list[tuple[str, str]] = []
-    if t is not None and t.header_text:
-        out.append(("providerTemplate.header", "websms's send_template takes no header."))
-    if t is not None and t.buttons:
-        out.append(
-            ("providerTemplate.buttons", "websms's send_template takes no button parameters.")
-        )
-    return out
 
 
 @register
@@ -228,13 +217,6 @@ class WebsmsBackend(Backend):
         if errors:
             raise CredentialsInvalid(errors)
         return cleaned
-
-    @classmethod
-    def content_problems(cls, channel: str, content: Content) -> list[tuple[str, str]]:
-        problems = super().content_problems(channel, content)
-        if channel == "whatsapp":
-            problems.extend(template_problems(content))
-        return problems
 
     # --- the access token ------------------------------------------------------------------
     @property
