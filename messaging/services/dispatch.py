@@ -59,7 +59,8 @@ from .status import (
     Change,
     early_reports_apply,
     messages_transition_bulk,
-    retry_delay,
+    next_attempt,
+    retry_delay,  # noqa: F401  (the backoff, shared with reports; imported from here too)
     stored_text,
 )
 
@@ -786,17 +787,13 @@ def _unknown_change(message: Message, item: _Send) -> Change:
 
 def _failure_change(message: Message, exc: SendError) -> tuple[Change, bool]:
     """The move of a message whose attempt failed, and whether it is now final."""
-    now = timezone.now()
     exc.code = str(exc.code)[:64]  # one odd row must not fail the window's record
     error = (exc.code, exc.description, exc.permanent)
     if exc.permanent:
         return Change(message, exc.status, stored_text(message), error=error), True
-    delay = max(retry_delay(message.attempts), exc.retry_after or 0)
-    next_at = now + timedelta(seconds=delay)
-    if message.attempts >= settings.DISPATCH_MAX_ATTEMPTS or next_at >= message.expires_at:
-        final = (
-            st.EXPIRED_EXPIRED if next_at >= message.expires_at else st.UNDELIVERABLE_NOT_DELIVERED
-        )
+    nxt = next_attempt(message, exc.retry_after)
+    if nxt.at is None:
+        final = st.EXPIRED_EXPIRED if nxt.expired else st.UNDELIVERABLE_NOT_DELIVERED
         return Change(
             message,
             final,
@@ -807,8 +804,7 @@ def _failure_change(message: Message, exc: SendError) -> tuple[Change, bool]:
     return Change(
         message,
         st.PENDING_WAITING_RETRY,
-        {"next_attempt_at": next_at, "claim_token": None, "claimed_until": None,
-         "handed_over_at": None},
+        nxt.updates,
         error=error,
-        description=f"Attempt {message.attempts} failed; retrying in {int(delay)} s.",
+        description=f"Attempt {message.attempts} failed; retrying in {int(nxt.delay)} s.",
     ), False  # fmt: skip

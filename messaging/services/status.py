@@ -207,23 +207,48 @@ def retry_delay(attempt: int) -> float:
     return base / 2 + random.uniform(0, base / 2)
 
 
+@dataclasses.dataclass
+class NextAttempt:
+    """The retry policy's answer for a message whose attempt failed transiently: `at` is when
+    it is tried again, None when it is not (attempts spent, or `expired`: its validity
+    would pass first)."""
+
+    at: datetime | None
+    delay: float
+    expired: bool = False
+
+    @property
+    def updates(self) -> dict[str, Any]:
+        """The fields that put the message back in the retry lane."""
+        return {"next_attempt_at": self.at, "claim_token": None, "claimed_until": None,
+                "handed_over_at": None, "final_at": None}  # fmt: skip
+
+
+def next_attempt(message: Message, retry_after: float | None = None) -> NextAttempt:
+    """Backoff within DISPATCH_MAX_ATTEMPTS and the message's validity (a provider's
+    Retry-After may ask for longer): one policy for failed sends and transient reports."""
+    delay = max(retry_delay(message.attempts), retry_after or 0)
+    at = timezone.now() + timedelta(seconds=delay)
+    if at >= message.expires_at:
+        return NextAttempt(None, delay, expired=True)
+    if message.attempts >= settings.DISPATCH_MAX_ATTEMPTS:
+        return NextAttempt(None, delay)
+    return NextAttempt(at, delay)
+
+
 def _report_retry(message: Message, report: StatusReport) -> tuple[str, dict[str, Any], str]:
     """Where a failure report the provider calls transient takes its message: back to the
     retry lane while attempts and validity remain, else the reported final status (EXPIRED
     when the validity would pass before the next attempt)."""
-    now = timezone.now()
-    delay = retry_delay(message.attempts)
-    next_at = now + timedelta(seconds=delay)
+    nxt = next_attempt(message)
     reason = report.error_description or st.get(report.status).description
-    if message.attempts >= settings.DISPATCH_MAX_ATTEMPTS or next_at >= message.expires_at:
-        final = st.EXPIRED_EXPIRED if next_at >= message.expires_at else report.status
+    if nxt.at is None:
+        final = st.EXPIRED_EXPIRED if nxt.expired else report.status
         return final, {}, f"Gave up after {message.attempts} attempts: {reason}"
-    updates = {"next_attempt_at": next_at, "claim_token": None, "claimed_until": None,
-               "handed_over_at": None, "final_at": None}  # fmt: skip
     return (
         st.PENDING_WAITING_RETRY,
-        updates,
-        f"The provider reported a passing failure ({reason}); retrying in {int(delay)} s.",
+        nxt.updates,
+        f"The provider reported a passing failure ({reason}); retrying in {int(nxt.delay)} s.",
     )
 
 
