@@ -10,6 +10,17 @@ from typing import Any
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def is_storable(value: str) -> bool:
+    """Whether both databases can hold `value` as it is."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def storable_text(value: str) -> str:
     """`value` without NUL characters, lone surrogates replaced by U+FFFD."""
     if "\x00" in value:

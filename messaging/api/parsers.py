@@ -11,6 +11,8 @@ from typing import Any
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
+from core.text import is_storable
+
 
 def _bad_string(data: Any) -> str | None:
     """The first string (key or value) that cannot be stored, else None. Iterative, so any
@@ -23,13 +25,8 @@ def _bad_string(data: Any) -> str | None:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                return item
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return item
+        elif isinstance(item, str) and not is_storable(item):
+            return item
     return None
 
 
