@@ -22,7 +22,7 @@ import requests
 from core.http import pooled_session
 from core.status import REJECTED_PROVIDER
 
-from .content import PLAIN, Capabilities, Content, ProviderTemplate, content_parse
+from .content import PLAIN, Capabilities, Content, content_parse
 
 
 @dataclass
@@ -240,12 +240,6 @@ def http_send_error(
         return SendError(code, description, permanent=False, retry_after=retry_after, raw=raw)
     status, permanent = table.get(code, (REJECTED_PROVIDER, True))
     return SendError(code, description, permanent=permanent, status=status, raw=raw)
-
-
-def provider_template(message: OutboundMessage) -> ProviderTemplate | None:
-    """The provider's pre-approved template the message names (providerTemplate; accept turns
-    a WhatsApp entry's externalRef into one), or None for free-form content."""
-    return message.content.template
 
 
 def api_base_url_field(default: str) -> CredentialField:
