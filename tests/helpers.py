@@ -1,8 +1,11 @@
 """Helpers shared by the test modules (fixtures built on them live in tests/conftest.py)."""
 
+import base64
 import hashlib
 import hmac
 import json
+
+import standardwebhooks
 
 from messaging.models import IdempotencyRecord, Message, MessageEvent, MessageRequest, Template
 from providers.models import Provider
@@ -50,6 +53,9 @@ def verified(call, app) -> dict:
     expected = hmac.new(app.webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
     assert call.request.headers["X-Signature"] == f"sha256={expected}"
     assert call.request.headers["Content-Type"] == "application/json"
+    # The Standard Webhooks headers, checked by that project's own library as a receiver would.
+    key = "whsec_" + base64.b64encode(app.webhook_secret.encode()).decode()
+    standardwebhooks.Webhook(key).verify(raw, dict(call.request.headers))
     return json.loads(raw)
 
 

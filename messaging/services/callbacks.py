@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -29,7 +30,16 @@ USER_AGENT = "omnichannel-messaging-callbacks/1"
 
 
 def sign(body: bytes, secret: str) -> str:
+    """X-Signature as API.md defines it: the hex HMAC-SHA256 of the raw body."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def standard_signature(webhook_id: str, timestamp: int, body: bytes, secret: str) -> str:
+    """webhook-signature in the Standard Webhooks manner: the id and timestamp are signed with
+    the body, so a receiver can refuse a replayed or re-dated callback."""
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
 
 
 def callback_delay(attempt: int) -> float:
@@ -66,10 +76,16 @@ def callback_deliver(*, delivery_id: int) -> str:
         return "skipped"
     delivery = CallbackDelivery.objects.select_related("message__app").get(pk=delivery_id)
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    secret = delivery.message.app.webhook_secret
+    webhook_id = f"cb_{delivery.pk}"  # the same on every retry: receivers de-duplicate on it
+    timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "X-Signature": sign(body, delivery.message.app.webhook_secret),
+        "X-Signature": sign(body, secret),
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": standard_signature(webhook_id, timestamp, body, secret),
         "X-Callback-Id": str(delivery.pk),
         "X-Callback-Attempt": str(delivery.attempts),
     }

@@ -1,11 +1,14 @@
 """Callbacks: signed POSTs of each status change, retried with backoff until a 2xx."""
 
+import base64
 import socket
+import time
 from datetime import timedelta
 
 import pytest
 import requests
 import responses
+import standardwebhooks
 from django.utils import timezone
 
 from messaging.models import CallbackAttempt, CallbackDelivery, Message
@@ -67,6 +70,39 @@ def test_callback_body_and_signature(client, app, sandbox, run_tasks):
     }
     assert timezone.datetime.fromisoformat(body["timestamp"]) == m.final_at
     assert CallbackDelivery.objects.get().state == "delivered"
+
+
+def test_standard_webhooks_id_is_stable_and_an_old_timestamp_is_refused(
+    client, app, sandbox, run_tasks
+):
+    with responses.RequestsMock() as rsps:
+        rsps.post(HOOK, status=500)
+        send(client, run_tasks)
+        make_due()
+        run_tasks(sweep)
+        first, second = rsps.calls
+    delivery = CallbackDelivery.objects.get()
+    # One callback, one id on every attempt, so a receiver that saw it already can drop it.
+    assert first.request.headers["webhook-id"] == f"cb_{delivery.pk}"
+    assert second.request.headers["webhook-id"] == first.request.headers["webhook-id"]
+    assert abs(int(second.request.headers["webhook-timestamp"]) - time.time()) < 60
+    verified(second, app)
+
+    # The timestamp is signed: re-dating a captured callback breaks the signature, and the
+    # captured one replayed later is outside the library's 5-minute tolerance.
+    key = "whsec_" + base64.b64encode(app.webhook_secret.encode()).decode()
+    headers = dict(first.request.headers)
+    headers["webhook-timestamp"] = str(int(headers["webhook-timestamp"]) + 1)
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(key).verify(first.request.body, headers)
+    old = int(time.time()) - 600
+    replay = dict(first.request.headers)
+    replay["webhook-timestamp"] = str(old)
+    replay["webhook-signature"] = callbacks.standard_signature(
+        replay["webhook-id"], old, first.request.body, app.webhook_secret
+    )
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(key).verify(first.request.body, replay)
 
 
 def test_retried_with_backoff_until_a_2xx(client, app, sandbox, run_tasks):
