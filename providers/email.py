@@ -16,17 +16,15 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from anymail.message import AnymailMessage
 from anymail.signals import AnymailInboundEvent, AnymailTrackingEvent
-from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
 from django.core.mail import EmailMultiAlternatives
 from django.http import HttpRequest
 from django.utils.html import strip_tags
 
+from core import http
 from core import status as st
-from core.netsafe import host_is_private
 
 from .backends.base import (
     Inbound,
@@ -40,6 +38,12 @@ from .backends.content import Capabilities, ContentInvalid
 # An attachment bigger than this is refused rather than held in a worker's memory; most ESPs
 # cap a whole message near 10-40 MB.
 ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+# core.http.fetch's refusals as the attachment error codes tenants already see.
+ATTACHMENT_CODES = {
+    "UNAVAILABLE": "ATTACHMENT_UNAVAILABLE",
+    "NOT_FOUND": "ATTACHMENT_NOT_FOUND",
+    "TOO_LARGE": "ATTACHMENT_TOO_LARGE",
+}
 
 # What an email carries besides its text: its media as attachments (fetched by URL, see
 # attachment_fetch), the OS1 media object's image, document, video and audio items, a
@@ -107,7 +111,6 @@ def email_message_build(
     message: OutboundMessage,
     *,
     sender: str,
-    session: requests.Session | None,
     headers: dict[str, str] | None = None,
     max_tags: int | None = None,
 ) -> AnymailMessage:
@@ -136,7 +139,7 @@ def email_message_build(
     )
     if message.html:
         email.attach_alternative(message.html, "text/html")
-    for filename, content, mimetype in media_attachments(message, session):
+    for filename, content, mimetype in media_attachments(message):
         email.attach(filename, content, mimetype)
     tags = [t for t in payload.get("tags") or [] if isinstance(t, str) and t]
     if max_tags is not None:
@@ -167,9 +170,7 @@ def plain_email(email: AnymailMessage) -> EmailMultiAlternatives:
 # --- attachments from media -----------------------------------------------------------------
 
 
-def media_attachments(
-    message: OutboundMessage, session: requests.Session | None
-) -> list[tuple[str, bytes, str]]:
+def media_attachments(message: OutboundMessage) -> list[tuple[str, bytes, str]]:
     """(filename, content, mimetype) for each media item of the message's one content model
     (message.content: OS1's media object, from the request or the template), fetched by URL.
     What an email cannot carry (a location, buttons, a provider template, a mediaId) is a
@@ -189,54 +190,24 @@ def media_attachments(
             permanent=True,
             status=st.REJECTED_CONTENT,
         )
-    return [attachment_fetch(item.url, item.filename, session) for item in content.media]
+    return [attachment_fetch(item.url, item.filename) for item in content.media]
 
 
-def attachment_fetch(
-    url: str, filename: Any, session: requests.Session | None
-) -> tuple[str, bytes, str]:
-    """Download one attachment, refusing what is too big or not there (permanently) and
-    letting the provider's 5xx or a network error be retried."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+def attachment_fetch(url: str, filename: Any) -> tuple[str, bytes, str]:
+    """Download one attachment through the guarded client (core.http.fetch: the address is
+    checked on the connection, on every redirect), refusing what is too big, not there or
+    inside the network (permanently) and letting a 5xx or a network error be retried."""
+    try:
+        fetched = http.fetch(url, max_bytes=ATTACHMENT_MAX_BYTES)
+    except http.FetchFailed as exc:
         raise SendError(
-            "ATTACHMENT_URL", f"'{url}' is not an http(s) URL.", permanent=True,
-            status=st.REJECTED_CONTENT,
-        )  # fmt: skip
-    if not settings.ALLOW_PRIVATE_URLS and host_is_private(parts.hostname):
-        raise SendError(
-            "ATTACHMENT_URL", f"'{parts.hostname}' is a private or loopback address.",
-            permanent=True, status=st.REJECTED_CONTENT,
-        )  # fmt: skip
-    http = session or requests
-    with http.get(url, stream=True) as response:
-        if response.status_code >= 500 or response.status_code == 429:
-            raise SendError(
-                "ATTACHMENT_UNAVAILABLE",
-                f"Fetching the attachment {url} answered HTTP {response.status_code}.",
-                permanent=False,
-            )
-        if response.status_code >= 400:
-            raise SendError(
-                "ATTACHMENT_NOT_FOUND",
-                f"Fetching the attachment {url} answered HTTP {response.status_code}.",
-                permanent=True,
-                status=st.REJECTED_CONTENT,
-            )
-        buffer = io.BytesIO()
-        for chunk in response.iter_content(64 * 1024):
-            buffer.write(chunk)
-            if buffer.tell() > ATTACHMENT_MAX_BYTES:
-                raise SendError(
-                    "ATTACHMENT_TOO_LARGE",
-                    f"The attachment {url} is larger than {ATTACHMENT_MAX_BYTES} bytes.",
-                    permanent=True,
-                    status=st.REJECTED_CONTENT,
-                )
-        mimetype = (response.headers.get("Content-Type") or "").split(";")[0].strip()
-    name = str(filename or "") or posixpath.basename(parts.path) or "attachment"
-    mimetype = mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return name, buffer.getvalue(), mimetype
+            ATTACHMENT_CODES.get(exc.code, "ATTACHMENT_URL"), f"Attachment: {exc.description}",
+            permanent=exc.permanent,
+            status=st.REJECTED_CONTENT if exc.permanent else st.REJECTED_PROVIDER,
+        ) from None  # fmt: skip
+    name = str(filename or "") or posixpath.basename(urlsplit(url).path) or "attachment"
+    mimetype = fetched.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return name, fetched.content, mimetype
 
 
 # --- webhooks ---------------------------------------------------------------------------------

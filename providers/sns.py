@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .backends.base import WebhookRejected
 
+# AWS's own host names: where an SDK-spoken AWS provider's custom endpoint may point.
+AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn")
 SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
 # The fields each message type signs, in this (alphabetical) order; Subject only if present.

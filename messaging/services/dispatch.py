@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from core import bulk
 from core import status as st
+from core.http import BlockedAddress, describe_error
 from providers.backends import OutboundMessage, SendError, SendResult
 from providers.models import DeadRecipient, Provider
 
@@ -243,6 +244,8 @@ def _send_one(backend, send, item: _Send) -> None:
         item.sender = backend.sender_for(item.outbound)
     except SendError as exc:
         item.error = exc
+    except BlockedAddress as exc:  # refused before connecting: nothing left, never will
+        item.error = SendError("PRIVATE_URL", describe_error(exc), permanent=True)
     except requests.RequestException as exc:
         item.error = SendError("NETWORK_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
         if _maybe_sent(exc):

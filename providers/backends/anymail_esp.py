@@ -438,9 +438,8 @@ class AnymailBackend(Backend):
                 "aws_secret_access_key": creds.get("secretAccessKey"),
                 "region_name": creds.get("region"),
             }
-            kwargs["client_params"] = (
-                {"endpoint_url": creds["apiBaseUrl"]} if creds.get("apiBaseUrl") else {}
-            )
+            endpoint = self.sdk_endpoint()
+            kwargs["client_params"] = {"endpoint_url": endpoint} if endpoint else {}
         else:
             kwargs["api_url"] = self.base_url + ("/" if not self.base_url.endswith("/") else "")
             kwargs["timeout"] = (settings.HTTP_CONNECT_TIMEOUT, settings.HTTP_READ_TIMEOUT)
@@ -460,7 +459,6 @@ class AnymailBackend(Backend):
         email = email_kit.email_message_build(
             message,
             sender=self.sender_for(message),
-            session=self.session,
             max_tags=self.esp.max_tags,
         )
         if not email.recipients():
@@ -647,6 +645,8 @@ def _backend_class(esp: Esp) -> type[AnymailBackend]:
             "label": esp.label,
             "channels": ("email",),
             "credential_fields": esp.credential_fields,
+            # SES goes through boto3, which opens its own connections: AWS's hosts only.
+            "sdk_hosts": sns.AWS_HOSTS if esp.provider_type == "ses" else (),
         },
     )
 

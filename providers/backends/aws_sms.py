@@ -141,6 +141,7 @@ def _text(value: Any) -> str:
 @register
 class AwsSmsBackend(Backend):
     provider_type = "aws_sms"
+    sdk_hosts = sns.AWS_HOSTS
     label = "AWS End User Messaging SMS"
     channels = ("sms",)
     credential_fields = (
@@ -177,12 +178,13 @@ class AwsSmsBackend(Backend):
     def client(self):
         """The boto3 client (tests patch this to hand in a Stubber-wrapped one)."""
         creds = self.credentials
+        endpoint = self.sdk_endpoint()
         secret_hash = hashlib.sha256(str(creds.get("secretAccessKey", "")).encode()).hexdigest()
         key = (
             creds.get("accessKeyId"),
             secret_hash,
             creds.get("region"),
-            creds.get("apiBaseUrl") or None,
+            endpoint,
         )
         with _clients_lock:
             client = _clients.get(key)
@@ -192,7 +194,7 @@ class AwsSmsBackend(Backend):
                     region_name=creds.get("region"),
                     aws_access_key_id=creds.get("accessKeyId"),
                     aws_secret_access_key=creds.get("secretAccessKey"),
-                    endpoint_url=creds.get("apiBaseUrl") or None,
+                    endpoint_url=endpoint,
                     config=Config(
                         connect_timeout=settings.HTTP_CONNECT_TIMEOUT,
                         read_timeout=settings.HTTP_READ_TIMEOUT,

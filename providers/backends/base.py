@@ -16,10 +16,13 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import requests
+from django.conf import settings
 
 from core.http import pooled_session
+from core.netsafe import host_is_private
 from core.status import REJECTED_PROVIDER
 
 from .content import PLAIN, Capabilities, Content, content_parse
@@ -275,6 +278,10 @@ class Backend:
     # What the provider carries per channel (media, location, buttons, templates): accept
     # refuses the rest with a 400. A channel not listed carries text only.
     capabilities: ClassVar[dict[str, Capabilities]] = {}
+    # Types spoken through an SDK that opens its own connections (boto3), which the guarded
+    # client cannot pin: a custom apiBaseUrl must then be under one of these host suffixes
+    # (the provider's own DNS) unless ALLOW_PRIVATE_URLS.
+    sdk_hosts: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -318,9 +325,32 @@ class Backend:
         for spec in cls.credential_fields:
             if spec.required and not cleaned.get(spec.name) and spec.name not in errors:
                 errors[spec.name] = "is required"
+        problem = cls.api_url_problem(cleaned.get("apiBaseUrl") or "")
+        if problem:
+            errors["apiBaseUrl"] = problem
         if errors:
             raise CredentialsInvalid(errors)
         return cleaned
+
+    @classmethod
+    def api_url_problem(cls, url: str) -> str:
+        """Why `url` cannot be this type's API address ("" when it can): http(s) only, and,
+        unless ALLOW_PRIVATE_URLS, not inside the network (the guarded client refuses that
+        again on the connection itself) and for SDK types only the provider's own hosts."""
+        if not url:
+            return ""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.scheme not in ("http", "https") or not host:
+            return "must be an http(s) URL"
+        if settings.ALLOW_PRIVATE_URLS:
+            return ""
+        if host_is_private(host):
+            return f"'{host}' is a private or loopback address"
+        own = any(host == h.lstrip(".") or host.endswith(h) for h in cls.sdk_hosts)
+        if cls.sdk_hosts and not own:
+            return f"must be an address under {' or '.join(cls.sdk_hosts)}"
+        return ""
 
     @classmethod
     def content_problems(cls, channel: str, content: Content) -> list[tuple[str, str]]:
@@ -329,6 +359,15 @@ class Backend:
 
     def sender_for(self, message: OutboundMessage) -> str:
         return message.sender or self.default_sender
+
+    def sdk_endpoint(self) -> str | None:
+        """The custom apiBaseUrl handed to an SDK (None: the SDK's default), checked again at
+        each use, since a stored provider predates a change of ALLOW_PRIVATE_URLS."""
+        url = str(self.credentials.get("apiBaseUrl") or "")
+        problem = self.api_url_problem(url)
+        if problem:
+            raise SendError("PRIVATE_URL", f"apiBaseUrl {problem}.", permanent=True)
+        return url or None
 
     @property
     def base_url(self) -> str:

@@ -12,10 +12,12 @@ import socket
 import ssl
 from contextlib import contextmanager
 
-from django.core.mail import get_connection
+from django.conf import settings
+from django.core.mail.backends.smtp import EmailBackend as DjangoSmtpBackend
 from django.core.mail.utils import DNS_NAME
 
 from core import status as st
+from core.netsafe import PrivateAddress, public_address
 from providers import email as email_kit
 
 from .base import (
@@ -28,8 +30,36 @@ from .base import (
     register,
 )
 
-DJANGO_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 SMTP_TIMEOUT_SECONDS = 30
+
+
+class SmtpHostRefused(smtplib.SMTPException):
+    """The tenant's SMTP host is, or resolves to, an address inside our network."""
+
+
+class GuardedSMTP(smtplib.SMTP):
+    """smtplib's client connecting only to a public address (unless ALLOW_PRIVATE_URLS): the
+    name is resolved once and the socket opened to the very address checked, while TLS
+    (SMTP_SSL, STARTTLS) still verifies the certificate against the name."""
+
+    def _get_socket(self, host, port, timeout):
+        if not settings.ALLOW_PRIVATE_URLS:
+            try:
+                host = public_address(host, port)
+            except PrivateAddress as exc:
+                raise SmtpHostRefused(str(exc)) from None
+        return super()._get_socket(host, port, timeout)
+
+
+class GuardedSMTP_SSL(smtplib.SMTP_SSL, GuardedSMTP):  # noqa: N801 (smtplib's own spelling)
+    """SMTP_SSL's _get_socket wraps GuardedSMTP's checked socket (server_hostname=the name)."""
+
+
+class GuardedEmailBackend(DjangoSmtpBackend):
+    @property
+    def connection_class(self):
+        return GuardedSMTP_SSL if self.use_ssl else GuardedSMTP
+
 
 # smtplib's exceptions that carry no reply code → (our status, permanent?).
 SMTP_ERRORS: dict[type[Exception], tuple[str, bool]] = {
@@ -53,6 +83,8 @@ def _reply_text(value) -> str:
 
 def smtp_send_error(exc: Exception) -> SendError:
     """Our SendError for an SMTP failure, by its reply code or, failing that, its class."""
+    if isinstance(exc, SmtpHostRefused):
+        return SendError("PRIVATE_URL", f"Refused: {exc}.", permanent=True)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         replies = {addr: (code, _reply_text(msg)) for addr, (code, msg) in exc.recipients.items()}
         transient = all(400 <= code < 500 for code, _ in replies.values())
@@ -142,8 +174,7 @@ class SmtpBackend(Backend):
     def connection(self):
         creds = self.credentials
         use_ssl = bool(creds.get("useSsl", False))
-        return get_connection(
-            DJANGO_SMTP_BACKEND,
+        return GuardedEmailBackend(
             host=creds["host"],
             port=int(creds.get("port") or (465 if use_ssl else 587)),
             username=creds.get("username") or "",
@@ -208,7 +239,6 @@ class SmtpBackend(Backend):
             email_kit.email_message_build(
                 message,
                 sender=sender,
-                session=self.session,
                 headers={"Message-ID": message_id, "X-Message-Id": message.id},
             )
         )

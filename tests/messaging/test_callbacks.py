@@ -178,7 +178,7 @@ def test_a_network_error_is_recorded_and_retried(client, app, sandbox, run_tasks
         run_tasks(sweep)
     [first, second] = attempts()
     assert first["response_status"] is None
-    assert first["error"] == "ConnectionError: connection refused"
+    assert first["error"] == "Could not connect to 127.0.0.1:8765: the connection failed."
     assert second["response_status"] == 200
     assert CallbackDelivery.objects.get().state == "delivered"
 
@@ -232,25 +232,45 @@ def test_a_public_name_that_resolves_to_a_private_address_is_refused(
         assert host == "hooks.example.com"
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", 0))]
 
-    monkeypatch.setattr(callbacks.socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
     with responses.RequestsMock() as rsps:
         send(client, run_tasks, url=PUBLIC_HOOK)
         assert len(rsps.calls) == 0
     assert "private or loopback" in attempts()[0]["error"]
 
 
-def test_a_numeric_loopback_host_is_refused_at_delivery(client, app, sandbox, run_tasks, settings):
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.1/hook",
+        "http://2130706433/hook",
+        "http://0x7f000001/hook",
+        "http://localhost./hook",
+        "http://[::127.0.0.1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://[64:ff9b::7f00:1]/hook",
+        "http://100.64.0.1/hook",
+        "http://224.0.0.1/hook",
+        "http://printer.local/hook",
+    ],
+)
+def test_every_spelling_of_an_inside_address_is_refused_at_accept(client, sandbox, settings, url):
     settings.ALLOW_PRIVATE_URLS = False
-    with responses.RequestsMock() as rsps:
-        send(client, run_tasks, url="http://2130706433/hook")
-        assert len(rsps.calls) == 0
-    assert "private or loopback" in attempts()[0]["error"]
+    r = client.post(
+        "/api/v1/messages",
+        {"sms": [{"body": "hi", "to": ["+14155550100"]}], "callback": {"url": url}},
+        format="json",
+    )
+    assert r.status_code == 400, url
+    [error] = r.json()["errors"]
+    assert (error["code"], error["source"]) == ("private_url", "callback.url")
+    assert not Message.objects.exists()
 
 
 def test_a_public_address_is_called(client, app, sandbox, run_tasks, settings, monkeypatch):
     settings.ALLOW_PRIVATE_URLS = False
     monkeypatch.setattr(
-        callbacks.socket,
+        socket,
         "getaddrinfo",
         lambda host, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 0))],
     )

@@ -69,8 +69,8 @@ class FakeSMTPSSL(FakeSMTP):
 def fake_smtp(monkeypatch):
     FakeSMTP.sessions = []
     FakeSMTP.refuse = None
-    monkeypatch.setattr("django.core.mail.backends.smtp.smtplib.SMTP", FakeSMTP)
-    monkeypatch.setattr("django.core.mail.backends.smtp.smtplib.SMTP_SSL", FakeSMTPSSL)
+    monkeypatch.setattr("providers.backends.smtp.GuardedSMTP", FakeSMTP)
+    monkeypatch.setattr("providers.backends.smtp.GuardedSMTP_SSL", FakeSMTPSSL)
     return FakeSMTP
 
 
