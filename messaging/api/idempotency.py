@@ -1,10 +1,13 @@
-"""`Idempotency-Key` on POST: a repeat with the same body within 24 hours replays the first
-answer and creates nothing; the same key with another body is a 409."""
+"""`Idempotency-Key` on POST: a repeat with the same request within 24 hours replays the first
+answer and creates nothing; the same key with another request is a 409. "The same" is the
+parsed JSON (canonical: keys sorted, no whitespace), not its bytes: a client that
+re-serialises its body on retry is still retrying."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -30,6 +33,13 @@ def _replay(record: IdempotencyRecord, request_hash: str) -> Response:
     )
 
 
+def canonical(request) -> bytes:
+    """The request's JSON in one spelling (parsed once: the view reads the same request.data)."""
+    return json.dumps(
+        request.data, sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    ).encode()
+
+
 def idempotent(view_method):
     @functools.wraps(view_method)
     def wrapper(self, request, *args, **kwargs):
@@ -45,7 +55,7 @@ def idempotent(view_method):
             )
         app = request.user.app
         digest = hashlib.sha256(
-            request.method.encode() + b" " + request.path.encode() + b"\n" + request.body
+            request.method.encode() + b" " + request.path.encode() + b"\n" + canonical(request)
         ).hexdigest()
         try:
             with transaction.atomic():

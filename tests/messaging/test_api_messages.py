@@ -526,6 +526,19 @@ def test_idempotent_repeat_returns_the_first_answer(client, setup):
     assert other.json()["requestId"] != first.json()["requestId"]
 
 
+def test_the_same_json_spelled_otherwise_is_the_same_request(client, setup):
+    """Whitespace and key order are the client's serialiser's, not the request's."""
+    compact = '{"sms":[{"body":"Hi","to":["+14155550100"]}],"priority":"high"}'
+    spaced = '{ "priority" : "high",\n  "sms": [ { "to": [ "+14155550100" ], "body": "Hi" } ] }'
+    first = client.post(URL, compact, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == 202
+    before = counts()
+    again = client.post(URL, spaced, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert (again.status_code, again.json()) == (202, first.json())
+    assert again["Idempotent-Replayed"] == "true"
+    assert counts() == before
+
+
 def test_idempotency_key_with_another_body_is_a_conflict(client, setup):
     client.post(URL, sms(["+14155550100"]), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     before = counts()
