@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.db.models import Model
 from django.http import HttpRequest
-from django.urls import path
+from django.urls import path, reverse
 
 
 class MessagingAdminSite(admin.AdminSite):
@@ -23,6 +23,22 @@ class MessagingAdminSite(admin.AdminSite):
 
         dashboard = path("dashboard/", self.admin_view(dashboard_view), name="dashboard")
         return [dashboard, *super().get_urls()]
+
+    def each_context(self, request: HttpRequest) -> dict:
+        context = super().each_context(request)
+        # "Compose" in the header and on the index, for those who may send (tenant admins).
+        from messaging.admin.compose import may_compose
+
+        if request.user.is_authenticated and self.is_registered_name("messaging", "message"):
+            if may_compose(request):
+                context["compose_url"] = reverse(f"{self.name}:messaging_message_compose")
+        return context
+
+    def is_registered_name(self, app_label: str, model_name: str) -> bool:
+        return any(
+            m._meta.app_label == app_label and m._meta.model_name == model_name
+            for m in self._registry
+        )
 
 
 class MessagingAdminConfig(AdminConfig):

@@ -128,6 +128,10 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# One date format with the time zone in the admin ("2026-12-02 16:07:04 UTC"):
+# config/formats/en/formats.py, which wins over the locale's (settings' DATETIME_FORMAT
+# would not: localization is always on).
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_I18N = True
 USE_TZ = True
 

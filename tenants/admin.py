@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
 
 from .models import ApiKey, App, Membership, Role, Tenant
 from .scoping import ADMIN_ONLY, TenantScopedAdmin, tenant_ids
@@ -53,23 +54,57 @@ class AppAdmin(TenantScopedAdmin):
     def issue_key(self, request, queryset) -> None:
         for app in queryset:
             _, raw = ApiKey.issue(app, name=f"issued by {request.user}")
-            self.message_user(
-                request,
-                f"New API key for {app}: {raw} (copy it now: it is not shown again)",
-                messages.WARNING,
-            )
+            show_key_once(self, request, app, raw)
+
+
+def show_key_once(model_admin: admin.ModelAdmin, request: HttpRequest, app: App, raw: str) -> None:
+    """Put a new key on the next page. Messages are kept in the session (settings'
+    MESSAGE_STORAGE), server-side, and dropped once shown: the key never rides in a cookie."""
+    model_admin.message_user(
+        request,
+        f"New API key for {app}: {raw} (copy it now: it is not shown again)",
+        messages.WARNING,
+    )
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
+    """Keys are issued (Add: pick the app, name it; the key is shown once) and revoked;
+    a key's value is never stored, so it cannot be typed in or shown again."""
+
     tenant_path = "app__tenant"
     list_display = ("prefix", "app", "name", "created_at", "last_used_at", "revoked_at")
     list_filter = ("app",)
+    search_fields = ("name", "=prefix")
     readonly_fields = ("app", "prefix", "created_at", "last_used_at", "revoked_at")
     exclude = ("key_hash",)
-    view_roles = change_roles = DEVELOPERS
-    add_roles = delete_roles = frozenset()
+    view_roles = add_roles = change_roles = DEVELOPERS
+    delete_roles = frozenset()  # revoke instead: the key's use stays on record
     actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None):
+        if obj is None:
+            return ("app", "name")
+        return ("app", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None):
+        return () if obj is None else self.readonly_fields
+
+    def save_model(self, request, obj: ApiKey, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # The one way keys are made (ApiKey.issue, as `make run` and the App action do).
+        key, raw = ApiKey.issue(obj.app, name=obj.name)
+        obj.pk, obj.prefix, obj.created_at = key.pk, key.prefix, key.created_at
+        obj._state.adding = False
+        request._issued_key = raw
+
+    def response_add(self, request, obj: ApiKey, post_url_continue=None):
+        # Instead of Django's "added successfully" (and its Save and add another): the key,
+        # once, on the key's own page.
+        show_key_once(self, request, obj.app, request._issued_key)
+        return HttpResponseRedirect(reverse("admin:tenants_apikey_change", args=[obj.pk]))
 
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request, queryset) -> None:

@@ -90,7 +90,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     latency = selectors.delivery_latency(tenant_ids=ids, since=since)
     many_tenants = picked is None and len(tenants) > 1
     chart = {
-        "days": [f"{d:%b} {d.day}" for d in volume.days],
+        "days": [f"{d:%Y-%m-%d}" for d in volume.days],
         "channels": [
             {
                 "label": channel_label(c),

@@ -23,9 +23,15 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections, models
 from django.db.models import Prefetch, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from rangefilter.filters import DateRangeFilter
@@ -40,6 +46,7 @@ from ..api.errors import ApiError
 from ..models import (
     CallbackAttempt,
     CallbackDelivery,
+    EarlyReport,
     IdempotencyRecord,
     Message,
     MessageAttempt,
@@ -50,6 +57,7 @@ from ..models import (
 from ..services.accept import email_normalize, phone_normalize
 from ..services.cancel import message_cancel
 from ..services.resend import NOT_YET_SENT, ResendRefused, message_resend
+from .compose import compose_view, may_compose
 
 # Rows counted at most; past it the list says "about N" (PostgreSQL's estimate) or "more
 # than N", and pages stop at COUNT_CAP / list_per_page (an OFFSET stays cheap).
@@ -173,7 +181,7 @@ class MessageAdmin(ReadOnly):
     show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
     list_per_page = 100
-    actions = ["resend_selected", "cancel_selected"]
+    actions = ["export_csv", "resend_selected", "cancel_selected"]
 
     class Media:
         css = {"all": ("message_log/message_log.css",)}
@@ -199,9 +207,9 @@ class MessageAdmin(ReadOnly):
 
     @admin.display(description="created", ordering="created_at")
     def created(self, obj: Message) -> str:
-        return obj.created_at.astimezone(timezone.get_current_timezone()).strftime(
-            "%Y-%m-%d %H:%M:%S"
-        )
+        # The one format, in two halves that wrap apart when the row is tight.
+        day, _, time = when(obj.created_at).partition(" ")
+        return format_html("<span>{}</span> <span>{}</span>", day, time)
 
     @admin.display(description="recipient")
     def recipient(self, obj: Message) -> str:
@@ -285,10 +293,33 @@ class MessageAdmin(ReadOnly):
         context["show_tenant"] = "tenant" in self.get_list_display(request)
         return super().change_view(request, object_id, form_url, context)
 
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        if may_compose(request):
+            extra_context["compose_url"] = reverse("admin:messaging_message_compose")
+        return super().changelist_view(request, extra_context)
+
+    def status_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
+        """The message's status and timeline as JSON, for pages that follow it live."""
+        message = self.get_object(request, unquote(object_id))
+        if message is None:
+            return JsonResponse({"error": "No such message."}, status=404)
+        return JsonResponse(live_status(message))
+
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
         view = self.admin_site.admin_view
         return [
+            path(
+                "compose/",
+                view(lambda request: compose_view(self, request)),
+                name="{}_{}_compose".format(*info),
+            ),
+            path(
+                "<path:object_id>/status/",
+                view(self.status_view),
+                name="{}_{}_status".format(*info),
+            ),
             path(
                 "<path:object_id>/resend/",
                 view(self.resend_view),
@@ -437,6 +468,47 @@ def _message_link(message: Message) -> str:
     return format_html('<a href="{}">{} to {}</a>', _change_url(message), message.id, message.to)
 
 
+def when(moment) -> str:
+    """A date-time as the whole admin shows it: "2026-12-02 16:07:04 UTC"."""
+    if moment is None:
+        return ""
+    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+def is_settled(status: str) -> bool:
+    """Final, and not about to change: a report "delivered to the operator" is often
+    followed by "delivered to the handset"."""
+    info = st.STATUSES.get(status)
+    return bool(info and info.is_final and status != st.DELIVERED_TO_OPERATOR)
+
+
+def live_status(message: Message) -> dict[str, Any]:
+    """What a page following a message shows: its status, error and timeline."""
+    info = st.STATUSES.get(message.status)
+    events = MessageEvent.objects.filter(message=message).order_by("created_at", "id")
+    return {
+        "id": str(message.id),
+        "status": message.status,
+        "group": info.group if info else "UNKNOWN",
+        "description": info.description if info else "",
+        "final": is_settled(message.status),
+        "error": message.error,
+        "updatedAt": when(message.updated_at),
+        "url": _change_url(message),
+        "timeline": [
+            {
+                "at": when(e.created_at),
+                "status": e.status,
+                "group": st.STATUSES[e.status].group if e.status in st.STATUSES else "UNKNOWN",
+                "source": e.source,
+                "errorCode": e.error_code,
+                "description": e.description,
+            }
+            for e in events[:200]
+        ],
+    }
+
+
 def status_badge(name: str) -> str:
     info = st.STATUSES.get(name)
     group = info.group if info else "UNKNOWN"
@@ -519,11 +591,46 @@ class DetailLog(ReadOnly):
         return request.user.is_superuser
 
 
+class UuidSearch:
+    """Search by an id pasted whole (exact match on indexed uuid columns, never LIKE);
+    anything that is not a uuid finds nothing instead of an error."""
+
+    uuid_search: tuple[str, ...] = ()
+    search_fields = ("=pk",)  # shows the box; get_search_results decides what matches
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        as_uuid = _uuid(term)
+        if as_uuid is None:
+            return queryset.none(), False
+        return queryset.filter(reduce(or_, (Q(**{f: as_uuid}) for f in self.uuid_search))), False
+
+
+class SourceFilter(admin.SimpleListFilter):
+    """Who wrote a timeline event; fixed choices (a DISTINCT over every event is slow)."""
+
+    title = "source"
+    parameter_name = "source"
+    SOURCES = ("api", "dispatch", "provider", "sweep", "client", "admin")
+
+    def lookups(self, request, model_admin):
+        return [(s, s) for s in self.SOURCES]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(source=self.value()) if self.value() else queryset
+
+
 @admin.register(MessageRequest)
-class MessageRequestAdmin(ReadOnly):
+class MessageRequestAdmin(UuidSearch, ReadOnly):
     list_display = ("id", "tenant", "app", "message_count", "created_at")
+    list_filter = (("app", ScopedRelatedFilter), ("created_at", DateRangeFilter))
     list_select_related = ("tenant", "app__tenant")
+    uuid_search = ("pk",)
+    search_help_text = "A request id, whole."
     readonly_fields = ("its_messages",)
+    ordering = ("-created_at",)
     show_full_result_count = False
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # Django 6's default
 
@@ -536,26 +643,64 @@ class MessageRequestAdmin(ReadOnly):
 
 
 @admin.register(CallbackDelivery)
-class CallbackDeliveryAdmin(ReadOnly):
+class CallbackDeliveryAdmin(UuidSearch, ReadOnly):
     tenant_path = "message__tenant"
     list_display = ("message", "url", "state", "attempts", "next_attempt_at", "delivered_at")
-    list_filter = ("state",)
+    list_filter = ("state", ("created_at", DateRangeFilter))
     list_select_related = ("message",)
+    uuid_search = ("message_id",)
+    search_help_text = "A message id, whole."
+    export_exclude = ("payload",)
+    ordering = ("-created_at",)
     show_full_result_count = False
 
 
 @admin.register(CallbackAttempt)
-class CallbackAttemptAdmin(DetailLog):
+class CallbackAttemptAdmin(UuidSearch, DetailLog):
     tenant_path = "delivery__message__tenant"
     list_display = ("delivery", "number", "response_status", "error", "duration_ms", "created_at")
+    list_filter = ("response_status", ("created_at", DateRangeFilter))
+    uuid_search = ("delivery__message_id",)
+    search_help_text = "A message id, whole."
+    ordering = ("-created_at",)
     show_full_result_count = False
 
 
 @admin.register(MessageEvent)
-class MessageEventAdmin(DetailLog):
+class MessageEventAdmin(UuidSearch, DetailLog):
     tenant_path = "message__tenant"
-    list_display = ("message", "status", "source", "created_at")
+    list_display = ("message", "status", "source", "error_code", "created_at")
+    list_filter = (StatusGroupFilter, SourceFilter, ("created_at", DateRangeFilter))
     list_select_related = ("message",)
+    uuid_search = ("message_id",)
+    search_help_text = "A message id, whole."
+    ordering = ("-created_at",)
+    show_full_result_count = False
+
+
+@admin.register(MessageAttempt)
+class MessageAttemptAdmin(UuidSearch, DetailLog):
+    tenant_path = "message__tenant"
+    list_display = ("message", "number", "outcome", "error_code", "duration_ms", "started_at")
+    list_filter = ("outcome", ("started_at", DateRangeFilter))
+    list_select_related = ("message",)
+    uuid_search = ("message_id",)
+    search_help_text = "A message id, whole."
+    ordering = ("-started_at",)
+    show_full_result_count = False
+
+
+@admin.register(EarlyReport)
+class EarlyReportAdmin(DetailLog):
+    """Provider reports that arrived before their send was recorded (applied, then dropped)."""
+
+    tenant_path = "provider__tenant"
+    view_roles = ADMIN_ONLY
+    list_display = ("provider_message_id", "provider", "message_ref", "received_at")
+    list_filter = (("provider", ScopedRelatedFilter), ("received_at", DateRangeFilter))
+    list_select_related = ("provider",)
+    search_fields = ("=provider_message_id", "=message_ref")
+    ordering = ("-received_at",)
     show_full_result_count = False
 
 
@@ -564,3 +709,10 @@ class IdempotencyRecordAdmin(DetailLog):
     tenant_path = "app__tenant"
     view_roles = ADMIN_ONLY
     list_display = ("app", "key", "response_status", "created_at")
+    list_filter = (("app", ScopedRelatedFilter), "response_status", ("created_at", DateRangeFilter))
+    list_select_related = ("app",)
+    search_fields = ("=key",)
+    search_help_text = "An Idempotency-Key, exactly."
+    export_exclude = ("response_body", "request_hash")
+    ordering = ("-created_at",)
+    show_full_result_count = False

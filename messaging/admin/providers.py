@@ -5,6 +5,7 @@ have a cheap authenticated call."""
 from __future__ import annotations
 
 import logging
+import uuid
 from urllib.parse import urlencode
 
 import requests
@@ -24,6 +25,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from core.http import describe_error
 from providers.backends import backend_types
 from providers.backends.base import Backend, CredentialsInvalid, SendError
 from providers.forms import (
@@ -39,7 +41,9 @@ from tenants.models import App, Tenant
 from tenants.scoping import TenantScopedAdmin, user_tenants
 
 from ..api.errors import ApiError, ApiErrors
+from ..models import Message
 from ..services.accept import message_accept
+from .log import is_settled, status_badge
 
 logger = logging.getLogger(__name__)
 
@@ -351,11 +355,34 @@ class ProviderAdmin(TenantScopedAdmin):
         except CredentialsInvalid as exc:
             return messages.ERROR, f"the stored credentials are invalid: {exc}"
         except requests.RequestException as exc:
-            return messages.ERROR, f"could not reach the provider: {type(exc).__name__}."
+            return messages.ERROR, f"could not reach the provider. {describe_error(exc)}"
         except Exception as exc:  # an adapter's bug: say so, keep the page
             logger.exception("Connection test of provider %s failed", provider.pk)
             return messages.ERROR, f"connection test failed unexpectedly: {type(exc).__name__}."
         return messages.SUCCESS, f"connection works. {said}".rstrip()
+
+    def _sent_context(self, request: HttpRequest, provider: Provider) -> dict:
+        """The test message just sent (?sent=<id>), followed live on the page: its status
+        as the page first shows it, and the JSON endpoint the page polls."""
+        sent_id = request.GET.get("sent", "")
+        try:
+            sent_uuid = uuid.UUID(sent_id)
+        except ValueError:
+            return {}
+        sent = (
+            Message.objects.filter(pk=sent_uuid, provider=provider)
+            .only("id", "to", "channel", "status", "error_code", "error_description")
+            .first()
+        )
+        if sent is None:
+            return {}
+        return {
+            "sent": sent,
+            "sent_badge": status_badge(sent.status),
+            "sent_settled": is_settled(sent.status),
+            "sent_status_url": reverse("admin:messaging_message_status", args=[sent.pk]),
+            "sent_url": reverse("admin:messaging_message_change", args=[sent.pk]),
+        }
 
     def test_message_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Send one message through this provider to an address the admin types."""
@@ -385,14 +412,15 @@ class ProviderAdmin(TenantScopedAdmin):
                     ),
                     messages.SUCCESS,
                 )
-                return HttpResponseRedirect(
-                    reverse("admin:messaging_message_change", args=[message.id])
-                )
+                # Back to this page, which follows the message's status live.
+                url = reverse("admin:providers_provider_test_message", args=[provider.pk])
+                return HttpResponseRedirect(f"{url}?{urlencode({'sent': message.id})}")
         adminform = helpers.AdminForm(
             form, [(None, {"fields": list(form.fields)})], {}, model_admin=self
         )
         context = {
             **self.admin_site.each_context(request),
+            **self._sent_context(request, provider),
             "title": f"Send a test message through {provider.name}",
             "subtitle": None,
             "opts": self.opts,

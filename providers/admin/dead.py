@@ -2,6 +2,7 @@
 refused, and deleted to allow sending to them again."""
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from tenants.scoping import ADMIN_ONLY, TenantScopedAdmin
 
@@ -18,3 +19,12 @@ class DeadRecipientAdmin(TenantScopedAdmin):
     search_fields = ("=recipient",)
     readonly_fields = ("provider", "recipient", "code", "description", "created_at")
     exclude = ("recipient_hash",)
+
+    # Only a provider's report makes a dead recipient (there is nothing to type in: the
+    # hash is derived, the code is the provider's), and it is never edited: no Add, no
+    # change, for superusers too. Deleting one is the real operation: send to it again.
+    def has_add_permission(self, request: HttpRequest, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -152,13 +152,13 @@ def test_numbers_of_the_users_tenant(login, alpha_admin, alpha_numbers, beta_num
     t = tables(html)
     by_day = {row["Day"]: row for row in t["daily-table"]}
     assert len(by_day) == 14
-    two_days_ago = at_noon(2).strftime("%a %-d %b")
+    two_days_ago = at_noon(2).strftime("%Y-%m-%d")
     assert by_day[two_days_ago]["SMS"] == "3"
     assert by_day[two_days_ago]["Email"] == "1"
     assert by_day[two_days_ago]["Total"] == "4"
-    five_days_ago = at_noon(5).strftime("%a %-d %b")
+    five_days_ago = at_noon(5).strftime("%Y-%m-%d")
     assert by_day[five_days_ago]["WhatsApp"] == "2"
-    yesterday = at_noon(1).strftime("%a %-d %b")
+    yesterday = at_noon(1).strftime("%Y-%m-%d")
     assert by_day[yesterday]["SMS"] == "3"
     assert sum(int(row["Total"]) for row in by_day.values()) == 10
 

@@ -73,7 +73,7 @@ def test_superuser_sees_queue_size_failures_and_the_sweeps_next_run(client, root
     assert 'id="ops-failures">2<' in ops  # the last 24 hours only
     assert 'id="ops-successes">1<' in ops
     next_run = timezone.localtime(queue_state.next_run)
-    assert f"next run {next_run:%-d %b %Y %H:%M:%S}" in ops
+    assert f"next run {next_run:%Y-%m-%d %H:%M:%S} UTC" in ops
     assert "overdue" not in ops
     assert "the provider did not answer" in ops  # the last failure
     for name in QUEUE_PAGES:

@@ -114,7 +114,7 @@ def test_a_working_connection_says_what_the_provider_answered(login, alpha_admin
     [
         ("wrong", "“carrier”: connection test failed: The API key was refused. [AUTH_FAILED]"),
         ("busy", "Too many requests. [THROTTLED] (a passing problem: try again later)"),
-        ("offline", "“carrier”: could not reach the provider: ConnectionError."),
+        ("offline", "“carrier”: could not reach the provider. Could not connect to"),
         ("buggy", "“carrier”: connection test failed unexpectedly: KeyError."),
     ],
 )

@@ -363,7 +363,8 @@ def test_send_a_test_message(
         )
     assert r.status_code == 302, text(r)
     message = Message.objects.get(to="+14155550123")
-    assert r["Location"] == reverse("admin:messaging_message_change", args=[message.pk])
+    # Back on the test message page, which follows the message's status.
+    assert r["Location"] == f"{send_test_url(provider)}?sent={message.pk}"
     assert message.provider == provider and message.channel == "sms"
     assert message.body == "Hello from the admin"
     assert message.app == App.objects.get(tenant=alpha["tenant"], name="admin-console")
@@ -371,6 +372,10 @@ def test_send_a_test_message(
     assert SandboxOutboxEntry.objects.filter(to="+14155550123", provider=provider).exists()
     page = text(c.get(r["Location"]))
     assert "Test message accepted: SMS to +14155550123 through “alpha-sandbox”" in page
+    assert reverse("admin:messaging_message_status", args=[message.pk]) in page
+    status = c.get(reverse("admin:messaging_message_status", args=[message.pk])).json()
+    assert status["id"] == str(message.pk) and status["status"] == message.status
+    assert [e["status"] for e in status["timeline"]][0] == "PENDING_ACCEPTED"
 
 
 def test_send_a_test_email(login, alpha_admin, alpha):

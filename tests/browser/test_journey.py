@@ -62,7 +62,8 @@ def test_a_tenant_admins_day(page, live_server, admin_login, tenants):
     page.get_by_role("link", name="Send a test message").click()
     page.fill("input[name=recipient]", "+14155550123")
     page.click("input[type=submit][value=Send]")
-    page.wait_for_url(re.compile(r"/admin/messaging/message/[0-9a-f-]+/change/$"))
+    page.wait_for_url(re.compile(r"/test-message/\?sent=[0-9a-f-]+$"))
+    expect(page.locator("#test-message-status")).to_contain_text("DELIVERED_TO_HANDSET")
 
     # Finds it by the recipient as a customer would say it, and opens its timeline.
     page.goto(f"{base}/messaging/message/")

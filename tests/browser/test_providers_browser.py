@@ -59,11 +59,12 @@ def test_register_a_sandbox_and_send_a_test_message(page, live_server, admin_log
     assert not page.is_visible("input[name=subject]")  # email only
     page.fill("input[name=recipient]", "+14155550100")
     page.click("input[type=submit][value=Send]")
-    page.wait_for_url(re.compile(r"/admin/messaging/message/[0-9a-f-]+/change/$"))
+    page.wait_for_url(re.compile(r"/test-message/\?sent=[0-9a-f-]+$"))
 
     message = Message.objects.get(to="+14155550100")
     assert message.provider == provider and message.body == "Test message from Alpha"
     assert str(message.pk) in page.url
+    expect(page.locator("#test-message-status")).to_contain_text("DELIVERED_TO_HANDSET")
     body = page.inner_text("body")
     assert "Test message accepted: SMS to +14155550100 through “my-sandbox”" in body
     assert "+14155550100" in body
