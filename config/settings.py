@@ -167,6 +167,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "CAMELIZE_NAMES": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Retry-After on every 429, and request examples' scheduledAt set to a date the API takes.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "messaging.api.schema.postprocess",
+    ],
+    # One name for the channel list (providers' channels, templates' mode, messages' channel).
+    "ENUM_NAME_OVERRIDES": {"ChannelEnum": "messaging.api.schema.CHANNELS"},
 }
 
 # django-q2. The database row is the truth and the queue a wake-up call (ARCHITECTURE.md):

@@ -30,3 +30,130 @@ def test_every_operation_has_request_and_response_examples(schema):
 def test_api_key_security_scheme(schema):
     scheme = schema["components"]["securitySchemes"]["ApiKey"]
     assert scheme == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+
+
+def _operations(schema):
+    for path, operations in schema["paths"].items():
+        for method, op in operations.items():
+            yield f"{method.upper()} {path}", path, method, op
+
+
+def _resolve(schema, node):
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def test_list_endpoints_describe_the_page_envelope(schema):
+    """The lists answer {"count", "next", "previous", "results"}, not a bare array."""
+    for path, item in (
+        ("/api/v1/providers", "Provider"),
+        ("/api/v1/templates", "Template"),
+        ("/api/v1/messages", "Message"),
+    ):
+        op = schema["paths"][path]["get"]
+        page = _resolve(schema, op["responses"]["200"]["content"]["application/json"]["schema"])
+        assert page["type"] == "object", path
+        assert set(page["required"]) == {"count", "next", "previous", "results"}
+        assert page["properties"]["next"]["nullable"] is True
+        assert page["properties"]["results"]["items"] == {"$ref": f"#/components/schemas/{item}"}
+        names = {p["name"] for p in op["parameters"]}
+        assert {"page", "pageSize"} <= names, path
+
+
+def test_every_operation_documents_its_error_answers(schema):
+    error = {"$ref": "#/components/schemas/Error"}
+    missing = []
+    for label, path, method, op in _operations(schema):
+        # 400 also for a NUL in the URL; 401/403 from the key; 429 from the rate limit.
+        expected = {"400", "401", "403", "429"}
+        is_list = method == "get" and not path.endswith("}")
+        if "{" in path or is_list:
+            expected.add("404")  # an unknown path id, or a page past the last
+        if method in ("post", "patch"):
+            expected |= {"413", "415"}
+        if method == "post":
+            expected.add("409")  # Idempotency-Key reused with another body
+        if method == "delete" and "templates" not in path:
+            expected.add("409")  # provider in use, message already sent
+        for code in sorted(expected):
+            answer = op["responses"].get(code)
+            if answer is None or answer["content"]["application/json"]["schema"] != error:
+                missing.append(f"{label}: {code}")
+        assert "Retry-After" in op["responses"]["429"]["headers"], label
+        assert op["security"] == [{"ApiKey": []}], label
+    assert not missing, missing
+    item = schema["components"]["schemas"]["ErrorItem"]
+    assert set(item["required"]) == {"code", "title", "detail", "source"}
+    assert item["properties"]["source"]["nullable"] is True
+
+
+def test_success_codes_match_the_views(schema):
+    codes = {
+        label: sorted(c for c in op["responses"] if c < "400")
+        for label, *_, op in _operations(schema)
+    }
+    assert codes == {
+        "GET /api/v1/messages": ["200"],
+        "POST /api/v1/messages": ["202"],
+        "GET /api/v1/messages/{message_id}": ["200"],
+        "DELETE /api/v1/messages/{message_id}": ["202"],
+        "GET /api/v1/providers": ["200"],
+        "POST /api/v1/providers": ["201"],
+        "GET /api/v1/providers/{name}": ["200"],
+        "PATCH /api/v1/providers/{name}": ["200"],
+        "DELETE /api/v1/providers/{name}": ["204"],
+        "GET /api/v1/templates": ["200"],
+        "POST /api/v1/templates": ["201"],
+        "GET /api/v1/templates/{name}": ["200"],
+        "PATCH /api/v1/templates/{name}": ["200"],
+        "DELETE /api/v1/templates/{name}": ["204"],
+        "POST /api/v1/templates/{name}/preview": ["200"],
+    }
+
+
+def test_request_bodies_refuse_unknown_fields(schema, client):
+    """additionalProperties: false where the API answers 400 unknown_field, down to the
+    entries of a send request; and the API does refuse them."""
+    bodies = {}
+    for label, _, _, op in _operations(schema):
+        if "requestBody" in op:
+            ref = op["requestBody"]["content"]["application/json"]["schema"]
+            bodies[label] = _resolve(schema, ref)
+    assert len(bodies) == 6
+    for label, body in bodies.items():
+        assert body["additionalProperties"] is False, label
+    components = schema["components"]["schemas"]
+    for name in (
+        "PhoneEntryRequest",
+        "EmailEntryRequest",
+        "CallbackRequest",
+        "TemplateDataRequest",
+    ):
+        assert components[name]["additionalProperties"] is False, name
+    # Placeholder values and credentials stay open objects.
+    assert components["PreviewInRequest"]["properties"]["data"]["additionalProperties"] is True
+
+    response = client.post("/api/v1/templates", {"name": "t", "mode": "sms", "x": 1}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["source"] == "x"
+
+
+def test_scheduled_at_example_is_one_the_api_takes(schema, client, sandbox):
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    op = schema["paths"]["/api/v1/messages"]["post"]
+    examples = op["requestBody"]["content"]["application/json"]["examples"]
+    value = next(e["value"] for e in examples.values() if "scheduledAt" in e["value"])
+    when = datetime.fromisoformat(value["scheduledAt"].replace("Z", "+00:00"))
+    assert timezone.now() < when < timezone.now() + timedelta(days=2)
+
+    response = client.post(
+        "/api/v1/messages",
+        {"sms": [{"body": "hi", "to": ["+14155550100"]}], "scheduledAt": value["scheduledAt"]},
+        format="json",
+    )
+    assert response.status_code == 202, response.json()
+    assert response.json()["messages"][0]["status"]["name"] == "PENDING_SCHEDULED"

@@ -21,19 +21,13 @@ from ..services import templates as template_services
 from ..services.accept import email_normalize, message_accept, phone_normalize
 from ..services.cancel import message_cancel
 from . import examples as ex
+from . import schema as sc
 from . import serializers as s
 from .errors import ApiError
 from .idempotency import idempotent
 from .pagination import PageNumberPagination
 from .parsers import JSONParser
 from .validation import check_name, check_object, parse_iso_datetime
-
-ERRORS = {
-    400: s.ErrorSerializer,
-    401: s.ErrorSerializer,
-    404: s.ErrorSerializer,
-    409: s.ErrorSerializer,
-}
 
 PROVIDER_FIELDS = {
     "name": (str, True),
@@ -96,8 +90,10 @@ class TenantScoped(APIView):
 class ProviderListView(TenantScoped):
     @extend_schema(
         summary="List providers",
+        operation_id="providers_list",
         examples=ex.PROVIDER_LIST,
-        responses={200: s.ProviderSerializer(many=True)},
+        parameters=sc.PAGE_PARAMETERS,
+        responses={200: sc.ProviderPageSerializer, **sc.errors(404, list_page=True)},
         tags=["providers"],
     )
     def get(self, request):
@@ -107,8 +103,9 @@ class ProviderListView(TenantScoped):
 
     @extend_schema(
         summary="Register a provider",
-        request=s.ProviderInSerializer,
-        responses={201: s.ProviderEnvelopeSerializer, **ERRORS},
+        request=sc.ProviderInSerializer,
+        parameters=[sc.IDEMPOTENCY_KEY],
+        responses={201: sc.ProviderEnvelopeSerializer, **sc.errors(409, 413, 415, post=True)},
         examples=[
             PROVIDER_EXAMPLE,
             PROVIDER_TWILIO_EXAMPLE,
@@ -140,16 +137,17 @@ class ProviderDetailView(TenantScoped):
     @extend_schema(
         summary="Get a provider",
         examples=ex.PROVIDER_ONE,
-        responses={200: s.ProviderEnvelopeSerializer, 404: s.ErrorSerializer},
+        responses={200: sc.ProviderEnvelopeSerializer, **sc.errors(404)},
         tags=["providers"],
+        parameters=[sc.PROVIDER_NAME],
     )
     def get(self, request, name: str):
         return Response({"data": s.provider_data(self.get_object(name))})
 
     @extend_schema(
         summary="Change a provider",
-        request=s.ProviderInSerializer,
-        responses={200: s.ProviderEnvelopeSerializer, **ERRORS},
+        request=sc.ProviderChangeSerializer,
+        responses={200: sc.ProviderEnvelopeSerializer, **sc.errors(404, 409, 413, 415)},
         examples=[
             OpenApiExample(
                 "Make it the default", value={"isTenantDefault": True}, request_only=True
@@ -157,6 +155,7 @@ class ProviderDetailView(TenantScoped):
             *ex.PROVIDER_CHANGED,
         ],
         tags=["providers"],
+        parameters=[sc.PROVIDER_NAME],
     )
     def patch(self, request, name: str):
         fields = {k: v for k, v in PROVIDER_FIELDS.items() if k != "providerType"}
@@ -169,8 +168,9 @@ class ProviderDetailView(TenantScoped):
     @extend_schema(
         summary="Remove a provider",
         examples=ex.PROVIDER_DELETE,
-        responses={204: None, **ERRORS},
+        responses={204: None, **sc.errors(404, 409)},
         tags=["providers"],
+        parameters=[sc.PROVIDER_NAME],
     )
     def delete(self, request, name: str):
         provider_services.provider_delete(provider=self.get_object(name))
@@ -209,9 +209,14 @@ TEMPLATE_EXAMPLES = [
 class TemplateListView(TenantScoped):
     @extend_schema(
         summary="List templates",
+        operation_id="templates_list",
         examples=ex.TEMPLATE_LIST,
-        parameters=[OpenApiParameter("mode", str), OpenApiParameter("tag", str)],
-        responses={200: s.TemplateSerializer(many=True)},
+        parameters=[
+            OpenApiParameter("mode", str, enum=sc.CHANNELS),
+            OpenApiParameter("tag", str),
+            *sc.PAGE_PARAMETERS,
+        ],
+        responses={200: sc.TemplatePageSerializer, **sc.errors(404, list_page=True)},
         tags=["templates"],
     )
     def get(self, request):
@@ -224,8 +229,9 @@ class TemplateListView(TenantScoped):
 
     @extend_schema(
         summary="Create a template",
-        request=s.TemplateSerializer,
-        responses={201: s.TemplateEnvelopeSerializer, **ERRORS},
+        request=sc.TemplateInSerializer,
+        parameters=[sc.IDEMPOTENCY_KEY],
+        responses={201: sc.TemplateEnvelopeSerializer, **sc.errors(409, 413, 415, post=True)},
         examples=[*TEMPLATE_EXAMPLES, *ex.TEMPLATE_CREATED],
         tags=["templates"],
     )
@@ -254,21 +260,23 @@ class TemplateDetailView(TenantScoped):
     @extend_schema(
         summary="Get a template",
         examples=ex.TEMPLATE_ONE,
-        responses={200: s.TemplateEnvelopeSerializer, 404: s.ErrorSerializer},
+        responses={200: sc.TemplateEnvelopeSerializer, **sc.errors(404)},
         tags=["templates"],
+        parameters=[sc.TEMPLATE_NAME],
     )
     def get(self, request, name: str):
         return Response({"data": s.template_data(self.get_object(name))})
 
     @extend_schema(
         summary="Change a template",
-        request=s.TemplateSerializer,
-        responses={200: s.TemplateEnvelopeSerializer, **ERRORS},
+        request=sc.TemplateInSerializer,
+        responses={200: sc.TemplateEnvelopeSerializer, **sc.errors(404, 409, 413, 415)},
         examples=[
             OpenApiExample("Deactivate", value={"isActive": False}, request_only=True),
             *ex.TEMPLATE_ONE,
         ],
         tags=["templates"],
+        parameters=[sc.TEMPLATE_NAME],
     )
     def patch(self, request, name: str):
         body = check_object(
@@ -288,8 +296,9 @@ class TemplateDetailView(TenantScoped):
     @extend_schema(
         summary="Delete a template",
         examples=ex.TEMPLATE_DELETE,
-        responses={204: None, 404: s.ErrorSerializer},
+        responses={204: None, **sc.errors(404)},
         tags=["templates"],
+        parameters=[sc.TEMPLATE_NAME],
     )
     def delete(self, request, name: str):
         self.get_object(name).delete()
@@ -299,8 +308,9 @@ class TemplateDetailView(TenantScoped):
 class TemplatePreviewView(TenantScoped):
     @extend_schema(
         summary="Preview a template with sample data",
-        request=s.PreviewInSerializer,
-        responses={200: s.PreviewSerializer, **ERRORS},
+        request=sc.PreviewInSerializer,
+        parameters=[sc.TEMPLATE_NAME, sc.IDEMPOTENCY_KEY],
+        responses={200: sc.PreviewSerializer, **sc.errors(404, 409, 413, 415, post=True)},
         examples=[
             OpenApiExample("Sample data", value={"data": {"otp": "342365"}}, request_only=True),
             OpenApiExample(
@@ -360,7 +370,8 @@ SEND_EXAMPLES = [
                     "data": {"name": "Ann"},
                 }
             ],
-            "scheduledAt": "2026-12-01T09:00:00Z",
+            # Set to tomorrow 09:00 UTC when the schema is served (schema.postprocess).
+            "scheduledAt": "2030-01-01T09:00:00Z",
             "priority": "high",
             "validity": 360,
         },
@@ -392,16 +403,18 @@ SEND_EXAMPLES = [
 class MessageListView(TenantScoped):
     @extend_schema(
         summary="Delivery reports: list messages",
+        operation_id="messages_list",
         examples=ex.MESSAGE_LIST,
         parameters=[
             OpenApiParameter("status", str, description="a group (DELIVERED) or a precise name"),
-            OpenApiParameter("channel", str),
+            OpenApiParameter("channel", str, enum=sc.CHANNELS),
             OpenApiParameter("to", str, description="a phone number in any format, or an email"),
             OpenApiParameter("requestId", str),
             OpenApiParameter("since", str, description="ISO-8601, inclusive"),
             OpenApiParameter("until", str, description="ISO-8601, exclusive"),
+            *sc.PAGE_PARAMETERS,
         ],
-        responses={200: s.MessageSerializer(many=True), 400: s.ErrorSerializer},
+        responses={200: sc.MessagePageSerializer, **sc.errors(404, list_page=True)},
         tags=["messages"],
     )
     def get(self, request):
@@ -459,8 +472,9 @@ class MessageListView(TenantScoped):
 
     @extend_schema(
         summary="Send messages",
-        request=s.SendInSerializer,
-        responses={202: s.AcceptedSerializer, **ERRORS, 413: s.ErrorSerializer},
+        request=sc.SendInSerializer,
+        parameters=[sc.IDEMPOTENCY_KEY],
+        responses={202: sc.AcceptedSerializer, **sc.errors(409, 413, 415, post=True)},
         examples=[*SEND_EXAMPLES, *ex.SEND_ERRORS],
         tags=["messages"],
     )
@@ -498,8 +512,9 @@ class MessageDetailView(TenantScoped):
     @extend_schema(
         summary="A message with its status timeline",
         examples=ex.MESSAGE_ONE,
-        responses={200: s.MessageSerializer, 404: s.ErrorSerializer},
+        responses={200: sc.MessageSerializer, **sc.errors(404)},
         tags=["messages"],
+        parameters=[sc.MESSAGE_ID],
     )
     def get(self, request, message_id):
         message = self.get_object(message_id)
@@ -509,8 +524,9 @@ class MessageDetailView(TenantScoped):
         summary="Cancel a scheduled message",
         examples=ex.MESSAGE_CANCELLED,
         request=None,
-        responses={202: s.MessageSerializer, 404: s.ErrorSerializer, 409: s.ErrorSerializer},
+        responses={202: sc.MessageSerializer, **sc.errors(404, 409)},
         tags=["messages"],
+        parameters=[sc.MESSAGE_ID],
     )
     def delete(self, request, message_id):
         message = message_cancel(message=self.get_object(message_id))
