@@ -143,6 +143,7 @@ def run_config(config: str, args, k: int) -> dict:
         "DATABASE_URL": db_url, "REDIS_URL": redis_url, "SECRET_KEY": secret,
         "CREDENTIALS_KEY": base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest()).decode(),
         "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1,localhost", "ALLOW_PRIVATE_URLS": "true",
+        "SECURE_SSL_REDIRECT": "false",  # plain HTTP on loopback, no TLS in front
         "API_RATE_LIMIT": "100000000/minute", "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}",
         "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "config.settings", "PYTHONPATH": str(tree),
     }  # fmt: skip

@@ -217,6 +217,7 @@ def main() -> int:
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "ALLOW_PRIVATE_URLS": "true",
+        "SECURE_SSL_REDIRECT": "false",  # plain HTTP on loopback, no TLS in front
         "API_RATE_LIMIT": "100000000/minute",
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "LOG_LEVEL": "WARNING",

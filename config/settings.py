@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -20,12 +21,52 @@ if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 
+# HTTPS. Off DEBUG the safe settings are the defaults (`check --deploy` is clean); each can be
+# turned off by the environment, e.g. where a proxy in front already redirects and sets HSTS.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Load balancers probe over plain HTTP: a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+# The `preload` directive commits nothing by itself: only submitting the domain to the browsers'
+# preload list does (which then needs it, with include-subdomains and a year).
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+# Behind a TLS-terminating proxy: "HTTP_X_FORWARDED_PROTO,https" (the header the proxy sets,
+# and the value that means HTTPS). Only set it when that proxy always sets the header.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER is 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https"
+    )
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
+# Origins (scheme://host[:port]) the admin's forms may be posted from, e.g. behind a proxy.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
 _derived_key = base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
 CREDENTIALS_KEY = env.str("CREDENTIALS_KEY", default=_derived_key if DEBUG else "")
 if not CREDENTIALS_KEY:
     raise ImproperlyConfigured("CREDENTIALS_KEY must be set when DEBUG is false")
 ALLOW_PRIVATE_URLS = env.bool("ALLOW_PRIVATE_URLS", default=DEBUG)
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+
+def derive_public_base_url(public_base_url: str | None, host: str | None, port: str | None) -> str:
+    """The base of the webhook URLs handed to providers: PUBLIC_BASE_URL when set, else where
+    `make run` listens (HOST, PORT), so `PORT=8300 make run` hands out URLs on :8300."""
+    if public_base_url:
+        return public_base_url.rstrip("/")
+    host = host or "127.0.0.1"
+    if host in ("0.0.0.0", "::"):  # a wildcard bind address is nowhere to send a request
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    return f"http://{host}:{port or 8000}"
+
+
+PUBLIC_BASE_URL = derive_public_base_url(
+    env.str("PUBLIC_BASE_URL", default=""), env.str("HOST", default=""), env.str("PORT", default="")
+)
 REDIS_URL = env.str("REDIS_URL", default="")
 
 INSTALLED_APPS = [
@@ -37,6 +78,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from here, offline
+    "csp",
     "messaging.workers",  # before django_q: its qcluster runs the ticker too
     "django_q",
     "reversion",
@@ -50,6 +93,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files, before anything else runs
+    "csp.middleware.CSPMiddleware",
     "config.middleware.NulInUrlMiddleware",
     "config.middleware.ApiRequestSizeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -136,8 +181,44 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Production serves the collected files through whitenoise (WhiteNoiseMiddleware), compressed
+# and under content-hashed names (`collectstatic` first). With DEBUG (make run, tests) files are
+# found in place and nothing needs collecting.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# Fixed when the settings load: the test runner turns DEBUG off later, and tests must keep
+# finding files in place (no collectstatic) with whitenoise in the chain.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Content-Security-Policy (django-csp): everything from this origin, nothing third-party.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        # Inline scripts only with the request's nonce (`{{ request.csp_nonce }}`).
+        "script-src": [SELF, NONCE],
+        # 'unsafe-inline' for styles is unavoidable: the admin's email previews are sandboxed
+        # srcdoc frames, which inherit this page's policy, and emails are styled with inline
+        # style attributes and <style> blocks (Redoc injects <style> elements too). No nonce
+        # here: a nonce would make browsers ignore 'unsafe-inline'. Scripts stay strict.
+        "style-src": [SELF, UNSAFE_INLINE],
+        # data: for the inline SVG icons of Swagger UI's CSS and images inside email previews.
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        # Nobody frames these pages (the previews are frames *in* them, which this leaves be).
+        "frame-ancestors": [NONE],
+    }
+}
 
 # The API refuses bodies over 5 MB itself (413); Django's own limit must not fire first.
 API_MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -174,6 +255,12 @@ SPECTACULAR_SETTINGS = {
     ],
     # One name for the channel list (providers' channels, templates' mode, messages' channel).
     "ENUM_NAME_OVERRIDES": {"ChannelEnum": "messaging.api.schema.CHANNELS"},
+    # Swagger UI and Redoc from the installed sidecar package: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge fetched from the public validator (a third-party origin).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # django-q2. The database row is the truth and the queue a wake-up call (ARCHITECTURE.md):

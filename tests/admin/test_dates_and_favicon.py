@@ -75,3 +75,9 @@ def test_the_status_endpoint_is_scoped(login, alpha_admin, alpha_developer, alph
     c = login(alpha_developer)
     r = c.get(reverse("admin:messaging_message_status", args=[alpha["message"].pk]))
     assert r.status_code == 404
+
+
+def test_favicon_ico_is_the_admin_icon_not_a_404(client):
+    r = client.get("/favicon.ico")
+    assert r.status_code == 301 and r["Location"].endswith("favicon.svg")
+    assert client.get(r["Location"]).status_code == 200
