@@ -5,12 +5,14 @@ with ids), then posts their delivery reports to the report URL named in the requ
 Twilio's StatusCallback form post signed with X-Twilio-Signature, Infobip's `{"results":
 [...]}` JSON to notifyUrl / webhooks.delivery.url. Point a provider's `apiBaseUrl` at it.
 
-Outcomes are steered per recipient or globally through a small control API, or by magic
-recipients (last four digits):
+Outcomes are steered per recipient or globally through a small control API, or by the
+magic recipients (last four digits) it shares with the sandbox provider (providers/magic.py,
+docs/simulator.md):
 
-    0002 fail (sent, then an undeliverable report)   0003 reject (refused at once)
-    0004 throttle (HTTP 429)                         0005 unavailable (HTTP 503)
-    0006 slow (answers after `slow_seconds`, then delivers)
+    0001 reject (refused at once)        0002 flaky (first send 503, the retry delivers)
+    0003 no_account (WhatsApp/Viber)     0004 bounce (sent, then an undeliverable report)
+    0005 throttle (HTTP 429)             0006 slow (answers after `slow_seconds`, delivers)
+    ("unavailable", HTTP 503 every time, through the control API only)
 
     POST /_control          {"mode": "reject", "recipient": "+14155550100"}  (no recipient:
                             every recipient; "mode": null clears)
@@ -51,6 +53,9 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import requests
 
+from .magic import FLAKY_FAILURES
+from .magic import MAGIC_SUFFIXES as SHARED_MAGIC
+
 DEFAULT_TWILIO_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 DEFAULT_TWILIO_AUTH_TOKEN = "simulator-auth-token"
 DEFAULT_INFOBIP_API_KEY = "simulator-api-key"
@@ -63,15 +68,15 @@ INFOBIP_REFUSALS = {
     429: ("TOO_MANY_REQUESTS", "Too many requests"),
     503: ("GENERAL_ERROR", "Service unavailable"),
 }
-MODES = ("deliver", "fail", "reject", "throttle", "unavailable", "slow")
-MODE_ALIASES = {"429": "throttle", "503": "unavailable", "undeliverable": "fail"}
-MAGIC_SUFFIXES = {
-    "0002": "fail",
-    "0003": "reject",
-    "0004": "throttle",
-    "0005": "unavailable",
-    "0006": "slow",
+MODES = ("deliver", "reject", "flaky", "no_account", "bounce", "throttle", "unavailable", "slow")
+MODE_ALIASES = {
+    "429": "throttle",
+    "503": "unavailable",
+    "undeliverable": "bounce",
+    "fail": "bounce",
 }
+# The magic table shared with the sandbox: the same number means the same in both.
+MAGIC_SUFFIXES = {suffix: outcome for suffix, (outcome, _) in SHARED_MAGIC.items()}
 
 TWILIO_SEND = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
 TWILIO_ACCOUNT = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)\.json$")
@@ -118,6 +123,13 @@ IB_REJECTED = {
     "id": 52,
     "name": "REJECTED_DESTINATION",
     "description": "Invalid destination address.",
+}
+IB_NOT_REGISTERED = {
+    "groupId": 5,
+    "groupName": "REJECTED",
+    "id": 18,
+    "name": "REJECTED_DESTINATION_NOT_REGISTERED",
+    "description": "Destination not registered on the channel.",
 }
 IB_DUPLICATE = {
     "groupId": 5,
@@ -189,6 +201,8 @@ class Simulator:
         # simulator took (answered with an id): a crash benchmark's duplicate count.
         self.ref_counts: dict[str, int] = {}
         self.accepted_ref_counts: dict[str, int] = {}
+        # A flaky recipient's failed sends, per our message id (else per recipient).
+        self.flaky_failures: dict[str, int] = {}
         # Infobip messageId → its SMS log entry (GET /sms/3/logs).
         self.infobip_logs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -242,16 +256,24 @@ class Simulator:
             self.webhooks.clear()
             self.ref_counts.clear()
             self.accepted_ref_counts.clear()
+            self.flaky_failures.clear()
             self.infobip_logs.clear()
 
-    def mode_for(self, recipient: str) -> str:
+    def mode_for(self, recipient: str, ref: str | None = None) -> str:
+        """The mode of this send. "flaky" resolves here: "unavailable" for the first
+        FLAKY_FAILURES sends of a message (`ref`, our id; else the recipient), then "deliver"."""
         digits = _digits(recipient)
         with self._lock:
-            if digits in self.recipient_modes:
-                return self.recipient_modes[digits]
-            if self.global_mode:
-                return self.global_mode
-        return MAGIC_SUFFIXES.get(digits[-4:], "deliver")
+            mode = self.recipient_modes.get(digits) or self.global_mode
+            mode = mode or MAGIC_SUFFIXES.get(digits[-4:], "deliver")
+            if mode == "flaky":
+                key = ref or digits
+                failed = self.flaky_failures.get(key, 0)
+                if failed >= FLAKY_FAILURES:
+                    return "deliver"
+                self.flaky_failures[key] = failed + 1
+                return "unavailable"
+            return mode
 
     def state(self) -> dict[str, Any]:
         with self._lock:
@@ -498,11 +520,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._twilio_error(400, 21603, "A 'From' phone number is required.")
         if not (form.get("Body") or form.get("MediaUrl") or form.get("ContentSid")):
             return self._twilio_error(400, 21602, "Message body is required.")
-        mode = sim.mode_for(to)
+        mode = sim.mode_for(to, ref)
         if self._stall_or_refuse(mode, lambda s: self._twilio_error(s, *TWILIO_REFUSALS[s])):
             return None
         if mode == "reject":
             return self._twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
+        if mode == "no_account" and to.startswith("whatsapp:"):
+            return self._twilio_error(400, 63024, "Invalid message recipient")
         sid = "SM" + uuid.uuid4().hex
         now = format_datetime(datetime.now(UTC), usegmt=False)
         service = form.get("MessagingServiceSid")
@@ -542,8 +566,8 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.simulator
         sender = form.get("From") or form.get("MessagingServiceSid", "")
         whatsapp = form.get("To", "").startswith("whatsapp:")
-        steps = ["sent", "undelivered" if mode == "fail" else "delivered"]
-        if whatsapp and mode != "fail":
+        steps = ["sent", "undelivered" if mode == "bounce" else "delivered"]
+        if whatsapp and mode != "bounce":
             steps.append("read")
         posts = []
         for step in steps:
@@ -602,7 +626,8 @@ class _Handler(BaseHTTPRequestHandler):
             sim.count_ref(target["mid"] or target["cb"])
         if not targets or not all(t["to"] for t in targets):
             return self._infobip_error(400, "BAD_REQUEST", "Missing destination 'to'.", v3=v3)
-        first_mode = sim.mode_for(targets[0]["to"])
+        first = targets[0]
+        first_mode = sim.mode_for(first["to"], first["mid"] or first["cb"])
         if self._stall_or_refuse(
             first_mode, lambda s: self._infobip_error(s, *INFOBIP_REFUSALS[s], v3=v3)
         ):
@@ -610,11 +635,13 @@ class _Handler(BaseHTTPRequestHandler):
         bulk_id = uuid.uuid4().hex
         infos, posts = [], []
         for target in targets:
-            mode = sim.mode_for(target["to"])
+            mode = sim.mode_for(target["to"], target["mid"] or target["cb"])
             mid = target["mid"] or uuid.uuid4().hex
             with sim._lock:
                 duplicate = mid in sim.infobip_logs
             status = IB_REJECTED if mode == "reject" else IB_PENDING
+            if mode == "no_account" and shape != "sms3" and shape != "sms2":
+                status, mode = IB_NOT_REGISTERED, "reject"  # refused, no report follows
             if duplicate:
                 status = IB_DUPLICATE
             elif shape in ("sms3", "sms2"):
@@ -707,7 +734,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _infobip_reports(self, target, mid: str, bulk_id: str, mode: str, shape: str) -> list:
         sim = self.simulator
-        failed = mode == "fail"
+        failed = mode == "bounce"
         report = {
             "bulkId": bulk_id,
             "messageId": mid,

@@ -1,8 +1,9 @@
 """The sandbox: delivers every channel without an account, into an outbox admins can browse.
 
 Its recipients steer the outcome (API.md), by a phone number's last four digits or the
-start of an email address's local part. Its delivery report is posted through the same
-status-webhook path a real provider's report takes.
+start of an email address's local part: the magic table it shares with the provider
+simulator (providers/magic.py, docs/simulator.md). Its delivery report is posted through the
+same status-webhook path a real provider's report takes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import uuid
 from core import status as st
 
 from ..email import EMAIL_CAPABILITIES
+from ..magic import ACCOUNT_CHANNELS, FLAKY_FAILURES, magic_outcome
 from .base import (
     Backend,
     Inbound,
@@ -26,7 +28,6 @@ from .base import (
 from .content import MEDIA_KINDS, Capabilities
 
 PHONE_CHANNELS = ("sms", "whatsapp", "viber", "rcs")
-ACCOUNT_CHANNELS = ("whatsapp", "viber", "rcs")
 REPORT_STATUSES = {
     "DELIVERED": st.DELIVERED_TO_HANDSET,
     "READ": st.DELIVERED_READ,
@@ -37,17 +38,8 @@ REPORT_STATUSES = {
 
 
 def outcome_for(channel: str, to: str) -> str:
-    """The scripted outcome: deliver, reject, flaky, no_account or bounce."""
-    if channel == "email":
-        local = to.split("@", 1)[0].lower()
-        for prefix, outcome in (("reject", "reject"), ("flaky", "flaky"), ("bounce", "bounce")):
-            if local.startswith(prefix):
-                return outcome
-        return "deliver"
-    digits = "".join(ch for ch in to if ch.isdigit())
-    return {"0001": "reject", "0002": "flaky", "0003": "no_account", "0004": "bounce"}.get(
-        digits[-4:], "deliver"
-    )
+    """The scripted outcome, from the table shared with the simulator (providers.magic)."""
+    return magic_outcome(to, channel)
 
 
 def _text(value) -> str:
@@ -112,10 +104,20 @@ class SandboxBackend(Backend):
                 permanent=True,
                 status=st.REJECTED_DESTINATION,
             )
-        if outcome == "flaky" and message.attempt <= 2:
+        if outcome == "flaky" and message.attempt <= FLAKY_FAILURES:
+            # Retried by the production policy: its first backoff is 5-10 s.
             raise _error(
                 "SANDBOX_TRANSIENT",
-                f"Simulated transient failure, attempt {message.attempt} of 3.",
+                f"Simulated transient failure (magic recipient), attempt {message.attempt}; "
+                "the next attempt delivers.",
+                permanent=False,
+            )
+        if outcome == "throttle":
+            # A provider answering 429 every time: transient, retried with backoff until the
+            # attempts or the validity run out ("slow" needs no stand-in here: it delivers).
+            raise _error(
+                "SANDBOX_THROTTLED",
+                f"Too many requests (HTTP 429), simulated for {message.to} (magic recipient).",
                 permanent=False,
             )
         if outcome == "no_account" and message.channel in ACCOUNT_CHANNELS:

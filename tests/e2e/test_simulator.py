@@ -148,7 +148,7 @@ def test_unavailable_provider_means_a_retry_later(
 
 def test_magic_recipient_429_means_a_retry_later(client, run_tasks, simulator, public):
     register(client, simulator, "infobip")
-    mid = send(client, run_tasks, "infobip", "+14155550004")
+    mid = send(client, run_tasks, "infobip", "+14155550005")
     got = client.get(f"/api/v1/messages/{mid}").json()
     assert got["status"]["name"] == "PENDING_WAITING_RETRY"
     assert got["error"]["code"] == "E429"

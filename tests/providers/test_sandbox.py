@@ -1,5 +1,7 @@
 """The sandbox provider's scripted outcomes, end to end: API accept → dispatch → report."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -7,7 +9,9 @@ from messaging.models import Message
 from messaging.services.sweep import sweep
 from providers.backends import OutboundMessage, SendError
 from providers.backends.sandbox import SandboxBackend, outcome_for
+from providers.magic import MAGIC_SUFFIXES
 from providers.models import SandboxOutboxEntry
+from providers.simulator import Simulator
 
 
 def send(client, run_tasks, channel, to, **extra):
@@ -45,6 +49,8 @@ def retry_now(run_tasks):
         ("sms", "+14155550002", "flaky"),
         ("sms", "+14155550003", "no_account"),
         ("sms", "+1 415 555 0004", "bounce"),
+        ("sms", "+14155550005", "throttle"),
+        ("whatsapp", "whatsapp:+14155550002", "flaky"),
         ("email", "Reject.me@example.com", "reject"),
         ("email", "flaky-1@example.com", "flaky"),
         ("email", "bounce@example.com", "bounce"),
@@ -56,17 +62,16 @@ def test_outcome_for_recipient(channel, to, outcome):
     assert outcome_for(channel, to) == outcome
 
 
-def test_backend_flaky_fails_twice_then_sends(sandbox):
+def test_backend_flaky_fails_once_then_sends(sandbox):
     backend = sandbox.backend()
     msg = OutboundMessage(
         id="00000000-0000-0000-0000-000000000001", channel="sms", to="+14155550002"
     )
-    for attempt in (1, 2):
-        msg.attempt = attempt
-        with pytest.raises(SendError) as exc:
-            backend.send(msg)
-        assert exc.value.permanent is False
-    msg.attempt = 3
+    msg.attempt = 1
+    with pytest.raises(SendError) as exc:
+        backend.send(msg)
+    assert exc.value.permanent is False
+    msg.attempt = 2
     result = backend.send(msg)
     assert result.follow_up_report == {
         "messageId": result.provider_message_id,
@@ -138,37 +143,35 @@ def test_reject_recipient_is_rejected_at_once(client, sandbox, run_tasks, channe
 @pytest.mark.parametrize(
     ("channel", "to"), [("sms", "+14155550002"), ("email", "flaky@example.com")]
 )
-def test_flaky_recipient_fails_twice_then_is_delivered(client, sandbox, run_tasks, channel, to):
+def test_flaky_recipient_fails_once_then_is_delivered(client, sandbox, run_tasks, channel, to):
     mid = send(client, run_tasks, channel, to)
     got = detail(client, mid)
     assert got["status"]["name"] == "PENDING_WAITING_RETRY"
     assert got["error"] == {
         "code": "SANDBOX_TRANSIENT",
-        "description": "Simulated transient failure, attempt 1 of 3.",
+        "description": "Simulated transient failure (magic recipient), attempt 1; "
+        "the next attempt delivers.",
         "permanent": False,
     }
+    # Due within the first backoff (5-10 s), not the minutes two failures took.
+    due = Message.objects.get(pk=mid).next_attempt_at - timezone.now()
+    assert timedelta(seconds=4) < due <= timedelta(seconds=10)
     # Not due yet: the sweep leaves it alone.
     run_tasks(sweep)
     assert detail(client, mid)["attempts"] == 1
 
     retry_now(run_tasks)
     got = detail(client, mid)
-    assert got["status"]["name"] == "PENDING_WAITING_RETRY"
-    assert got["attempts"] == 2
-
-    retry_now(run_tasks)
-    got = detail(client, mid)
     assert got["status"]["name"] == "DELIVERED_TO_HANDSET"
-    assert got["attempts"] == 3
+    assert got["attempts"] == 2
     assert got["error"] is None
     assert timeline(got) == [
         "PENDING_ACCEPTED",
         "PENDING_WAITING_RETRY",
-        "PENDING_WAITING_RETRY",
         "PENDING_ENROUTE",
         "DELIVERED_TO_HANDSET",
     ]
-    assert [e["errorCode"] for e in got["events"][1:3]] == ["SANDBOX_TRANSIENT"] * 2
+    assert [e["errorCode"] for e in got["events"][1:3]] == ["SANDBOX_TRANSIENT", None]
     assert SandboxOutboxEntry.objects.filter(message_id=mid).count() == 1
 
 
@@ -215,3 +218,27 @@ def test_sender_comes_from_the_request_or_the_providers_default(client, sandbox,
     assert r.status_code == 202
     senders = dict(SandboxOutboxEntry.objects.values_list("to", "sender"))
     assert senders == {"+14155550100": "ACME", "+14155550101": "SHOP"}
+
+
+@pytest.mark.parametrize("suffix", sorted(MAGIC_SUFFIXES))
+def test_sandbox_and_simulator_read_one_magic_table(suffix):
+    """A magic number means the same in the sandbox and in the simulator (issue 9: 0002,
+    0003 and 0004 meant different things in each)."""
+    outcome = MAGIC_SUFFIXES[suffix][0]
+    assert outcome_for("sms", f"+1415555{suffix}") == outcome
+    simulator = Simulator()
+    if outcome == "flaky":  # the simulator resolves flaky per send: 503 first, then delivered
+        assert simulator.mode_for(f"+1415555{suffix}", "m-1") == "unavailable"
+        assert simulator.mode_for(f"+1415555{suffix}", "m-1") == "deliver"
+    else:
+        assert simulator.mode_for(f"+1415555{suffix}") == outcome
+
+
+def test_throttled_recipient_is_retried_not_refused(client, sandbox, run_tasks):
+    mid = send(client, run_tasks, "sms", "+14155550005")
+    got = detail(client, mid)
+    assert got["status"]["name"] == "PENDING_WAITING_RETRY"
+    assert got["error"]["code"] == "SANDBOX_THROTTLED" and got["error"]["permanent"] is False
+    retry_now(run_tasks)
+    assert detail(client, mid)["status"]["name"] == "PENDING_WAITING_RETRY"
+    assert not SandboxOutboxEntry.objects.exists()

@@ -4,6 +4,7 @@ key, an admin user. Safe to run again: it reuses what exists and issues a fresh 
 import json
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -81,6 +82,9 @@ class Command(BaseCommand):
             "webhookSecret": issued.app.webhook_secret,
             "adminUser": user.username,
             "adminPassword": password,
+            # Where providers are told to post reports (from HOST/PORT unless PUBLIC_BASE_URL).
+            "publicBaseUrl": settings.PUBLIC_BASE_URL,
+            "statusWebhookUrl": provider.status_webhook_url,
         }
         if as_json:
             self.stdout.write(json.dumps(result))
