@@ -95,3 +95,29 @@ def no_sandbox_report(monkeypatch):
         return result
 
     monkeypatch.setattr(SandboxBackend, "send", send)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the run (tests/browser and tests/e2e): Playwright's sync API keeps an
+    event loop in this thread, so a second sync_playwright() beside it would fail."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()

@@ -29,6 +29,8 @@ _LEAKY = (
     "PORT", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "SECURE_HSTS_PRELOAD", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
     "SECURE_PROXY_SSL_HEADER", "CSRF_TRUSTED_ORIGINS", "ALLOWED_HOSTS", "STATIC_ROOT",
+    # Set by tests/browser (Playwright's loop) for this process only; check --deploy refuses it.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 )  # fmt: skip
 
 

@@ -198,7 +198,7 @@ def test_a_failing_paste_says_why(first_run):
     assert "401" in got.stderr and '"code"' in got.stderr, got.stderr
 
 
-def test_the_admin_shows_the_message_with_the_printed_password(first_run):
+def test_the_admin_shows_the_message_with_the_printed_password(first_run, request):
     from tests.browser.conftest import CHROMIUM, HAVE_CHROMIUM, HAVE_PLAYWRIGHT
 
     if not (HAVE_CHROMIUM and HAVE_PLAYWRIGHT):
@@ -206,26 +206,21 @@ def test_the_admin_shows_the_message_with_the_printed_password(first_run):
     mid = getattr(first_run, "delivered", None)
     if mid is None:
         pytest.skip("no message was delivered (see the test before)")
-    from playwright.sync_api import sync_playwright
-
     base = first_run.field(r"Admin:\s+(\S+)/admin/")
     password = first_run.field(r"password:\s+(\S+)")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            page = browser.new_page()
-            page.goto(f"{base}/admin/login/")
-            page.fill("#id_username", "admin")
-            page.fill("#id_password", password)
-            page.click("input[type=submit]")
-            page.wait_for_url(f"{base}/admin/", timeout=10_000)
-            page.goto(f"{base}/admin/messaging/message/")
-            log = page.inner_text("#result_list")
-            assert "+14155550100" in log
-            assert "DELIVERED" in log.upper() or "Delivered" in log
-            page.goto(f"{base}/admin/messaging/message/?q={mid}")
-            assert page.locator("#result_list tbody tr").count() == 1
-        finally:
-            browser.close()
+    browser = request.getfixturevalue("browser")  # the run's one Chromium
+    page = browser.new_page()
+    try:
+        page.goto(f"{base}/admin/login/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", password)
+        page.click("input[type=submit]")
+        page.wait_for_url(f"{base}/admin/", timeout=10_000)
+        page.goto(f"{base}/admin/messaging/message/")
+        log = page.inner_text("#result_list")
+        assert "+14155550100" in log
+        assert "DELIVERED" in log.upper() or "Delivered" in log
+        page.goto(f"{base}/admin/messaging/message/?q={mid}")
+        assert page.locator("#result_list tbody tr").count() == 1
+    finally:
+        page.close()
