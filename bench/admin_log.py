@@ -252,7 +252,13 @@ def _timeline(message_id) -> None:
     """A few events, an attempt and a callback for the message whose page is timed."""
     from django.utils import timezone
 
-    from messaging.models import CallbackAttempt, CallbackDelivery, MessageAttempt, MessageEvent
+    from messaging.models import (
+        CallbackAttempt,
+        CallbackDelivery,
+        Message,
+        MessageAttempt,
+        MessageEvent,
+    )
 
     if MessageEvent.objects.filter(message_id=message_id).exists():
         return
@@ -270,6 +276,7 @@ def _timeline(message_id) -> None:
         provider_message_id="sbx-1", provider_response={"status": "queued"},
     )  # fmt: skip
     delivery = CallbackDelivery.objects.create(
+        app_id=Message.objects.values_list("app_id", flat=True).get(pk=message_id),
         message_id=message_id, url="https://app.example.com/hooks", payload={},
         state="delivered", attempts=1, next_attempt_at=now,
     )  # fmt: skip

@@ -252,7 +252,9 @@ class MessagePart(models.Model):
 
 
 class CallbackDelivery(models.Model):
-    """One status change to POST to the app's callback URL, retried until a 2xx."""
+    """One webhook POST to an app, retried until a 2xx: a message's status change (its
+    callback.url) or any other event (a conversation's reply, an inbound message), each
+    signed with the app's webhookSecret or the webhook's own secret."""
 
     class State(models.TextChoices):
         PENDING = "pending"
@@ -260,8 +262,14 @@ class CallbackDelivery(models.Model):
         DELIVERED = "delivered"
         FAILED = "failed"
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="callbacks")
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="callbacks", null=True, blank=True
+    )
+    event = models.CharField(max_length=40, default="message.status")
     url = models.URLField(max_length=2000)
+    # The webhook's own secret, encrypted (providers.crypto); empty: the app's webhookSecret.
+    secret_encrypted = models.TextField(blank=True, default="")
     payload = models.JSONField()
     state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -145,6 +145,7 @@ def delivery_to(url: str, client) -> CallbackDelivery:
     )
     message = Message.objects.get(pk=r.json()["messages"][0]["messageId"])
     return CallbackDelivery.objects.create(
+        app_id=message.app_id,
         message=message,
         url=url,
         payload={"event": "message.status"},

@@ -55,6 +55,7 @@ from ..models import (
     TextStore,
 )
 from ..services.accept import email_normalize, phone_normalize
+from ..services.callbacks import webhook_redeliver
 from ..services.cancel import message_cancel
 from ..services.resend import NOT_YET_SENT, ResendRefused, message_resend
 from .compose import compose_view, may_compose
@@ -644,20 +645,35 @@ class MessageRequestAdmin(UuidSearch, ReadOnly):
 
 @admin.register(CallbackDelivery)
 class CallbackDeliveryAdmin(UuidSearch, ReadOnly):
-    tenant_path = "message__tenant"
-    list_display = ("message", "url", "state", "attempts", "next_attempt_at", "delivered_at")
-    list_filter = ("state", ("created_at", DateRangeFilter))
-    list_select_related = ("message",)
+    """Every webhook POST to an app (callbacks and the other events), with "Redeliver"."""
+
+    tenant_path = "app__tenant"
+    list_display = (
+        "event", "message", "url", "state", "attempts", "next_attempt_at", "delivered_at",
+    )  # fmt: skip
+    list_filter = ("state", "event", ("created_at", DateRangeFilter))
+    list_select_related = ("message", "app")
+    actions = ["export_csv", "redeliver"]
     uuid_search = ("message_id",)
     search_help_text = "A message id, whole."
-    export_exclude = ("payload",)
+    export_exclude = ("payload", "secret_encrypted")
     ordering = ("-created_at",)
     show_full_result_count = False
+
+    @admin.action(description="Redeliver the selected webhooks", permissions=["redeliver"])
+    def redeliver(self, request: HttpRequest, queryset: QuerySet) -> None:
+        if not request.user.is_superuser:
+            queryset = queryset.filter(app__tenant__in=tenant_ids(request, ADMIN_ONLY))
+        count = webhook_redeliver(queryset)
+        self.message_user(request, f"{count} webhook(s) queued for delivery again.")
+
+    def has_redeliver_permission(self, request: HttpRequest) -> bool:
+        return self._in_scope(request, None, ADMIN_ONLY)  # tenant admins; support looks
 
 
 @admin.register(CallbackAttempt)
 class CallbackAttemptAdmin(UuidSearch, DetailLog):
-    tenant_path = "delivery__message__tenant"
+    tenant_path = "delivery__app__tenant"
     list_display = ("delivery", "number", "response_status", "error", "duration_ms", "created_at")
     list_filter = ("response_status", ("created_at", DateRangeFilter))
     uuid_search = ("delivery__message_id",)

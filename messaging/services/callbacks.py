@@ -1,4 +1,5 @@
-"""Callbacks: POST each status change to the app, signed, retried with backoff until a 2xx."""
+"""The webhook engine: callbacks (each status change POSTed to the app) and every other event
+for an app, signed, retried with backoff until a 2xx, every attempt logged."""
 
 from __future__ import annotations
 
@@ -11,15 +12,20 @@ import random
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import requests
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from core.http import describe_error, pooled_session
+from providers.crypto import decrypt_json, encrypt_json
+from tenants.models import App
 
-from ..models import CallbackAttempt, CallbackDelivery
+from ..models import CallbackAttempt, CallbackDelivery, Message
+from ..queue import DELIVER_CALLBACKS, enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +51,51 @@ def callback_delay(attempt: int) -> float:
     return base * random.uniform(0.8, 1.2)
 
 
+def webhook_enqueue(
+    *,
+    app: App,
+    url: str,
+    payload: dict[str, Any],
+    event: str,
+    secret: str = "",
+    message: Message | None = None,
+) -> CallbackDelivery:
+    """One webhook POST to `url` for `app`: stored now (inside the caller's transaction, with
+    the change it reports), delivered by the callback worker once that commits, signed with
+    `secret` or, when empty, the app's webhookSecret; retried and logged like a callback."""
+    delivery = CallbackDelivery.objects.create(
+        app=app,
+        message=message,
+        event=event,
+        url=url,
+        secret_encrypted=encrypt_json({"secret": secret}) if secret else "",
+        payload=payload,
+        next_attempt_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: enqueue(DELIVER_CALLBACKS, [delivery.pk]))
+    return delivery
+
+
+def delivery_secret(delivery: CallbackDelivery) -> str:
+    if delivery.secret_encrypted:
+        return str(decrypt_json(delivery.secret_encrypted).get("secret") or "")
+    return delivery.app.webhook_secret
+
+
+def webhook_redeliver(deliveries) -> int:
+    """Send these deliveries again from a fresh first attempt (the admin's "Redeliver"): a
+    failed one gets its full policy back, a delivered one is sent once more."""
+    ids = list(
+        deliveries.exclude(state=CallbackDelivery.State.DELIVERING).values_list("pk", flat=True)
+    )
+    CallbackDelivery.objects.filter(pk__in=ids).update(
+        state=CallbackDelivery.State.PENDING, attempts=0, next_attempt_at=timezone.now()
+    )
+    if ids:
+        transaction.on_commit(lambda: enqueue(DELIVER_CALLBACKS, ids))
+    return len(ids)
+
+
 def callback_deliver(*, delivery_id: int) -> str:
     """One attempt at one callback; returns the delivery's state afterwards."""
     now = timezone.now()
@@ -60,9 +111,9 @@ def callback_deliver(*, delivery_id: int) -> str:
     )
     if not claimed:
         return "skipped"
-    delivery = CallbackDelivery.objects.select_related("message__app").get(pk=delivery_id)
+    delivery = CallbackDelivery.objects.select_related("app").get(pk=delivery_id)
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
-    secret = delivery.message.app.webhook_secret
+    secret = delivery_secret(delivery)
     webhook_id = f"cb_{delivery.pk}"  # the same on every retry: receivers de-duplicate on it
     timestamp = int(time.time())
     headers = {

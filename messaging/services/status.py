@@ -86,6 +86,7 @@ def _callback_for(message: Message, at: datetime) -> None:
     if message.status in st.SILENT or not message.request.callback_url:
         return
     delivery = CallbackDelivery.objects.create(
+        app_id=message.app_id,
         message=message,
         url=message.request.callback_url,
         payload=callback_payload(message, at),
@@ -187,6 +188,7 @@ def messages_transition_bulk(
     )
     deliveries = CallbackDelivery.objects.bulk_create(
         CallbackDelivery(
+            app_id=c.message.app_id,
             message=c.message,
             url=c.message.request.callback_url,
             payload=callback_payload(c.message, now),

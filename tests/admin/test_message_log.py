@@ -272,6 +272,7 @@ def test_detail_of_a_delivered_message_shows_content_timeline_attempts_and_callb
 def test_detail_shows_failed_callback_attempts_with_the_apps_answer(login, alpha_support, alpha):
     message = alpha["message"]
     delivery = CallbackDelivery.objects.create(
+        app_id=message.app_id,
         message=message,
         url="https://app.example.com/hooks",
         payload={"status": {"name": "DELIVERED_TO_HANDSET"}},

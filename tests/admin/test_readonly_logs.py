@@ -51,7 +51,11 @@ def _rows(t):
         message=message, number=1, started_at=now, outcome="sent"
     )
     delivery = CallbackDelivery.objects.create(
-        message=message, url="https://hooks.example.com/x", payload={}, next_attempt_at=now
+        app_id=message.app_id,
+        message=message,
+        url="https://hooks.example.com/x",
+        payload={},
+        next_attempt_at=now,
     )
     tried = CallbackAttempt.objects.create(delivery=delivery, number=1, response_status=200)
     record = IdempotencyRecord.objects.create(
