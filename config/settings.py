@@ -86,9 +86,11 @@ INSTALLED_APPS = [
     "rangefilter",
     "axes",
     "tenants",
+    "contacts",
     "providers",
     "messaging",
     "notifications",
+    "conversations",
 ]
 
 MIDDLEWARE = [

@@ -20,7 +20,12 @@ from .health import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Before messaging's: POST messages/notifications is the notifications app's.
+    path("api/v1/", include("notifications.urls")),
+    # Before messaging's too: POST messages/two-way is the conversations app's.
+    path("api/v1/", include("conversations.urls")),
     path("api/v1/", include("messaging.api.urls")),
+    path("api/v1/", include("contacts.urls")),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),

@@ -31,6 +31,7 @@ REJECTED_DESTINATION = "REJECTED_DESTINATION"
 REJECTED_NOT_ON_CHANNEL = "REJECTED_NOT_ON_CHANNEL"
 REJECTED_PROVIDER = "REJECTED_PROVIDER"
 REJECTED_CONTENT = "REJECTED_CONTENT"
+REJECTED_SUPPRESSED = "REJECTED_SUPPRESSED"
 CANCELLED_BY_CLIENT = "CANCELLED_BY_CLIENT"
 
 
@@ -74,6 +75,12 @@ _ALL = [
     Status(REJECTED_NOT_ON_CHANNEL, REJECTED, 50, "The recipient has no account on this channel."),
     Status(REJECTED_PROVIDER, REJECTED, 50, "The provider rejected the message."),
     Status(REJECTED_CONTENT, REJECTED, 50, "The provider rejected the content."),
+    Status(
+        REJECTED_SUPPRESSED,
+        REJECTED,
+        50,
+        "Not sent: the recipient opted out of this channel (suppression list).",
+    ),
     Status(CANCELLED_BY_CLIENT, CANCELLED, 50, "Cancelled before it was sent."),
 ]
 STATUSES: dict[str, Status] = {s.name: s for s in _ALL}

@@ -37,6 +37,10 @@ class Provider(models.Model):
     webhook_token = models.CharField(
         max_length=64, unique=True, default=new_webhook_token, editable=False
     )
+    # When the WhatsApp template catalogue was last synced (providers.catalogue); null: never,
+    # and then accept cannot know which templates are approved and lets them go.
+    templates_synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    templates_sync_error = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -114,6 +118,10 @@ class InboundMessage(models.Model):
     provider_message_id = models.CharField(max_length=128, blank=True)
     payload = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The tenant's contact with the sender's address, found when the message is stored.
+    contact = models.ForeignKey(
+        "contacts.Contact", on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound"
+    )
 
     class Meta:
         constraints = [
@@ -154,3 +162,32 @@ class DeadRecipient(models.Model):
     def hash(recipient: str) -> str:
         # Push subscriptions are long JSON: the unique index is on their hash.
         return hashlib.sha256(recipient.encode()).hexdigest()
+
+
+class ProviderTemplate(models.Model):
+    """One language of a WhatsApp template the provider holds, with its approval, as its
+    list call last gave it (providers.catalogue.catalogue_sync). Read-only for people."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(max_length=512)  # what a send names (Twilio: the Content SID)
+    language = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=32, db_index=True)  # backends.base.TEMPLATE_STATUSES
+    provider_status = models.CharField(max_length=64, blank=True)
+    category = models.CharField(max_length=64, blank=True)
+    components = models.JSONField(default=list, blank=True)
+    provider_template_id = models.CharField(max_length=128, blank=True)
+    label = models.CharField(max_length=512, blank=True)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "WhatsApp template"
+        verbose_name_plural = "WhatsApp templates"
+        ordering = ["provider", "name", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "name", "language"], name="uniq_provider_template"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label or self.name} ({self.language or 'any'})"

@@ -59,6 +59,18 @@ def verified(call, app) -> dict:
     return json.loads(raw)
 
 
+def verified_with(call, secret: str) -> dict:
+    """A webhook request signed with its own `secret` (a conversation's or an inbound route's
+    webhook), both signatures checked, as its parsed JSON body."""
+    raw = call.request.body
+    expected = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    assert call.request.headers["X-Signature"] == f"sha256={expected}"
+    assert call.request.headers["Content-Type"] == "application/json"
+    key = "whsec_" + base64.b64encode(secret.encode()).decode()
+    standardwebhooks.Webhook(key).verify(raw, dict(call.request.headers))
+    return json.loads(raw)
+
+
 def received(hook, app):
     """The callbacks the loopback app got, signature checked, as parsed JSON bodies."""
     return [verified(call, app) for call in hook.calls]

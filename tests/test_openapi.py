@@ -50,6 +50,11 @@ def test_list_endpoints_describe_the_page_envelope(schema):
         ("/api/v1/providers", "Provider"),
         ("/api/v1/templates", "Template"),
         ("/api/v1/messages", "Message"),
+        ("/api/v1/contacts", "Contact"),
+        ("/api/v1/suppressions", "Suppression"),
+        ("/api/v1/notifications", "Notification"),
+        ("/api/v1/inbound", "Inbound"),
+        ("/api/v1/inbound/webhooks", "Route"),
     ):
         op = schema["paths"][path]["get"]
         page = _resolve(schema, op["responses"]["200"]["content"]["application/json"]["schema"])
@@ -59,6 +64,15 @@ def test_list_endpoints_describe_the_page_envelope(schema):
         assert page["properties"]["results"]["items"] == {"$ref": f"#/components/schemas/{item}"}
         names = {p["name"] for p in op["parameters"]}
         assert {"page", "pageSize"} <= names, path
+
+
+# API.md: every POST takes an Idempotency-Key. contacts' do not honour it yet (the record is
+# messaging's, which contacts may not import): the schema says so rather than promise it.
+NO_IDEMPOTENCY_KEY = {
+    "POST /api/v1/contacts",
+    "POST /api/v1/contacts/import",
+    "POST /api/v1/suppressions",
+}
 
 
 def test_every_operation_documents_its_error_answers(schema):
@@ -72,9 +86,13 @@ def test_every_operation_documents_its_error_answers(schema):
             expected.add("404")  # an unknown path id, or a page past the last
         if method in ("post", "patch"):
             expected |= {"413", "415"}
-        if method == "post":
+        idempotent = any(p["name"] == "Idempotency-Key" for p in op.get("parameters", []))
+        assert idempotent == (method == "post" and label not in NO_IDEMPOTENCY_KEY), label
+        if idempotent:
             expected.add("409")  # Idempotency-Key reused with another body
-        if method == "delete" and "templates" not in path:
+        if label in ("POST /api/v1/contacts", "PATCH /api/v1/contacts/{contact_id}"):
+            expected.add("409")  # externalId in use
+        if label in ("DELETE /api/v1/providers/{name}", "DELETE /api/v1/messages/{message_id}"):
             expected.add("409")  # provider in use, message already sent
         for code in sorted(expected):
             answer = op["responses"].get(code)
@@ -109,6 +127,26 @@ def test_success_codes_match_the_views(schema):
         "PATCH /api/v1/templates/{name}": ["200"],
         "DELETE /api/v1/templates/{name}": ["204"],
         "POST /api/v1/templates/{name}/preview": ["200"],
+        "GET /api/v1/notifications": ["200"],
+        "POST /api/v1/notifications": ["200", "201"],  # 200: registered again
+        "GET /api/v1/notifications/{name}": ["200"],
+        "POST /api/v1/messages/notifications": ["202"],
+        "POST /api/v1/messages/two-way": ["202"],
+        "GET /api/v1/conversations/{conversation_id}": ["200"],
+        "GET /api/v1/inbound": ["200"],
+        "GET /api/v1/inbound/webhooks": ["200"],
+        "POST /api/v1/inbound/webhooks": ["201"],
+        "DELETE /api/v1/inbound/webhooks/{route_id}": ["204"],
+        "GET /api/v1/contacts": ["200"],
+        "POST /api/v1/contacts": ["201"],
+        "GET /api/v1/contacts/{contact_id}": ["200"],
+        "PATCH /api/v1/contacts/{contact_id}": ["200"],
+        "DELETE /api/v1/contacts/{contact_id}": ["204"],
+        "POST /api/v1/contacts/import": ["200"],
+        "POST /api/v1/contacts/{contact_id}/messages/{channel}": ["202"],
+        "GET /api/v1/suppressions": ["200"],
+        "POST /api/v1/suppressions": ["200", "201"],  # 200: it was there
+        "DELETE /api/v1/suppressions/{suppression_id}": ["204"],
     }
 
 
@@ -119,8 +157,16 @@ def test_request_bodies_refuse_unknown_fields(schema, client):
     for label, _, _, op in _operations(schema):
         if "requestBody" in op:
             ref = op["requestBody"]["content"]["application/json"]["schema"]
-            bodies[label] = _resolve(schema, ref)
-    assert len(bodies) == 6
+            body = _resolve(schema, ref)
+            # The import: a JSON list of contacts, or {"contacts": [...]}; each closed.
+            for i, alternative in enumerate(body.get("oneOf", [body])):
+                alternative = _resolve(schema, alternative)
+                if alternative.get("type") == "array":
+                    alternative = _resolve(schema, alternative["items"])
+                bodies[f"{label} ({i})"] = alternative
+    # + two-way, inbound webhooks, contacts (POST, PATCH, import as a list and as an
+    # object), suppressions, the send to a contact
+    assert len(bodies) == 16, sorted(bodies)
     for label, body in bodies.items():
         assert body["additionalProperties"] is False, label
     components = schema["components"]["schemas"]
@@ -129,6 +175,17 @@ def test_request_bodies_refuse_unknown_fields(schema, client):
         "EmailEntryRequest",
         "CallbackRequest",
         "TemplateDataRequest",
+        "NotificationTemplatesRequest",
+        "NotificationPhoneEntryRequest",
+        "NotificationEmailEntryRequest",
+        "TwoWayMessageInRequest",
+        "WebhookInRequest",
+        "AcceptedResponseInRequest",
+        "WebhooksInRequest",
+        "ContactInRequest",
+        "ContactListInRequest",
+        "SuppressionInRequest",
+        "ContactSendInRequest",
     ):
         assert components[name]["additionalProperties"] is False, name
     # Placeholder values and credentials stay open objects.
@@ -137,6 +194,23 @@ def test_request_bodies_refuse_unknown_fields(schema, client):
     response = client.post("/api/v1/templates", {"name": "t", "mode": "sms", "x": 1}, format="json")
     assert response.status_code == 400
     assert response.json()["errors"][0]["source"] == "x"
+    # The import's {"contacts": [...]} too (it used to drop "x" and import).
+    body = {"contacts": [{"externalId": "u-1"}], "x": 1}
+    response = client.post("/api/v1/contacts/import", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0] == {
+        "code": "unknown_field", "title": "Invalid data",
+        "detail": "'x' is not a known field.", "source": "x",
+    }  # fmt: skip
+    assert client.get("/api/v1/contacts").json()["count"] == 0
+
+
+def test_page_parameters_tell_the_real_page_sizes():
+    from core import openapi
+    from messaging.api.pagination import PageNumberPagination
+
+    assert openapi.PAGE_SIZE == PageNumberPagination.page_size
+    assert openapi.MAX_PAGE_SIZE == PageNumberPagination.max_page_size
 
 
 def test_scheduled_at_example_is_one_the_api_takes(schema, client, sandbox):

@@ -27,8 +27,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from contacts.models import Contact, ContactAddress, Suppression
+from conversations.models import InboundRoute
 from core import status as st
 from messaging.models import Message, MessageRequest
+from notifications.models import Notification, NotificationTemplate
+from notifications.models import Status as NotificationStatus
 from tests.factories import AppFactory, ProviderFactory, TemplateFactory, TenantFactory, issue_key
 
 CHECKS = [
@@ -50,6 +54,9 @@ schema = schemathesis.openapi.from_wsgi(
 # The path parameters' examples in the schema: the objects they name exist, so the examples
 # phase reaches the 2xx answers of every operation, not only 404s.
 MESSAGE_ID = "6f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b"
+CONTACT_ID = "3f0c8a2e-5b1d-4c7e-9a6f-1d2e3f4a5b6c"
+SUPPRESSION_ID = 7
+ROUTE_ID = 3
 
 
 @pytest.fixture
@@ -57,7 +64,7 @@ def api_key(db):
     tenant = TenantFactory(slug="fuzz")
     app = AppFactory(tenant=tenant, name="fuzz")
     provider = ProviderFactory(tenant=tenant, name="sandbox", is_tenant_default=True)
-    TemplateFactory(tenant=tenant, name="otp", mode="sms", data={"body": "Code {{otp}}"})
+    otp = TemplateFactory(tenant=tenant, name="otp", mode="sms", data={"body": "Code {{otp}}"})
     now = timezone.now()
     request = MessageRequest.objects.create(tenant=tenant, app=app, validity=60)
     Message.objects.create(
@@ -66,6 +73,23 @@ def api_key(db):
         scheduled_at=now + timedelta(hours=1), expires_at=now + timedelta(hours=2),
         created_at=now, updated_at=now,
     )  # fmt: skip
+    contact = Contact.objects.create(id=CONTACT_ID, tenant=tenant, external_id="u-1", name="Ann")
+    ContactAddress.objects.create(
+        contact=contact, tenant=tenant, channel="phone", address="+14155550100",
+        normalized="+14155550100",
+    )  # fmt: skip
+    Suppression.objects.create(
+        id=SUPPRESSION_ID, tenant=tenant, channel="sms", address="+14155550199", reason="keyword"
+    )
+    # On one number: a POST for the app as a whole is not a 409 `route_exists`.
+    InboundRoute.objects.create(
+        id=ROUTE_ID, tenant=tenant, app=app, number="+14155550123",
+        url="https://app.example.com/hooks/inbound",
+    )  # fmt: skip
+    notification = Notification.objects.create(
+        app=app, name="order-delivered", status=NotificationStatus.ENABLED
+    )
+    NotificationTemplate.objects.create(notification=notification, channel="sms", template=otp)
     return issue_key(app)
 
 

@@ -23,11 +23,14 @@ from django.http import (
 )
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 
 from core.http import describe_error
 from providers.backends import backend_types
 from providers.backends.base import Backend, CredentialsInvalid, SendError
+from providers.catalogue import CatalogueError, catalogue_backend, catalogue_sync
 from providers.forms import (
     CHANNEL_LABELS,
     CHOOSE_TYPE,
@@ -140,6 +143,8 @@ class ProviderAdmin(TenantScopedAdmin):
                     },
                 )
             )
+            if "whatsapp" in obj.channels:
+                fieldsets.append(("WhatsApp templates", {"fields": ["template_catalogue"]}))
             fieldsets.append(
                 ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]})
             )
@@ -150,7 +155,7 @@ class ProviderAdmin(TenantScopedAdmin):
         if obj is not None:
             fields += [
                 "tenant", "type_label", "inbound_webhook", "status_webhook", "created_at",
-                "updated_at",
+                "updated_at", "template_catalogue",
             ]  # fmt: skip
         return fields
 
@@ -198,6 +203,41 @@ class ProviderAdmin(TenantScopedAdmin):
         if not self._has_webhook(obj, "parse_status_webhook"):
             return "This provider type reports no delivery status by webhook."
         return _copy_field(obj.status_webhook_url, "Status webhook URL")
+
+    @admin.display(description="Catalogue")
+    def template_catalogue(self, obj: Provider) -> str:
+        """Whether this provider's approved templates are known (accept checks sends against
+        them), how many, and the last sync's problem."""
+        backend = catalogue_backend(obj)
+        if backend is None:
+            return (
+                "Not available for this provider type: it has no template list to sync, "
+                "so its templates are not checked before sending."
+            )
+        if obj.templates_synced_at is None:
+            text = format_html(
+                "{}",
+                "Never synced: sends naming a template are not checked until it is. "
+                "Use “Refresh templates” above.",
+            )
+        else:
+            count = obj.templates.count()
+            sendable = obj.templates.filter(status__in=backend.template_sendable).count()
+            text = format_html(
+                '<a href="{}?provider__id__exact={}">{} templates</a> ({} may be sent), synced {}.',
+                reverse("admin:providers_providertemplate_changelist"),
+                obj.pk,
+                count,
+                sendable,
+                date_format(localtime(obj.templates_synced_at), "DATETIME_FORMAT"),
+            )
+        if obj.templates_sync_error:
+            text = format_html(
+                '{} <span class="errornote-inline">Last refresh failed: {}</span>',
+                text,
+                obj.templates_sync_error,
+            )
+        return text
 
     @staticmethod
     def _has_webhook(obj: Provider, method: str) -> bool:
@@ -290,6 +330,10 @@ class ProviderAdmin(TenantScopedAdmin):
                 context["test_connection_url"] = reverse(
                     "admin:providers_provider_test_connection", args=[obj.pk]
                 )
+            if catalogue_backend(obj) is not None:
+                context["refresh_templates_url"] = reverse(
+                    "admin:providers_provider_refresh_templates", args=[obj.pk]
+                )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def response_add(self, request, obj, post_url_continue=None):
@@ -319,7 +363,45 @@ class ProviderAdmin(TenantScopedAdmin):
             self.admin_site.admin_view(self.test_connection_view),
             name="providers_provider_test_connection",
         )
-        return [test_message, test_connection, *urls]
+        refresh_templates = path(
+            "<path:object_id>/refresh-templates/",
+            self.admin_site.admin_view(self.refresh_templates_view),
+            name="providers_provider_refresh_templates",
+        )
+        return [test_message, test_connection, refresh_templates, *urls]
+
+    def refresh_templates_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Sync the provider's WhatsApp template catalogue now (a POST: it calls out)."""
+        self._deny_without_role(request)
+        provider = self.get_object(request, unquote(object_id))
+        if provider is None:
+            raise Http404("No such provider.")
+        if not self.has_change_permission(request, provider):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        change_url = reverse("admin:providers_provider_change", args=[provider.pk])
+        try:
+            done = catalogue_sync(provider)
+        except CatalogueError as exc:
+            self.message_user(
+                request,
+                format_html("“{}”: the templates were not refreshed. {}", provider.name, exc),
+                messages.ERROR,
+            )
+        else:
+            self.message_user(
+                request,
+                format_html(
+                    "“{}”: {} templates listed ({} new, {} no longer listed and removed).",
+                    provider.name,
+                    done.total,
+                    done.added,
+                    done.removed,
+                ),
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(change_url)
 
     def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Make the provider's cheapest authenticated call with the stored credentials and

@@ -11,47 +11,28 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiExample,
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema_field,
-)
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 
 from core import status as st
+from core.openapi import (  # noqa: F401 (re-exported: the API apps' shared shapes)
+    PAGE_PARAMETERS,
+    WHY_404_LIST,
+    AnyObject,
+    Closed,
+    ErrorItemSerializer,
+    ErrorSerializer,
+    error_answers,
+    page_of,
+)
 from providers.backends.base import backend_types
 from providers.models import CHANNEL_CHOICES
 
 from ..services.accept import MAX_EMAIL_RECIPIENTS, MAX_SCHEDULE_DAYS, MAX_VALIDITY_MINUTES
 from ..services.templates import FORMATS
-from .pagination import PageNumberPagination
 
 CHANNELS = [c for c, _ in CHANNEL_CHOICES]
-
-
-# A request body (or part of one) whose unknown fields the API refuses. A comment, not a
-# docstring: drf-spectacular would copy an inherited docstring into every subclass.
-class Closed(serializers.Serializer):
-    pass
-
-
-class ClosedExtension(OpenApiSerializerExtension):
-    target_class = Closed
-    match_subclasses = True
-
-    def map_serializer(self, auto_schema, direction):
-        schema = auto_schema._map_basic_serializer(self.target, direction)
-        if direction == "request":
-            schema["additionalProperties"] = False
-        return schema
-
-
-@extend_schema_field({"type": "object", "additionalProperties": True})
-class AnyObject(serializers.DictField):
-    """A JSON object of any keys (placeholder values, callback meta, media)."""
 
 
 # --- Answers ---
@@ -61,21 +42,6 @@ class StatusSerializer(serializers.Serializer):
     groupName = serializers.ChoiceField(st.GROUPS)
     name = serializers.CharField(help_text="The precise state, e.g. PENDING_ACCEPTED.")
     description = serializers.CharField(allow_blank=True)
-
-
-class ErrorItemSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Machine-readable, e.g. invalid_recipient.")
-    title = serializers.CharField()
-    detail = serializers.CharField()
-    source = serializers.CharField(
-        allow_null=True, help_text="The offending field by its path (sms[0].to[1]), or null."
-    )
-
-
-class ErrorSerializer(serializers.Serializer):
-    """API.md's error document: every 4xx/5xx answer under /api/."""
-
-    errors = ErrorItemSerializer(many=True)
 
 
 class ProviderSerializer(serializers.Serializer):
@@ -130,11 +96,19 @@ class PreviewSerializer(serializers.Serializer):
     vars()["from"] = serializers.CharField(required=False, allow_blank=True)
 
 
+class MessageErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    permanent = serializers.BooleanField()
+
+
 class AcceptedMessageSerializer(serializers.Serializer):
     messageId = serializers.UUIDField()
     channel = serializers.ChoiceField(CHANNELS)
     to = serializers.CharField()
     status = StatusSerializer()
+    # Only for a message refused at accept (suppressed, session_expired).
+    error = MessageErrorSerializer(required=False)
 
 
 class AcceptedSerializer(serializers.Serializer):
@@ -149,12 +123,6 @@ class EventSerializer(serializers.Serializer):
     description = serializers.CharField(allow_blank=True)
     errorCode = serializers.CharField(allow_null=True)
     timestamp = serializers.DateTimeField()
-
-
-class MessageErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    description = serializers.CharField(allow_blank=True)
-    permanent = serializers.BooleanField()
 
 
 class PriceSerializer(serializers.Serializer):
@@ -194,34 +162,9 @@ class MessageSerializer(serializers.Serializer):
     vars()["from"] = serializers.CharField(allow_null=True)
 
 
-def page_of(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
-    """PageNumberPagination's envelope around `item` (component `Paginated<Item>List`)."""
-    name = item.__name__.removesuffix("Serializer")
-    return type(
-        f"Paginated{name}ListSerializer",
-        (serializers.Serializer,),
-        {
-            "count": serializers.IntegerField(min_value=0),
-            "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
-            "results": item(many=True),
-        },
-    )
-
-
 ProviderPageSerializer = page_of(ProviderSerializer)
 TemplatePageSerializer = page_of(TemplateSerializer)
 MessagePageSerializer = page_of(MessageSerializer)
-
-PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="1-based; a page past the last is a 404."),
-    OpenApiParameter(
-        "pageSize",
-        int,
-        description=f"default {PageNumberPagination.page_size}, "
-        f"at most {PageNumberPagination.max_page_size}",
-    ),
-]
 
 
 def _path(name: str, kind: Any, example: str, description: str) -> OpenApiParameter:
@@ -362,17 +305,6 @@ class SendInSerializer(Closed):
 
 # --- Error answers ---
 
-_WHY = {
-    400: "Invalid input: the error document names each field in `source`.",
-    401: "No X-API-Key, or a key that is unknown, revoked or of a disabled app.",
-    403: "The key's app may not do this.",
-    404: "Unknown object (also another tenant's).",
-    409: "Conflict.",
-    413: "The request body is over 5 MB, or makes too many messages.",
-    415: "The body is not application/json.",
-    429: "Too many requests for this app: retry after `Retry-After` seconds.",
-}
-_WHY_404_LIST = "The page is past the last, or not a number."
 _WHY_409_POST = "Conflict, or the Idempotency-Key was used with a different request."
 
 RETRY_AFTER = {
@@ -391,16 +323,12 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 def errors(*codes: int, list_page: bool = False, post: bool = False) -> dict[int, Any]:
     """The error answers of an operation: `codes`, plus what every operation can answer
     (400 for a NUL in the URL, 401 and 403 from the key, 429 from the rate limit)."""
-    wanted = sorted({400, 401, 403, 429, *codes})
-    out = {}
-    for code in wanted:
-        why = _WHY[code]
-        if code == 404 and list_page:
-            why = _WHY_404_LIST
-        elif code == 409 and post:
-            why = _WHY_409_POST
-        out[code] = OpenApiResponse(ErrorSerializer, description=why)
-    return out
+    why = {}
+    if list_page:
+        why[404] = WHY_404_LIST
+    if post:
+        why[409] = _WHY_409_POST
+    return error_answers(*codes, why=why)
 
 
 def example_schedule() -> str:

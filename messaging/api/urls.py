@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import contact_send, views
 
 urlpatterns = [
     path("providers", views.ProviderListView.as_view(), name="providers"),
@@ -12,4 +12,9 @@ urlpatterns = [
     ),
     path("messages", views.MessageListView.as_view(), name="messages"),
     path("messages/<uuid:message_id>", views.MessageDetailView.as_view(), name="message"),
+    path(
+        "contacts/<uuid:contact_id>/messages/<str:channel>",
+        contact_send.ContactSendView.as_view(),
+        name="contact-send",
+    ),
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,10 +21,12 @@ from django.core.validators import EmailValidator
 from django.db import connection, transaction
 from django.utils import timezone
 
+from contacts import services as contact_services
 from core import status as st
 from core.channels import CHANNEL_KEYS
 from core.netsafe import host_is_private
 from providers.backends.content import ContentInvalid, content_parse
+from providers.catalogue import catalogue_refusals
 from providers.models import Provider
 from tenants.models import App
 
@@ -73,6 +75,175 @@ class _Errors:
     def raise_if_any(self) -> None:
         if self.items:
             raise ApiErrors(self.items)
+
+
+# --- contacts as recipients ({"contactId"} / {"externalId"}), suppressions, care windows ---
+
+CONTACT_REF_KEYS = ("contactId", "externalId")
+
+
+def _is_contact_ref(value: Any) -> bool:
+    return isinstance(value, dict) and any(k in value for k in CONTACT_REF_KEYS)
+
+
+@dataclass
+class _Contacts:
+    """The request's contact recipients, looked up once (contacts.services)."""
+
+    by_id: dict[str, contact_services.ContactInfo] = field(default_factory=dict)
+    by_ext: dict[str, contact_services.ContactInfo] = field(default_factory=dict)
+
+    @classmethod
+    def of_request(cls, body: dict[str, Any], app: App) -> _Contacts:
+        ids, exts = set(), set()
+        for channel in CHANNEL_KEYS:
+            for entry in body.get(channel) or []:
+                if not isinstance(entry, dict):
+                    continue
+                for key in ("to", "cc", "bcc"):
+                    values = entry.get(key)
+                    for value in values if isinstance(values, list) else []:
+                        if _is_contact_ref(value):
+                            if isinstance(value.get("contactId"), str):
+                                ids.add(value["contactId"])
+                            if isinstance(value.get("externalId"), str):
+                                exts.add(value["externalId"])
+        if not ids and not exts:
+            return cls()
+        by_id, by_ext = contact_services.contacts_resolve(
+            tenant=app.tenant, ids=ids, external_ids=exts
+        )
+        return cls(by_id, by_ext)
+
+    def address(
+        self, ref: dict[str, Any], channel: str, source: str, errors: _Errors
+    ) -> tuple[str | None, contact_services.ContactInfo | None]:
+        """The contact's address for `channel`, or None with the reason added to `errors`."""
+        for key in ref:
+            if key not in CONTACT_REF_KEYS:
+                errors.add(
+                    "unknown_field",
+                    f"'{key}' is not a field of a contact recipient (contactId or externalId).",
+                    f"{source}.{key}",
+                )
+        if len([k for k in CONTACT_REF_KEYS if k in ref]) > 1:
+            errors.add("ambiguous_recipient", "give contactId or externalId, not both.", source)
+            return None, None
+        key = "contactId" if "contactId" in ref else "externalId"
+        value = ref[key]
+        if not isinstance(value, str) or not value.strip():
+            errors.add("invalid_type", f"{key} must be a non-empty string.", f"{source}.{key}")
+            return None, None
+        info = (self.by_id if key == "contactId" else self.by_ext).get(value)
+        if info is None:
+            errors.add("unknown_contact", f"No contact with {key} '{value}'.", source)
+            return None, None
+        address = info.address_for(channel)
+        if address is None:
+            errors.add(
+                "no_address",
+                f"Contact '{info.external_id or info.id}' has no address for {channel}.",
+                source,
+            )
+            return None, None
+        return address, info
+
+
+def _recipient_groups(
+    recipients: list[str], infos: list[contact_services.ContactInfo | None]
+) -> list[tuple[list[str], contact_services.ContactInfo | None]]:
+    """An entry's recipients in order: runs of plain addresses share one rendering, each
+    contact renders with its own data."""
+    if not any(infos):
+        return [(recipients, None)]
+    groups: list[tuple[list[str], contact_services.ContactInfo | None]] = []
+    for to, info in zip(recipients, infos, strict=True):
+        if info is None and groups and groups[-1][1] is None:
+            groups[-1][0].append(to)
+        else:
+            groups.append(([to], info))
+    return groups
+
+
+Verdict = tuple[str, str, str]  # (status, error code, description) of a message refused
+
+
+def _verdicts(app: App, planned: list[_Planned]) -> list[Verdict | None]:
+    """Per message, in the order they are stored: None to send, or why it ends REJECTED at
+    once (suppressed; free-form WhatsApp outside the care window). Two queries at most."""
+    pairs = {(p.channel, to) for p in planned for to in p.recipients}
+    suppressed = contact_services.suppressed_pairs(tenant=app.tenant, pairs=pairs)
+    enforces: dict[int, bool] = {}
+    for p in planned:
+        if p.channel == "whatsapp" and p.provider.pk not in enforces:
+            enforces[p.provider.pk] = p.provider.backend().enforces_care_window()
+
+    def windowed(p: _Planned) -> bool:
+        # Only free-form messages need the window: a provider template always goes.
+        return (
+            p.channel == "whatsapp"
+            and enforces[p.provider.pk]
+            and not (p.content or {}).get("providerTemplate")
+        )
+
+    keys = {(p.provider.pk, to) for p in planned if windowed(p) for to in p.recipients}
+    open_ = contact_services.open_windows(tenant=app.tenant, keys=keys)
+    out: list[Verdict | None] = []
+    for p in planned:
+        needs = windowed(p)
+        for to in p.recipients:
+            if (p.channel, contact_services.suppression_key(p.channel, to)) in suppressed:
+                out.append(
+                    (
+                        st.REJECTED_SUPPRESSED,
+                        "suppressed",
+                        f"{to} opted out of {p.channel} (suppression list); not sent.",
+                    )
+                )
+            elif needs and (p.provider.pk, to) not in open_:
+                out.append(
+                    (
+                        st.REJECTED_CONTENT,
+                        "session_expired",
+                        f"No WhatsApp customer-care window is open with {to} (no message from "
+                        "them in the last 24 hours): only a providerTemplate may be sent.",
+                    )
+                )
+            else:
+                out.append(None)
+    return out
+
+
+def _refused_reject(
+    accepted: list[AcceptedMessage], verdicts: list[Verdict | None], initial: str
+) -> list[AcceptedMessage]:
+    """Move the refused messages to their REJECTED status through the one path of status
+    changes (event, callback), inside accept's transaction: never seen by a dispatcher."""
+    from .status import Change, messages_transition_bulk, stored_text
+
+    refused = {m.id: v for m, v in zip(accepted, verdicts, strict=True) if v}
+    if not refused:
+        return accepted
+    messages = Message.objects.select_related("request").filter(pk__in=list(refused))
+    changes = [
+        Change(
+            message=m,
+            status=refused[m.pk][0],
+            error=(refused[m.pk][1], refused[m.pk][2], True),
+            updates=stored_text(m),
+        )
+        for m in messages
+    ]
+    messages_transition_bulk(changes=changes, source="api", expect=[initial])
+    return [
+        AcceptedMessage(
+            m.id, m.channel, m.to, refused[m.id][0],
+            {"code": refused[m.id][1], "description": refused[m.id][2], "permanent": True},
+        )
+        if m.id in refused
+        else m
+        for m in accepted
+    ]  # fmt: skip
 
 
 def phone_normalize(value: Any, region: str) -> str:
@@ -244,8 +415,12 @@ def _entry(
     defaults: dict[str, Provider],
     templates: dict[str, Template],
     errors: _Errors,
-) -> _Planned | None:
+    contacts: _Contacts | None = None,
+) -> list[_Planned] | None:
+    """One entry as the messages it makes: one _Planned, or several when recipients are
+    contacts (each renders with its own {{contact.*}} data)."""
     path = f"{channel}[{i}]"
+    contacts = contacts or _Contacts()
     if not isinstance(entry, dict):
         errors.add("invalid_type", "each entry must be an object.", path)
         return None
@@ -338,6 +513,8 @@ def _entry(
     # Recipients.
     region = app.tenant.default_country
     recipients: list[str] = []
+    recipient_contacts: list[contact_services.ContactInfo | None] = []
+    email_contact = None
     email_recipients = None
     if channel == "email":
         email_recipients = {}
@@ -354,6 +531,13 @@ def _entry(
             total += len(values)
             cleaned = []
             for j, value in enumerate(values):
+                if _is_contact_ref(value):
+                    address, info = contacts.address(value, channel, f"{path}.{key}[{j}]", errors)
+                    if address is not None:
+                        cleaned.append(address)
+                        if key == "to" and len(cleaned) == 1:
+                            email_contact = info
+                    continue
                 try:
                     cleaned.append(email_normalize(value))
                 except ValueError as exc:
@@ -374,6 +558,12 @@ def _entry(
             errors.add("no_recipients", "to must be a non-empty list of recipients.", f"{path}.to")
             values = []
         for j, value in enumerate(values):
+            if _is_contact_ref(value):
+                address, info = contacts.address(value, channel, f"{path}.to[{j}]", errors)
+                if address is not None:
+                    recipients.append(address)
+                    recipient_contacts.append(info)
+                continue
             if isinstance(value, dict):
                 for key in value:
                     if key not in ("countryCode", "number"):
@@ -384,6 +574,7 @@ def _entry(
                         )
             try:
                 recipients.append(phone_normalize(value, region))
+                recipient_contacts.append(None)
             except ValueError as exc:
                 source = f"{path}.to[{j}]" + (".number" if isinstance(value, dict) else "")
                 errors.add("invalid_recipient", str(exc), source)
@@ -406,53 +597,68 @@ def _entry(
     if len(errors.items) > before or fields is None or provider is None:
         return None
 
-    merged = {**app.tenant.placeholders, **app.placeholders, **data}
-    try:
-        rendered = content_render(
-            channel, fields, merged, source=f"{path}.data", syntax_source=f"{path}.template"
-        )
-    except ApiError as exc:
-        errors.add(exc.code, exc.detail, exc.source)
-        return None
-    limit = MAX_LENGTH.get(channel)
-    if limit and len(rendered["body"]) > limit:
-        errors.add(
-            "body_too_long",
-            f"The {channel} text is {len(rendered['body'])} characters; at most {limit}.",
-            f"{path}.body" if template is None else f"{path}.template",
-        )
-        return None
-    tdata_media = (template.data or {}).get("media") if template else None
-    if not rendered["body"].strip() and not (
-        channel not in ("sms", "email") and (entry.get("media") or tdata_media)
-    ):
-        errors.add("empty_body", "The message text is empty.", f"{path}.body")
-        return None
+    def plan(recips: list[str], contact: contact_services.ContactInfo | None) -> _Planned | None:
+        merged = {**app.tenant.placeholders, **app.placeholders, **data}
+        if contact is not None:
+            merged["contact"] = contact.render_data()
+        try:
+            rendered = content_render(
+                channel, fields, merged, source=f"{path}.data", syntax_source=f"{path}.template"
+            )
+        except ApiError as exc:
+            errors.add(exc.code, exc.detail, exc.source)
+            return None
+        limit = MAX_LENGTH.get(channel)
+        if limit and len(rendered["body"]) > limit:
+            errors.add(
+                "body_too_long",
+                f"The {channel} text is {len(rendered['body'])} characters; at most {limit}.",
+                f"{path}.body" if template is None else f"{path}.template",
+            )
+            return None
+        tdata_media = (template.data or {}).get("media") if template else None
+        if not rendered["body"].strip() and not (
+            channel not in ("sms", "email") and (entry.get("media") or tdata_media)
+        ):
+            errors.add("empty_body", "The message text is empty.", f"{path}.body")
+            return None
 
-    tdata = template.data if template else {}
-    sender = entry.get("senderId") or entry.get("from") or entry.get("originationNumber")
-    sender = sender or tdata.get("from") or tdata.get("originationNumber") or ""
-    content = {
-        k: entry[k] if entry.get(k) is not None else tdata.get(k)
-        for k in CONTENT_KEYS
-        if entry.get(k) is not None or tdata.get(k) is not None
-    }
-    if not _content_check(
-        channel, provider, content, fields, merged, rendered["body"], path, errors
-    ):
-        return None
-    return _Planned(
-        channel=channel,
-        provider=provider,
-        template=template,
-        recipients=recipients,
-        email_recipients=email_recipients,
-        sender=str(sender)[:100],
-        subject=rendered.get("subject", "")[:998],
-        body=rendered["body"],
-        html=rendered.get("html", ""),
-        content=content or None,
-    )
+        tdata = template.data if template else {}
+        sender = entry.get("senderId") or entry.get("from") or entry.get("originationNumber")
+        sender = sender or tdata.get("from") or tdata.get("originationNumber") or ""
+        content = {
+            k: entry[k] if entry.get(k) is not None else tdata.get(k)
+            for k in CONTENT_KEYS
+            if entry.get(k) is not None or tdata.get(k) is not None
+        }
+        if not _content_check(
+            channel, provider, content, fields, merged, rendered["body"], path, errors
+        ):
+            return None
+        return _Planned(
+            channel=channel,
+            provider=provider,
+            template=template,
+            recipients=recips,
+            email_recipients=email_recipients,
+            sender=str(sender)[:100],
+            subject=rendered.get("subject", "")[:998],
+            body=rendered["body"],
+            html=rendered.get("html", ""),
+            content=content or None,
+        )
+
+    if channel == "email":
+        groups = [(recipients, email_contact)]
+    else:
+        groups = _recipient_groups(recipients, recipient_contacts)
+    plans = []
+    for recips, contact in groups:
+        p = plan(recips, contact)
+        if p is None:
+            return None
+        plans.append(p)
+    return plans
 
 
 def _content_check(
@@ -551,19 +757,25 @@ def message_accept(*, app: App, body: Any) -> tuple[MessageRequest, list[Accepte
         {t.name: t for t in Template.objects.filter(tenant=tenant, name__in=names)} if names else {}
     )
 
+    contacts = _Contacts.of_request(body, app)
     planned = []
+    checks = []  # (path, entry, planned): the WhatsApp template catalogue's check
     for channel in CHANNEL_KEYS:
         for i, entry in enumerate(body.get(channel) or []):
-            p = _entry(
+            plans = _entry(
                 channel, i, entry, app=app, providers=providers, defaults=defaults,
-                templates=templates, errors=errors,
+                templates=templates, errors=errors, contacts=contacts,
             )  # fmt: skip
-            if p is not None:
+            for p in plans or []:
                 planned.append(p)
+                checks.append((f"{channel}[{i}]", entry, p))
             if len(errors.items) >= MAX_ERRORS:
                 break
+    for code, detail, source in catalogue_refusals(checks):
+        errors.add(code, detail, source)
     errors.raise_if_any()
-    return _persist(app=app, opts=opts, planned=planned, now=now, count=count)
+    verdicts = _verdicts(app, planned)
+    return _persist(app=app, opts=opts, planned=planned, now=now, count=count, verdicts=verdicts)
 
 
 _ENTRY_FIELDS = {
@@ -578,6 +790,7 @@ class AcceptedMessage:
     channel: str
     to: str
     status: str
+    error: dict[str, Any] | None = None  # why a message refused at accept is REJECTED
 
 
 SMALL_BATCH = 20
@@ -671,7 +884,13 @@ def _insert_initial_events(request: MessageRequest) -> None:
 
 
 def _persist(
-    *, app: App, opts: Options, planned: list[_Planned], now: datetime, count: int
+    *,
+    app: App,
+    opts: Options,
+    planned: list[_Planned],
+    now: datetime,
+    count: int,
+    verdicts: list[Verdict | None] | None = None,
 ) -> tuple[MessageRequest, list[AcceptedMessage]]:
     start = opts.scheduled_at or now
     expires_at = start + timedelta(minutes=opts.validity)
@@ -704,8 +923,12 @@ def _persist(
         )
         accepted = _insert_messages(planned, common)
         _insert_initial_events(request)
+        if verdicts and any(verdicts):
+            accepted = _refused_reject(accepted, verdicts, initial)
         if initial == st.PENDING_ACCEPTED:
-            dispatch_enqueue(request_id=request.pk, message_ids=[m.id for m in accepted])
+            dispatch_enqueue(
+                request_id=request.pk, message_ids=[m.id for m in accepted if m.status == initial]
+            )
     return request, accepted
 
 

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from contacts import services as contact_services
 from core import bulk
 from core import status as st
 from providers.backends import StatusReport
@@ -34,6 +35,7 @@ from ..models import (
     TextStore,
 )
 from ..queue import DELIVER_CALLBACK, DELIVER_CALLBACKS, enqueue, enqueue_on_commit
+from ..signals import message_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ def callbacks_batched():
 
 
 def _callback_for(message: Message, at: datetime) -> None:
+    if message.status not in st.SILENT:  # a conversation's status webhook hears it too
+        message_status_changed.send(sender=Message, messages=[message], at=at)
     if message.status in st.SILENT or not message.request.callback_url:
         return
     delivery = CallbackDelivery.objects.create(
@@ -200,6 +204,9 @@ def messages_transition_bulk(
     if deliveries:
         ids = [d.pk for d in deliveries]
         transaction.on_commit(lambda: enqueue(DELIVER_CALLBACKS, ids))
+    heard = [c.message for c in applied if c.status not in st.SILENT]
+    if heard:  # one signal for the batch: its receivers look the messages up in one query
+        message_status_changed.send(sender=Message, messages=heard, at=now)
     return applied
 
 
@@ -508,6 +515,14 @@ def _reports_apply(provider, reports: Iterable) -> int:
             continue
         if report.feedback:
             _event_only(message, report, FEEDBACK.get(report.feedback, report.feedback))
+            # A complaint or an unsubscribe puts the address on the suppression list.
+            contact_services.feedback_seen(
+                tenant_id=message.tenant_id,
+                channel=message.channel,
+                address=report.recipient or message.to,
+                feedback=report.feedback,
+                source=f"{provider.name}: {report.feedback} (message {message.id})",
+            )
             applied += 1
             continue
         failed = st.get(report.status).group in FAILED_GROUPS

@@ -6,10 +6,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from contacts import services as contact_services
 from core.text import storable
 from providers.backends import WebhookEvents, WebhookRejected, WebhookReply, WebhookRequest
 from providers.models import InboundMessage, Provider
 
+from ..signals import inbound_received
 from .status import message_reports_apply
 
 
@@ -83,16 +85,21 @@ def _inbound_store(provider: Provider, items) -> list[InboundMessage]:
             if existing:  # a provider's retry of a message we already have
                 stored.append(existing)
                 continue
-        stored.append(
-            InboundMessage.objects.create(
-                tenant=provider.tenant,
-                provider=provider,
-                channel=item.channel,
-                sender=item.sender,
-                recipient=item.recipient,
-                text=item.text,
-                provider_message_id=item.provider_message_id,
-                payload=item.raw if isinstance(item.raw, dict) else {"raw": item.raw},
-            )
+        inbound = InboundMessage.objects.create(
+            tenant=provider.tenant,
+            provider=provider,
+            channel=item.channel,
+            sender=item.sender,
+            recipient=item.recipient,
+            text=item.text,
+            provider_message_id=item.provider_message_id,
+            payload=item.raw if isinstance(item.raw, dict) else {"raw": item.raw},
+            contact=contact_services.contact_for_address(
+                tenant=provider.tenant, channel=item.channel, address=item.sender
+            ),
         )
+        stored.append(inbound)
+        contact_services.inbound_seen(inbound)  # the care window; STOP / START keywords
+        # Only a new one, in its transaction: conversations claim it or route it to the app.
+        inbound_received.send(sender=InboundMessage, inbound=inbound)
     return stored

@@ -25,7 +25,7 @@ from core.http import pooled_session
 from core.netsafe import host_is_private
 from core.status import REJECTED_PROVIDER
 
-from .content import PLAIN, Capabilities, Content, content_parse
+from .content import PLAIN, Capabilities, Content, ProviderTemplate, content_parse
 
 
 @dataclass
@@ -105,6 +105,28 @@ class SendError(Exception):
         # The recipient is gone for good (an uninstalled app's push token): never send to it
         # through this provider again.
         self.recipient_dead = recipient_dead
+
+
+# A provider template's approval state, in one vocabulary for all providers (Meta's own
+# words, which Infobip and Twilio follow); the provider's own word is kept beside it.
+TEMPLATE_STATUSES = (
+    "APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED", "IN_APPEAL", "PENDING_DELETION",
+    "DELETED", "LIMIT_EXCEEDED", "ARCHIVED", "FLAGGED", "UNSUBMITTED", "UNKNOWN",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ListedTemplate:
+    """One template (one language of it) as the provider lists it."""
+
+    name: str  # what a send's providerTemplate.name names (Twilio: the Content SID)
+    language: str
+    status: str  # one of TEMPLATE_STATUSES
+    raw_status: str = ""  # the provider's own word
+    category: str = ""
+    components: Any = None  # the template's parts as the provider gives them (JSON)
+    template_id: str = ""
+    label: str = ""  # a readable name where `name` is an id (Twilio's friendly_name)
 
 
 class CredentialsInvalid(Exception):
@@ -282,6 +304,18 @@ class Backend:
     # client cannot pin: a custom apiBaseUrl must then be under one of these host suffixes
     # (the provider's own DNS) unless ALLOW_PRIVATE_URLS.
     sdk_hosts: ClassVar[tuple[str, ...]] = ()
+    # WhatsApp Business's 24-hour customer-care window: free-form WhatsApp messages go only
+    # to a recipient who wrote to us in the last 24 hours (Meta 131047, websms 4400); accept
+    # refuses the others (session_expired), provider templates still go.
+    care_window: ClassVar[bool] = False
+    # The provider lists its WhatsApp templates with their approval (list_templates): the
+    # catalogue is synced from it and accept refuses a providerTemplate it has not approved.
+    can_list_templates: ClassVar[bool] = False
+    # The catalogue statuses a send may name (Meta: "If the status changes to anything other
+    # than APPROVED, the template cannot be sent"; some providers add their own).
+    template_sendable: ClassVar[frozenset[str]] = frozenset({"APPROVED"})
+    # The most pages one list_templates call reads (a runaway cursor ends there).
+    max_template_pages: ClassVar[int] = 50
 
     def __init__(
         self,
@@ -352,6 +386,10 @@ class Backend:
             return f"must be an address under {' or '.join(cls.sdk_hosts)}"
         return ""
 
+    def enforces_care_window(self) -> bool:
+        """Whether accept applies the care window to this provider's WhatsApp messages."""
+        return self.care_window
+
     @classmethod
     def content_problems(cls, channel: str, content: Content) -> list[tuple[str, str]]:
         """What of `content` this provider cannot carry on `channel`: (field, why) pairs."""
@@ -383,6 +421,17 @@ class Backend:
     @classmethod
     def can_test_connection(cls) -> bool:
         return cls.test_connection is not Backend.test_connection
+
+    def list_templates(self) -> list[ListedTemplate]:
+        """Every WhatsApp template the provider holds for these credentials, each language on
+        its own, with its approval status; SendError when the provider refuses. Only types
+        with `can_list_templates` implement it."""
+        raise NotImplementedError
+
+    def template_key(self, template: ProviderTemplate) -> tuple[str, str | None]:
+        """The (name, language) of the catalogue entry a send's providerTemplate names, as
+        this provider resolves it; language None: the name alone decides (Twilio's SID)."""
+        return template.name, template.language
 
     def lookup(self, message: OutboundMessage) -> SendResult | None:
         """Ask the provider whether it has `message` (by the reference we sent with it), for a

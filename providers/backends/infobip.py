@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from urllib.parse import quote
 
 from core import status as st
 
 from .base import (
+    TEMPLATE_STATUSES,
     Backend,
     CredentialField,
     Inbound,
+    ListedTemplate,
     OutboundMessage,
     SendError,
     SendResult,
@@ -134,6 +137,30 @@ def _number(value: str) -> str:
     return value[1:] if value.startswith("+") else value
 
 
+# WhatsAppStatus (IB-J model/WhatsAppStatus.java) → the catalogue's vocabulary. Infobip
+# splits Meta's PAUSED in two (3 and 6 hours); REINSTATED is a paused template back in use
+# (Meta: "a paused template changes to approved automatically").
+TEMPLATE_STATUS = {
+    "FIRST_PAUSED": "PAUSED",
+    "SECOND_PAUSED": "PAUSED",
+    "REINSTATED": "APPROVED",
+}
+
+
+def _listed(item: dict) -> ListedTemplate:
+    raw = str(item.get("status") or "").upper()
+    status = TEMPLATE_STATUS.get(raw, raw)
+    return ListedTemplate(
+        name=str(item["name"]),
+        language=str(item["language"]),
+        status=status if status in TEMPLATE_STATUSES else "UNKNOWN",
+        raw_status=str(item.get("status") or ""),
+        category=str(item.get("category") or ""),
+        components=item.get("structure") or {},
+        template_id=str(item.get("id") or ""),
+    )
+
+
 def _e164(value) -> str:
     """Infobip's numbers back in our form: a leading plus on an all-digit number."""
     value = str(value or "")
@@ -249,6 +276,7 @@ def is_permanent(status: dict, error: dict | None = None) -> bool:
 @register
 class InfobipBackend(Backend):
     provider_type = "infobip"
+    care_window = True  # WhatsApp Business: free-form only inside the 24-hour window
     label = "Infobip (SMS, WhatsApp, Viber)"
     channels = ("sms", "whatsapp", "viber")
     # WhatsApp: one media item (by URL: the contents take mediaUrl only) or a location per
@@ -281,6 +309,10 @@ class InfobipBackend(Backend):
         CredentialField("apiKey", help="API key, sent as `Authorization: App <apiKey>`."),
         api_base_url_field("https://api.infobip.com"),
     )
+    can_list_templates = True
+    # FLAGGED: quality is low and Meta names a date to disable it, but it is still approved
+    # and sends until then (Meta's message_template_status_update: FLAGGED keeps APPROVED).
+    template_sendable = frozenset({"APPROVED", "FLAGGED"})
 
     @property
     def headers(self) -> dict[str, str]:
@@ -426,6 +458,37 @@ class InfobipBackend(Backend):
         if response.status_code != 200 or not isinstance(body, dict):
             raise self.api_error(response.status_code, body, response.headers)
         return f"Balance {body.get('balance')} {body.get('currency', '')}".strip()
+
+    # --- the template catalogue ------------------------------------------------------------
+    def template_key(self, template: ProviderTemplate) -> tuple[str, str | None]:
+        return template.name, template.language or "en"  # as _template_content sends it
+
+    def list_templates(self) -> list[ListedTemplate]:
+        """`GET /whatsapp/2/senders/{sender}/templates` (IB-J WhatsAppApi.getWhatsAppTemplates:
+        no query parameters, one answer `{templates: [WhatsAppTemplateApiResponse]}` with
+        id, name, language, status, category and structure), for the provider's default
+        sender, "in international format" (digits, as we send it)."""
+        sender = _number(self.default_sender.strip())
+        if not sender:
+            raise SendError(
+                "NO_SENDER",
+                "Infobip lists templates per WhatsApp sender: set the provider's default "
+                "sender (the WhatsApp number) to sync them.",
+                permanent=True,
+            )
+        url = f"{self.base_url}/whatsapp/2/senders/{quote(sender, safe='')}/templates"
+        response = self.session.get(url, headers=self.headers)
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        if response.status_code != 200 or not isinstance(body, dict):
+            raise self.api_error(response.status_code, body, response.headers)
+        return [
+            _listed(item)
+            for item in body.get("templates") or []
+            if isinstance(item, dict) and item.get("name") and item.get("language")
+        ]
 
     # --- look-up ---------------------------------------------------------------------------
     @staticmethod

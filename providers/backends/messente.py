@@ -148,6 +148,7 @@ def sign(secret: str, body: bytes) -> str:
 @register
 class MessenteBackend(Backend):
     provider_type = "messente"
+    care_window = True  # WhatsApp Business: free-form only inside the 24-hour window
     label = "Messente Omnichannel API"
     channels = ("sms", "viber", "whatsapp")
     credential_fields = (

@@ -28,9 +28,11 @@ import requests
 from core import status as st
 
 from .base import (
+    TEMPLATE_STATUSES,
     Backend,
     CredentialField,
     Inbound,
+    ListedTemplate,
     OutboundMessage,
     SendError,
     SendResult,
@@ -209,6 +211,7 @@ def location_object(location: Location) -> dict[str, Any]:
 @register
 class MetaWhatsAppBackend(Backend):
     provider_type = "meta_whatsapp"
+    care_window = True  # WhatsApp Business: free-form only inside the 24-hour window
     label = "Meta WhatsApp Cloud API"
     channels = ("whatsapp",)
     capabilities = {"whatsapp": CAPABILITIES}
@@ -235,8 +238,16 @@ class MetaWhatsAppBackend(Backend):
             default=DEFAULT_LANGUAGE,
             help=f"Language of templates named without one; empty means {DEFAULT_LANGUAGE}.",
         ),
+        CredentialField(
+            "wabaId",
+            required=False,
+            secret=False,
+            help="The WhatsApp Business Account ID (WhatsApp Manager, account settings); "
+            "needed to sync the approved templates. Optional: sending works without it.",
+        ),
         api_base_url_field("https://graph.facebook.com"),
     )
+    can_list_templates = True
 
     # --- sending ---------------------------------------------------------------------------
     @property
@@ -435,6 +446,47 @@ class MetaWhatsAppBackend(Backend):
             raise self._error(response, data)
         return f"{data.get('verified_name', '?')} ({data.get('display_phone_number', '?')})"
 
+    # --- the template catalogue ------------------------------------------------------------
+    def template_key(self, template: ProviderTemplate) -> tuple[str, str | None]:
+        # The language _template() sends: Meta finds a template by name and language.
+        language = template.language or self.credentials.get("templateLanguage")
+        return template.name, language or DEFAULT_LANGUAGE
+
+    def list_templates(self) -> list[ListedTemplate]:
+        """`GET /{Version}/{WABA-ID}/message_templates` (META-OAI operation
+        getTemplateByNameDefaultFields: its default fields are id, name, language, status,
+        category and components; `paging.cursors.after`). Pages are followed with `after`
+        while the answer has `paging.next`: Graph's "Paginated Results" page says a page
+        without `next` is the last, and that fewer than `limit` items prove nothing."""
+        waba = str(self.credentials.get("wabaId") or "").strip()
+        if not waba:
+            raise SendError(
+                "NO_WABA_ID",
+                "Set the WhatsApp Business Account ID (wabaId) in the provider's credentials "
+                "to sync its templates.",
+                permanent=True,
+            )
+        url = f"{self.api_url}/{waba}/message_templates"
+        params: dict[str, Any] = {"limit": 100}
+        out: list[ListedTemplate] = []
+        for _ in range(self.max_template_pages):
+            response = self.session.get(url, params=params, headers=self._auth)
+            data = self._json(response)
+            if response.status_code >= 400 or not isinstance(data, dict) or "error" in data:
+                raise self._error(response, data)
+            out.extend(_listed(item) for item in data.get("data") or [] if _listed_ok(item))
+            paging = data.get("paging") if isinstance(data.get("paging"), dict) else {}
+            cursors = paging.get("cursors") if isinstance(paging.get("cursors"), dict) else {}
+            after = cursors.get("after")
+            if not paging.get("next") or not after:
+                return out
+            params = {"limit": 100, "after": after}
+        raise SendError(
+            "TOO_MANY_PAGES",
+            f"Meta's template list did not end within {self.max_template_pages} pages.",
+            permanent=False,
+        )
+
     # --- webhooks --------------------------------------------------------------------------
     def webhook_challenge(self, kind: str, request: WebhookRequest) -> WebhookReply:
         expected = str(self.credentials.get("verifyToken") or "")
@@ -486,6 +538,23 @@ class MetaWhatsAppBackend(Backend):
             events.reports.extend(_status_reports(value))
             events.inbound.extend(_inbound(value, metadata))
         return events
+
+
+def _listed_ok(item: Any) -> bool:
+    return isinstance(item, dict) and bool(item.get("name")) and bool(item.get("language"))
+
+
+def _listed(item: dict[str, Any]) -> ListedTemplate:
+    raw = _text(item.get("status")).upper()
+    return ListedTemplate(
+        name=_text(item["name"]),
+        language=_text(item["language"]),
+        status=raw if raw in TEMPLATE_STATUSES else "UNKNOWN",
+        raw_status=_text(item.get("status")),
+        category=_text(item.get("category")),
+        components=item.get("components") or [],
+        template_id=_text(item.get("id")),
+    )
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -16,6 +16,7 @@ from ..email import EMAIL_CAPABILITIES
 from ..magic import ACCOUNT_CHANNELS, FLAKY_FAILURES, magic_outcome
 from .base import (
     Backend,
+    CredentialField,
     Inbound,
     OutboundMessage,
     SendError,
@@ -58,6 +59,17 @@ class SandboxBackend(Backend):
     provider_type = "sandbox"
     label = "Sandbox (no account, nothing leaves the server)"
     channels = ("sms", "email", "whatsapp", "viber", "rcs", "push")
+    # Off by default: apps rehearse free-form WhatsApp without writing to themselves first.
+    credential_fields = (
+        CredentialField(
+            "enforceCareWindow",
+            required=False,
+            secret=False,
+            kind=bool,
+            default=False,
+            help="Refuse free-form WhatsApp outside the 24-hour care window, as WhatsApp does.",
+        ),
+    )
     # Pure computation: threads would only add switching. Its outbox rows are written in
     # dispatch's record transaction, so a crashed window "sent" nothing.
     max_concurrency = 1
@@ -73,6 +85,9 @@ class SandboxBackend(Backend):
         for channel in ("whatsapp", "viber", "rcs")
     } | {"email": EMAIL_CAPABILITIES}  # fmt: skip
     _window: list | None = None
+
+    def enforces_care_window(self) -> bool:
+        return self.credentials.get("enforceCareWindow") is True
 
     def window_begin(self) -> None:
         self._window = []

@@ -20,6 +20,7 @@ from .base import (
     Backend,
     CredentialField,
     Inbound,
+    ListedTemplate,
     OutboundMessage,
     SendError,
     SendResult,
@@ -32,10 +33,11 @@ from .base import (
     http_send_error,
     register,
 )
-from .content import Capabilities, Content
+from .content import Capabilities, Content, ProviderTemplate
 from .reference import query_ref, with_ref
 
 API_VERSION = "2010-04-01"
+CONTENT_API = "https://content.twilio.com"  # twilio-python rest/content/ContentBase.py
 WHATSAPP_PREFIX = "whatsapp:"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 # A Content template's SID (Content API; error 21655 names the pattern).
@@ -183,6 +185,49 @@ def _decimal(value) -> Decimal | None:
         return None
 
 
+# approval_requests.status (twilio-oai examples: unsubmitted, approved, rejected; Twilio's
+# "Message template approvals and statuses" page adds pending, paused, disabled) → the
+# catalogue's vocabulary; any other word is UNKNOWN (not sendable).
+TEMPLATE_STATUS = {
+    "approved": "APPROVED",
+    "pending": "PENDING",
+    "rejected": "REJECTED",
+    "paused": "PAUSED",
+    "disabled": "DISABLED",
+    "unsubmitted": "UNSUBMITTED",
+}
+
+
+def _listed(item: dict) -> ListedTemplate:
+    """One ContentAndApprovals record. Its approval_requests is flat in twilio-oai's
+    example ({name, category, content_type, status, rejection_reason, ...}); the Approval
+    Fetch resource nests the same under `whatsapp`: both are read."""
+    approval = (
+        item.get("approval_requests") if isinstance(item.get("approval_requests"), dict) else {}
+    )
+    if isinstance(approval.get("whatsapp"), dict):
+        approval = approval["whatsapp"]
+    raw = str(approval.get("status") or "unsubmitted")
+    return ListedTemplate(
+        name=str(item["sid"]),
+        language=str(item.get("language") or ""),
+        status=TEMPLATE_STATUS.get(raw.lower(), "UNKNOWN"),
+        raw_status=raw,
+        category=str(approval.get("category") or ""),
+        components={
+            "types": item.get("types") or {},
+            "variables": item.get("variables") or {},
+            **(
+                {"rejection_reason": approval["rejection_reason"]}
+                if approval.get("rejection_reason")
+                else {}
+            ),
+        },
+        template_id=str(item["sid"]),
+        label=str(item.get("friendly_name") or approval.get("name") or ""),
+    )
+
+
 def content_variables(params: tuple[str, ...]) -> str:
     """A Content template's variables as Twilio numbers them: {"1": p1, "2": p2, ...}."""
     return json.dumps({str(n): p for n, p in enumerate(params, 1)}, ensure_ascii=False)
@@ -198,6 +243,7 @@ def inbound_id(params: list[tuple[str, str]]) -> str:
 @register
 class TwilioBackend(Backend):
     provider_type = "twilio"
+    care_window = True  # WhatsApp Business: free-form only inside the 24-hour window
     label = "Twilio (SMS, WhatsApp)"
     channels = ("sms", "whatsapp")
     capabilities = {"sms": SMS_CAPABILITIES, "whatsapp": WHATSAPP_CAPABILITIES}
@@ -208,6 +254,12 @@ class TwilioBackend(Backend):
         CredentialField("authToken", help="Auth Token; also verifies Twilio's webhook calls."),
         api_base_url_field("https://api.twilio.com"),
     )
+    can_list_templates = True
+    # An unsubmitted Content template was never meant for WhatsApp's approval: it is Twilio's
+    # way to send buttons and other rich content inside the 24-hour window ("Content Types
+    # Overview": twilio/text, media, quick-reply, list-picker need no approval in a session;
+    # outside it an approved template is required, TW-ERR-63016), so the catalogue lets it go.
+    template_sendable = frozenset({"APPROVED", "UNSUBMITTED"})
 
     @classmethod
     def content_problems(cls, channel: str, content: Content) -> list[tuple[str, str]]:
@@ -349,6 +401,50 @@ class TwilioBackend(Backend):
         if response.status_code != 200 or not isinstance(body, dict):
             raise self.send_error(response.status_code, body, response.headers)
         return f"{body.get('friendly_name') or self.account_sid} ({body.get('status', '?')})"
+
+    # --- the template catalogue ------------------------------------------------------------
+    def template_key(self, template: ProviderTemplate) -> tuple[str, str | None]:
+        return template.name, None  # ContentSid names one Content resource, its language too
+
+    @property
+    def content_api_url(self) -> str:
+        """The Content API's host (twilio-python ContentBase: https://content.twilio.com);
+        a custom apiBaseUrl (a stand-in such as the simulator) serves both APIs."""
+        custom = str(self.credentials.get("apiBaseUrl") or "").rstrip("/")
+        return custom or CONTENT_API
+
+    def list_templates(self) -> list[ListedTemplate]:
+        """`GET /v1/ContentAndApprovals` (twilio-oai twilio_content_v1.yaml: PageSize up to
+        1000; records under `meta.key` = "contents"; `meta.next_page_url`, null on the last
+        page, as twilio-python's Page.next_page_url follows it), each with its WhatsApp
+        `approval_requests`. The next page's path and query are asked of our own base URL,
+        so the Auth Token only ever goes to the host we were configured with."""
+        base = self.content_api_url
+        url, params = f"{base}/v1/ContentAndApprovals", {"PageSize": 1000}
+        out: list[ListedTemplate] = []
+        for _ in range(self.max_template_pages):
+            response = self.session.get(url, params=params, auth=self.auth)
+            try:
+                body = response.json()
+            except ValueError:
+                body = response.text
+            if response.status_code != 200 or not isinstance(body, dict):
+                raise self.send_error(response.status_code, body, response.headers)
+            meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+            records = body.get(meta.get("key") or "contents") or []
+            out.extend(
+                _listed(item) for item in records if isinstance(item, dict) and item.get("sid")
+            )
+            next_url = meta.get("next_page_url")
+            if not next_url:
+                return out
+            parts = urlsplit(str(next_url))
+            url, params = f"{base}{parts.path}" + (f"?{parts.query}" if parts.query else ""), None
+        raise SendError(
+            "TOO_MANY_PAGES",
+            f"Twilio's content list did not end within {self.max_template_pages} pages.",
+            permanent=False,
+        )
 
     # --- webhooks --------------------------------------------------------------------------
     def verified_params(self, request: WebhookRequest) -> list[tuple[str, str]]:

@@ -160,6 +160,7 @@ def _sender_fields(sender: str) -> dict:
 @register
 class WebsmsBackend(Backend):
     provider_type = "websms"
+    care_window = True  # WhatsApp Business: free-form only inside the 24-hour window
     label = "websms (LINK Mobility)"
     channels = ("sms", "whatsapp", "rcs")
     capabilities = {"whatsapp": WHATSAPP}  # SMS and RCS: text only

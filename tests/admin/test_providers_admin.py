@@ -144,10 +144,11 @@ def test_the_types_credential_fields_appear_with_help_and_widgets(login, alpha_a
     assert 'name="_save"' in page
 
 
-def test_sandbox_has_no_credential_fields(login, alpha_admin):
-    page = text(login(alpha_admin).get(ADD, {"provider_type": "sandbox"}))
-    assert "credential_" not in page
-    assert "This provider type needs no credentials." in page
+def test_sandbox_has_one_optional_setting_and_no_secrets(login, alpha_admin):
+    page = login(alpha_admin).get(ADD, {"provider_type": "sandbox"}).content.decode()
+    # Only the switch that makes it refuse WhatsApp outside the 24-hour window, as WhatsApp does.
+    assert set(re.findall(r'name="(credential_\w+)"', page)) == {"credential_enforceCareWindow"}
+    assert 'type="password"' not in page
     assert 'name="channels" value="email"' in page
 
 

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("contacts", api.ContactListView.as_view(), name="contacts"),
+    path("contacts/import", api.ContactImportView.as_view(), name="contacts-import"),
+    path("contacts/<uuid:contact_id>", api.ContactDetailView.as_view(), name="contact"),
+    path("suppressions", api.SuppressionListView.as_view(), name="suppressions"),
+    path(
+        "suppressions/<int:suppression_id>",
+        api.SuppressionDetailView.as_view(),
+        name="suppression",
+    ),
+]
