@@ -25,7 +25,7 @@ urlpatterns = [
     # Before messaging's too: POST messages/two-way is the conversations app's.
     path("api/v1/", include("conversations.urls")),
     path("api/v1/", include("messaging.api.urls")),
-    path("api/v1/", include("contacts.urls")),
+    path("api/v1/", include("messaging.api.contacts_urls")),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),

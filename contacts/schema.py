@@ -1,4 +1,4 @@
-"""The OpenAPI shapes of the contacts API (drf-spectacular), as contacts.api answers.
+"""The OpenAPI shapes of the contacts API (drf-spectacular), as messaging/api/contacts.py answers.
 
 Requests are checked by contacts.services, not by these serializers: they only describe the
 bodies. The error document, closed bodies and the page envelope are core.openapi's (contacts
@@ -17,7 +17,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from core.errors import TITLES
-from core.openapi import (  # noqa: F401 (PAGE_PARAMETERS, error_answers: for contacts.api)
+from core.openapi import (  # noqa: F401 (PAGE_PARAMETERS, error_answers: for messaging/api/contacts.py)
     PAGE_PARAMETERS,
     WHY_404_LIST,
     AnyObject,

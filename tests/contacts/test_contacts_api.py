@@ -2,7 +2,7 @@
 
 import pytest
 
-from contacts.models import Contact, ContactAddress
+from contacts.models import Contact, ContactAddress, Suppression
 from tests.factories import AppFactory, TenantFactory, issue_key
 from tests.helpers import assert_error
 
@@ -130,3 +130,25 @@ def test_other_app_of_the_tenant_sees_the_same_contacts(client, tenant):
     other = APIClient()
     other.credentials(HTTP_X_API_KEY=issue_key(AppFactory(tenant=tenant, name="crm")))
     assert other.get("/api/v1/contacts").json()["count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "content_type"),
+    [
+        ("/api/v1/contacts", '{"externalId": "u-8", "phone": ["+14155550109"]}', None),
+        ("/api/v1/contacts/import", "externalId,name\nu-8,Ann\n", "text/csv"),
+        ("/api/v1/suppressions", '{"channel": "sms", "address": "+14155550108"}', None),
+    ],
+)
+def test_every_post_honours_an_idempotency_key(client, url, body, content_type):
+    """API.md: Idempotency-Key on every POST. A repeat replays; another body is a 409."""
+    kind = content_type or "application/json"
+    first = client.post(url, body, content_type=kind, HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code in (200, 201), first.content
+    before = (Contact.objects.count(), Suppression.objects.count())
+    again = client.post(url, body, content_type=kind, HTTP_IDEMPOTENCY_KEY="k-1")
+    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert again["Idempotent-Replayed"] == "true"
+    assert (Contact.objects.count(), Suppression.objects.count()) == before
+    other = client.post(url, body.replace("8", "7"), content_type=kind, HTTP_IDEMPOTENCY_KEY="k-1")
+    assert other.status_code == 409

@@ -15,11 +15,9 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from core.errors import ApiError
-
-from . import schema as sc
-from . import services
-from .models import (
+from contacts import schema as sc
+from contacts import services
+from contacts.models import (
     CHANNELS,
     KIND_EMAIL,
     KIND_PHONE,
@@ -28,6 +26,10 @@ from .models import (
     ContactAddress,
     Suppression,
 )
+from core.errors import ApiError
+
+from . import schema as msc
+from .idempotency import idempotent
 
 CHANNEL_NAMES = [c for c, _ in CHANNELS]
 
@@ -125,10 +127,12 @@ class ContactListView(_Scoped):
     @extend_schema(
         summary="Create a contact",
         request=sc.ContactInSerializer,
+        parameters=[msc.IDEMPOTENCY_KEY],
         responses={201: sc.ContactSerializer, **sc.CONTACT_ERRORS},
         examples=[sc.CONTACT_IN, sc.CONTACT_CREATED, sc.CONTACT_BAD, sc.CONTACT_DUPLICATE],
         tags=["contacts"],
     )
+    @idempotent
     def post(self, request):
         contact = services.contact_create(tenant=self.tenant, body=request.data)
         contact = _contacts(self.tenant).get(pk=contact.pk)
@@ -178,10 +182,16 @@ class ContactImportView(_Scoped):
         description='A JSON list of contacts (or {"contacts": [...]}), or text/csv. Row by '
         "row: a bad row stores nothing and is reported in `errors`, the others go on.",
         request=sc.IMPORT_REQUEST,
-        responses={200: sc.ImportResultSerializer, **sc.IMPORT_ERRORS},
+        parameters=[msc.IDEMPOTENCY_KEY],
+        responses={
+            200: sc.ImportResultSerializer,
+            **sc.IMPORT_ERRORS,
+            **msc.errors(409, post=True),
+        },
         examples=[*sc.IMPORT_IN, sc.IMPORT_RESULT, sc.IMPORT_TOO_MANY],
         tags=["contacts"],
     )
+    @idempotent
     def post(self, request):
         data = request.data
         if isinstance(data, str):  # text/csv
@@ -246,10 +256,13 @@ class SuppressionListView(_Scoped):
             201: sc.SuppressionSerializer,
             200: sc.SuppressionSerializer,
             **sc.error_answers(413, 415),
+            **msc.errors(409, post=True),
         },
+        parameters=[msc.IDEMPOTENCY_KEY],
         examples=[sc.SUPPRESSION_IN, sc.SUPPRESSION_ADDED, sc.SUPPRESSION_THERE],
         tags=["suppressions"],
     )
+    @idempotent
     def post(self, request):
         body = request.data
         if not isinstance(body, dict):

@@ -1,6 +1,8 @@
+"""The contacts and suppressions API (views in messaging: they share its idempotency)."""
+
 from django.urls import path
 
-from . import api
+from . import contacts as api
 
 urlpatterns = [
     path("contacts", api.ContactListView.as_view(), name="contacts"),
