@@ -404,6 +404,20 @@ def suppressed_pairs(*, tenant: Tenant, pairs: Iterable[tuple[str, str]]) -> set
     return {r for r in rows if r in wanted}
 
 
+def suppressed_triples(
+    triples: Iterable[tuple[int, str, str]],
+) -> set[tuple[int, str, str]]:
+    """Which (tenant id, channel, address) are suppressed, across tenants, in one query: for
+    a dispatch window, whose messages may be any tenant's."""
+    wanted = {(t, c, suppression_key(c, a)) for t, c, a in triples}
+    if not wanted:
+        return set()
+    rows = Suppression.objects.filter(
+        tenant_id__in={t for t, _, _ in wanted}, address__in={a for _, _, a in wanted}
+    ).values_list("tenant_id", "channel", "address")
+    return {r for r in rows if r in wanted}
+
+
 def suppression_add(
     *, tenant: Tenant, channel: str, address: str, reason: str, source: str = ""
 ) -> tuple[Suppression, bool]:

@@ -41,6 +41,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from contacts import services as contact_services
+from contacts.services import suppression_key
 from core import bulk
 from core import status as st
 from core.http import BlockedAddress, describe_error
@@ -412,6 +414,12 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
     reports: dict[str, list[dict]] = {}
     split: dict[Message, tuple[str, ...]] = {}  # sends the provider split into parts
     dead = _dead_recipients(messages)
+    # An opt-out that came after accept (a STOP while the message waited for its time or a
+    # retry) still holds: checked again here for the messages that waited, one query for the
+    # window. A fresh message was checked at accept a moment ago (no query for its window).
+    suppressed = contact_services.suppressed_triples(
+        (m.tenant_id, m.channel, m.to) for m in messages if m.scheduled_at or m.attempts > 1
+    )
     sends: list[_Send] = []
     for message in messages:
         if now >= message.expires_at:
@@ -434,6 +442,23 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
                 status=st.REJECTED_DESTINATION,
             )
             changes.append(_failure_change(message, error)[0])
+            counts["failed"] += 1
+            continue
+        key = (message.tenant_id, message.channel, suppression_key(message.channel, message.to))
+        if key in suppressed:
+            changes.append(
+                Change(
+                    message,
+                    st.REJECTED_SUPPRESSED,
+                    stored_text(message),
+                    error=(
+                        "suppressed",
+                        f"{message.to} opted out of {message.channel} (suppression list); "
+                        "not sent.",
+                        True,
+                    ),
+                )
+            )
             counts["failed"] += 1
             continue
         if message.provider_id not in backends:

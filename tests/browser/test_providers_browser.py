@@ -30,7 +30,9 @@ def test_register_a_sandbox_and_send_a_test_message(page, live_server, admin_log
     # Picking the type reloads the form with that type's settings.
     page.select_option("select[name=provider_type]", "sandbox")
     page.wait_for_url(re.compile(r"provider_type=sandbox"))
-    assert "This provider type needs no credentials." in page.inner_text("body")
+    # No secrets: one optional switch, WhatsApp's 24-hour window, off by default.
+    assert "Enforce care window" in page.inner_text("body")
+    assert page.locator("input[type=password]").count() == 0
     assert page.is_checked("input[name=channels][value=sms]")
     page.fill("input[name=name]", "my-sandbox")
     page.check("input[name=is_tenant_default]")

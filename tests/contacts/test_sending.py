@@ -10,6 +10,7 @@ from contacts.models import CareWindow, Contact, ContactAddress, OptOutSettings,
 from core import status as st
 from messaging.models import CallbackDelivery, Message
 from messaging.services.status import message_reports_apply
+from messaging.services.sweep import sweep
 from providers.backends import StatusReport
 from providers.models import InboundMessage, SandboxOutboxEntry
 from tests.factories import ProviderFactory
@@ -316,3 +317,21 @@ def test_an_inbound_message_is_linked_to_its_contact(anon_client, sandbox, tenan
     inbound(anon_client, sandbox, "+14155550999", "who am I")
     linked = dict(InboundMessage.objects.values_list("text", "contact_id"))
     assert linked == {"hello": ann.pk, "who am I": None}
+
+
+def test_a_stop_after_accept_still_stops_the_waiting_message(
+    client, anon_client, sandbox, run_tasks
+):
+    """Scheduled (or waiting for a retry) when the STOP came: dispatch checks again."""
+    at = (timezone.now() + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    waiting, other = send(
+        client, run_tasks, {"sms": [{"body": "Later", "to": [ANN, BOB]}], "scheduledAt": at}
+    )
+    inbound(anon_client, sandbox, ANN, "STOP")
+    due = timezone.now() - timedelta(seconds=1)
+    Message.objects.update(scheduled_at=due, next_attempt_at=due)
+    run_tasks(sweep)
+    got = status_of(client, waiting["messageId"])
+    assert (got["status"]["name"], got["error"]["code"]) == (st.REJECTED_SUPPRESSED, "suppressed")
+    assert status_of(client, other["messageId"])["status"]["name"] == st.DELIVERED_TO_HANDSET
+    assert [e.to for e in SandboxOutboxEntry.objects.all()] == [BOB]
