@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import phonenumbers
-from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from core.addresses import email_checked
+from core.addresses import phone_e164 as core_phone_e164
 from core.errors import ApiError, ApiErrors
 from tenants.models import Tenant
 
@@ -46,7 +45,6 @@ CONTACT_FIELDS = ("externalId", "name", "locale", "attributes", "phone", "email"
 MAX_ADDRESSES = 10
 IMPORT_MAX_ROWS = 5000
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-_email_validator = EmailValidator()
 
 
 # --- addresses ----------------------------------------------------------------------------
@@ -54,14 +52,7 @@ _email_validator = EmailValidator()
 
 def phone_e164(value: str, region: str) -> str:
     """A phone number as E.164 ("+14155550100"); raises ValueError with the reason."""
-    text = value.strip() if isinstance(value, str) else ""
-    try:
-        parsed = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        raise ValueError(f"'{text}' is not a valid phone number") from None
-    if not phonenumbers.is_possible_number(parsed):
-        raise ValueError(f"'{text}' is not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return core_phone_e164(value.strip() if isinstance(value, str) else "", region)
 
 
 def address_normalize(kind: str, value: Any, region: str) -> str:
@@ -71,12 +62,7 @@ def address_normalize(kind: str, value: Any, region: str) -> str:
     if kind == KIND_PHONE:
         return phone_e164(value, region)
     if kind == KIND_EMAIL:
-        address = value.strip()
-        try:
-            _email_validator(address)
-        except ValidationError:
-            raise ValueError(f"'{address}' is not a valid email address") from None
-        return address.lower()
+        return email_checked(value).lower()
     if len(value) > 2048:
         raise ValueError("a push token is at most 2048 characters")
     return value.strip()

@@ -14,15 +14,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import phonenumbers
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator
 from django.db import connection, transaction
 from django.utils import timezone
 
 from contacts import services as contact_services
 from core import status as st
+from core.addresses import email_checked, phone_e164
 from core.channels import CHANNEL_KEYS
 from core.netsafe import host_is_private
 from providers.backends.content import ContentInvalid, content_parse
@@ -59,7 +57,6 @@ MAX_URL_LENGTH = 2000  # MessageRequest.callback_url
 MAX_SCHEDULE_DAYS = 180
 MAX_VALIDITY_MINUTES = 10080
 MAX_ERRORS = 25
-_email_validator = EmailValidator()
 
 
 class _Errors:
@@ -259,26 +256,13 @@ def phone_normalize(value: Any, region: str) -> str:
         text = value.strip()
     else:
         raise ValueError("must be a phone number string or {countryCode, number}")
-    try:
-        parsed = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        raise ValueError(f"'{text}' is not a valid phone number") from None
-    # "Possible" (right length for the country) rather than "valid": new number ranges and
-    # test numbers must pass; the operator's verdict comes back as a delivery report.
-    if not phonenumbers.is_possible_number(parsed):
-        raise ValueError(f"'{text}' is not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return phone_e164(text, region)
 
 
 def email_normalize(value: Any) -> str:
     if not isinstance(value, str) or len(value) > 254:
         raise ValueError("must be an email address")
-    address = value.strip()
-    try:
-        _email_validator(address)
-    except ValidationError:
-        raise ValueError(f"'{address}' is not a valid email address") from None
-    local, _, domain = address.rpartition("@")
+    local, _, domain = email_checked(value).rpartition("@")
     return f"{local}@{domain.lower()}"
 
 
