@@ -414,30 +414,10 @@ def _close_previous(new: Conversation) -> None:
 
 def reply_candidates(inbound: InboundMessage) -> list[str]:
     """What a reply says: its text, and for a quick-reply button also the button's payload
-    or id, as each provider's inbound parsing keeps it in InboundMessage.payload (Meta's
-    `button {payload, text}` / `interactive.button_reply {id, title}`, Infobip's BUTTON and
-    INTERACTIVE_BUTTON_REPLY, Twilio's ButtonPayload)."""
+    or id, as the provider's adapter reads them from the stored payload (reply_values)."""
     out = [inbound.text.strip()] if inbound.text and inbound.text.strip() else []
     payload = inbound.payload if isinstance(inbound.payload, dict) else {}
-    found: list[Any] = []
-    message = payload.get("message")
-    if isinstance(message, dict):
-        button = message.get("button")
-        if isinstance(button, dict):  # Meta, a template's quick reply
-            found += [button.get("payload"), button.get("text")]
-        interactive = message.get("interactive")
-        if isinstance(interactive, dict):  # Meta, an interactive message's reply button
-            for kind in ("button_reply", "list_reply"):
-                reply = interactive.get(kind)
-                if isinstance(reply, dict):
-                    found += [reply.get("id"), reply.get("title")]
-        if str(message.get("type") or "").upper() in (
-            "BUTTON", "INTERACTIVE_BUTTON_REPLY", "INTERACTIVE_LIST_REPLY",
-        ):  # fmt: skip
-            found += [message.get("payload"), message.get("id"), message.get("title"),
-                      message.get("text")]  # fmt: skip
-    found += [payload.get("ButtonPayload"), payload.get("ButtonText")]  # Twilio
-    for value in found:
+    for value in inbound.provider.backend_class().reply_values(payload):
         if isinstance(value, str) and value.strip() and value.strip() not in out:
             out.append(value.strip())
     return out

@@ -459,6 +459,12 @@ class Backend:
         """The answer after a handled POST, or None for our default JSON acknowledgement."""
         return None
 
+    @classmethod
+    def reply_values(cls, payload: dict[str, Any]) -> list[Any]:
+        """What a stored inbound payload (Inbound.raw) says besides its text: a quick-reply
+        button's payload, id or title, as this provider sends them. None by default."""
+        return []
+
     def send(self, message: OutboundMessage) -> SendResult:
         raise NotImplementedError
 

@@ -581,6 +581,21 @@ class InfobipBackend(Backend):
             )
         return reports
 
+    @classmethod
+    def reply_values(cls, payload: dict) -> list:
+        # BUTTON (a template's quick reply) and INTERACTIVE_*_REPLY messages.
+        message = payload.get("message")
+        if not isinstance(message, dict) or str(message.get("type") or "").upper() not in (
+            "BUTTON", "INTERACTIVE_BUTTON_REPLY", "INTERACTIVE_LIST_REPLY",
+        ):  # fmt: skip
+            return []
+        return [
+            message.get("payload"),
+            message.get("id"),
+            message.get("title"),
+            message.get("text"),
+        ]
+
     def parse_inbound_webhook(self, request: WebhookRequest) -> list[Inbound]:
         inbound = []
         for item in self._results(request):

@@ -512,6 +512,25 @@ class MetaWhatsAppBackend(Backend):
         if not hmac.compare_digest(header.strip().lower().encode(), expected.encode()):
             raise WebhookRejected("The X-Hub-Signature-256 signature does not match.", status=403)
 
+    @classmethod
+    def reply_values(cls, payload: dict[str, Any]) -> list[Any]:
+        # A template's quick reply: `button {payload, text}`; an interactive message's reply
+        # button or list row: `interactive.button_reply|list_reply {id, title}`.
+        message = payload.get("message")
+        if not isinstance(message, dict):
+            return []
+        found: list[Any] = []
+        button = message.get("button")
+        if isinstance(button, dict):
+            found += [button.get("payload"), button.get("text")]
+        interactive = message.get("interactive")
+        if isinstance(interactive, dict):
+            for kind in ("button_reply", "list_reply"):
+                reply = interactive.get(kind)
+                if isinstance(reply, dict):
+                    found += [reply.get("id"), reply.get("title")]
+        return found
+
     def parse_webhook(self, kind: str, request: WebhookRequest) -> WebhookEvents:
         """Statuses and inbound messages alike, whichever of our two URLs Meta calls."""
         self.verify_signature(request)

@@ -500,6 +500,10 @@ class TwilioBackend(Backend):
             )
         ]
 
+    @classmethod
+    def reply_values(cls, payload: dict) -> list:
+        return [payload.get("ButtonPayload"), payload.get("ButtonText")]  # a quick reply
+
     def parse_inbound_webhook(self, request: WebhookRequest) -> list[Inbound]:
         signed = self.verified_params(request)
         params = dict(signed)

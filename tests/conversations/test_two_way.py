@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from conversations import tasks
 from conversations.models import Conversation, ConversationEvent
 from messaging.models import CallbackDelivery, Message
-from providers.models import InboundMessage, SandboxOutboxEntry
+from providers.models import InboundMessage, Provider, SandboxOutboxEntry
 from tests.factories import AppFactory, ProviderFactory, issue_key
 from tests.helpers import assert_error, verified_with
 from tests.providers.test_meta_whatsapp import CREDS, envelope, post_signed
@@ -328,22 +328,25 @@ def test_a_meta_button_reply_matches_by_its_payload(client, anon_client, tenant,
 
 
 @pytest.mark.parametrize(
-    "text, payload, expected",
+    "provider_type, text, payload, expected",
     [
-        (" Yes ", {}, ["Yes"]),
-        ("Yes, deliver it", {"message": {"type": "button", "button": {
+        ("meta_whatsapp", " Yes ", {}, ["Yes"]),
+        ("meta_whatsapp", "Yes, deliver it", {"message": {"type": "button", "button": {
             "payload": "CONFIRM", "text": "Yes, deliver it"}}}, ["Yes, deliver it", "CONFIRM"]),
-        ("Confirm", {"message": {"type": "interactive", "interactive": {
+        ("meta_whatsapp", "Confirm", {"message": {"type": "interactive", "interactive": {
             "type": "button_reply", "button_reply": {"id": "c-1", "title": "Confirm"}}}},
          ["Confirm", "c-1"]),
-        ("Confirm", {"message": {"type": "BUTTON", "text": "Confirm", "payload": "C"}},
+        ("infobip", "Confirm", {"message": {"type": "BUTTON", "text": "Confirm", "payload": "C"}},
          ["Confirm", "C"]),  # Infobip
-        ("Confirm", {"message": {"type": "INTERACTIVE_BUTTON_REPLY", "id": "c-2",
+        ("infobip", "Confirm", {"message": {"type": "INTERACTIVE_BUTTON_REPLY", "id": "c-2",
                                  "title": "Confirm"}}, ["Confirm", "c-2"]),  # Infobip
-        ("Confirm", {"ButtonText": "Confirm", "ButtonPayload": "C3"}, ["Confirm", "C3"]),  # Twilio
+        ("twilio", "Confirm", {"ButtonText": "Confirm", "ButtonPayload": "C3"},
+         ["Confirm", "C3"]),
     ],
 )  # fmt: skip
-def test_what_a_reply_says_per_provider(text, payload, expected):
+def test_what_a_reply_says_per_provider(provider_type, text, payload, expected):
     from conversations.services import reply_candidates
 
-    assert reply_candidates(InboundMessage(text=text, payload=payload)) == expected
+    provider = Provider(provider_type=provider_type)
+    inbound = InboundMessage(text=text, payload=payload, provider=provider)
+    assert reply_candidates(inbound) == expected
