@@ -87,10 +87,12 @@ INSTALLED_APPS = [
     "axes",
     "tenants",
     "contacts",
+    "uploads",
     "providers",
     "messaging",
     "notifications",
     "conversations",
+    "omnichannel",
 ]
 
 MIDDLEWARE = [
