@@ -326,7 +326,8 @@ def test_a_step_provider_and_a_suppressed_first_step(client, tenant, sandbox, ru
     ProviderFactory(tenant=tenant, name="second", is_tenant_default=False)
     client.post("/api/v1/suppressions", {"channel": "whatsapp", "address": OK}, format="json")
     r = omni(client, run_tasks, messages=[
-        {"channel": "whatsapp", "text": "wa"}, {"channel": "sms", "text": "sms", "provider": "second"},
+        {"channel": "whatsapp", "text": "wa"},
+        {"channel": "sms", "text": "sms", "provider": "second"},
     ])  # fmt: skip
     assert r.status_code == 201, r.content
     wa, sms = (Message.objects.get(pk=m["messageId"]) for m in r.json()["messages"])
