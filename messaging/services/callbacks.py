@@ -26,7 +26,6 @@ from tenants.models import App
 
 from ..models import CallbackAttempt, CallbackDelivery, Message
 from ..queue import DELIVER_CALLBACKS, enqueue
-from .status import callback_enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ def webhook_enqueue(
         payload=payload,
         next_attempt_at=timezone.now(),
     )
-    callback_enqueue_on_commit(delivery.pk)
+    transaction.on_commit(lambda: enqueue(DELIVER_CALLBACKS, [delivery.pk]))
     return delivery
 
 
