@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
@@ -91,7 +92,8 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     # --- another tenant's object is a 404 --------------------------------------------------
     def _require(self, request: HttpRequest, object_id: str | None) -> None:
-        if object_id is not None and self.get_object(request, object_id) is None:
+        # The URL holds the admin's quoted pk ("_" is "_5F"), as Django's own views unquote it.
+        if object_id is not None and self.get_object(request, unquote(object_id)) is None:
             raise Http404("No such object.")
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
