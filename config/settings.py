@@ -315,6 +315,9 @@ DISPATCH_SEND_TIMEOUT = 30.0
 # A handed-over claim whose worker died waits this long for a late report before the
 # tenant's policy (resend or hold) applies.
 DISPATCH_UNKNOWN_GRACE = env.float("DISPATCH_UNKNOWN_GRACE", default=30.0)
+# A sent message with no final report when its validity passes ends EXPIRED this long after
+# (seconds): room for a provider's own expiry report, which says more than ours.
+SENT_EXPIRY_GRACE = env.float("SENT_EXPIRY_GRACE", default=300.0)
 # The ticker's period (0 turns it off; the sweep then fires the timers once a minute).
 DISPATCH_TICK = env.float("DISPATCH_TICK", default=0.5)
 # A queued dispatch run older than this no longer stops another wake-up (a lost task).

@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/v1/", include("notifications.urls")),
     # Before messaging's too: POST messages/two-way is the conversations app's.
     path("api/v1/", include("conversations.urls")),
+    path("api/v1/", include("omnichannel.urls")),
     path("api/v1/", include("messaging.api.urls")),
     path("api/v1/", include("messaging.api.contacts_urls")),
     path(

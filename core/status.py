@@ -16,6 +16,7 @@ CANCELLED = "CANCELLED"
 GROUPS = (PENDING, DELIVERED, UNDELIVERABLE, EXPIRED, REJECTED, CANCELLED)
 
 PENDING_SCHEDULED = "PENDING_SCHEDULED"
+PENDING_FAILOVER = "PENDING_FAILOVER"
 PENDING_ACCEPTED = "PENDING_ACCEPTED"
 PENDING_WAITING_RETRY = "PENDING_WAITING_RETRY"
 PENDING_PROCESSING = "PENDING_PROCESSING"
@@ -33,6 +34,7 @@ REJECTED_PROVIDER = "REJECTED_PROVIDER"
 REJECTED_CONTENT = "REJECTED_CONTENT"
 REJECTED_SUPPRESSED = "REJECTED_SUPPRESSED"
 CANCELLED_BY_CLIENT = "CANCELLED_BY_CLIENT"
+CANCELLED_NOT_NEEDED = "CANCELLED_NOT_NEEDED"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,12 @@ class Status:
 
 
 _ALL = [
+    Status(
+        PENDING_FAILOVER,
+        PENDING,
+        0,
+        "Held: a later channel of its omnimessage, sent only if the one before it fails.",
+    ),
     Status(PENDING_SCHEDULED, PENDING, 0, "Held until its scheduled time."),
     Status(PENDING_ACCEPTED, PENDING, 10, "Accepted; waiting to be sent."),
     Status(PENDING_WAITING_RETRY, PENDING, 15, "A transient error occurred; it will be retried."),
@@ -82,15 +90,21 @@ _ALL = [
         "Not sent: the recipient opted out of this channel (suppression list).",
     ),
     Status(CANCELLED_BY_CLIENT, CANCELLED, 50, "Cancelled before it was sent."),
+    Status(
+        CANCELLED_NOT_NEEDED,
+        CANCELLED,
+        50,
+        "Not sent: an earlier channel of its omnimessage reached the recipient.",
+    ),
 ]
 STATUSES: dict[str, Status] = {s.name: s for s in _ALL}
 
 # Statuses a dispatcher may claim; statuses a client may cancel.
 SENDABLE = (PENDING_ACCEPTED, PENDING_WAITING_RETRY)
-CANCELLABLE = (PENDING_SCHEDULED, PENDING_ACCEPTED, PENDING_WAITING_RETRY)
+CANCELLABLE = (PENDING_SCHEDULED, PENDING_FAILOVER, PENDING_ACCEPTED, PENDING_WAITING_RETRY)
 FINAL = tuple(s.name for s in _ALL if s.is_final)
 # Internal steps that the app is not called back for.
-SILENT = (PENDING_ACCEPTED, PENDING_PROCESSING, PENDING_SCHEDULED)
+SILENT = (PENDING_ACCEPTED, PENDING_PROCESSING, PENDING_SCHEDULED, PENDING_FAILOVER)
 
 
 def get(name: str) -> Status:

@@ -154,6 +154,12 @@ class Message(models.Model):
                 name="msg_waiting_expiry",
                 condition=models.Q(status__in=["PENDING_ACCEPTED", "PENDING_WAITING_RETRY"]),
             ),
+            # Sent and waiting for a final report: expired when its validity passes.
+            models.Index(
+                fields=["expires_at"],
+                name="msg_sent_expiry",
+                condition=models.Q(status="PENDING_ENROUTE"),
+            ),
             models.Index(
                 fields=["resent_from"],
                 name="msg_resent_from",

@@ -693,8 +693,14 @@ def _check_text_fields(entry: dict, keys: tuple[str, ...], path: str, errors: _E
             errors.add("template_syntax", f"The {key} does not parse: {exc}.", f"{path}.{key}")
 
 
-def message_accept(*, app: App, body: Any) -> tuple[MessageRequest, list[AcceptedMessage]]:
-    """Validate, render and store a send request; enqueue its dispatch after commit."""
+def message_accept(
+    *, app: App, body: Any, hold: bool = False, expires_in: timedelta | None = None
+) -> tuple[MessageRequest, list[AcceptedMessage]]:
+    """Validate, render and store a send request; enqueue its dispatch after commit.
+
+    For the omnichannel app: `hold` stores the messages PENDING_FAILOVER (a later channel of
+    an omnimessage, released only if the one before it fails), and `expires_in` replaces the
+    validity in minutes (a step's ttl is in seconds)."""
     if not isinstance(body, dict):
         raise ApiError("invalid_type", "The request body must be a JSON object.")
     errors = _Errors()
@@ -759,7 +765,10 @@ def message_accept(*, app: App, body: Any) -> tuple[MessageRequest, list[Accepte
         errors.add(code, detail, source)
     errors.raise_if_any()
     verdicts = _verdicts(app, planned)
-    return _persist(app=app, opts=opts, planned=planned, now=now, count=count, verdicts=verdicts)
+    return _persist(
+        app=app, opts=opts, planned=planned, now=now, count=count, verdicts=verdicts,
+        hold=hold, expires_in=expires_in,
+    )  # fmt: skip
 
 
 _ENTRY_FIELDS = {
@@ -875,10 +884,14 @@ def _persist(
     now: datetime,
     count: int,
     verdicts: list[Verdict | None] | None = None,
+    hold: bool = False,
+    expires_in: timedelta | None = None,
 ) -> tuple[MessageRequest, list[AcceptedMessage]]:
     start = opts.scheduled_at or now
-    expires_at = start + timedelta(minutes=opts.validity)
+    expires_at = start + (expires_in or timedelta(minutes=opts.validity))
     initial = st.PENDING_SCHEDULED if opts.scheduled_at else st.PENDING_ACCEPTED
+    if hold:
+        initial = st.PENDING_FAILOVER
     # Inside the view's transaction no savepoint is needed: any error here fails the request.
     with transaction.atomic(savepoint=False):
         request = MessageRequest.objects.create(

@@ -26,6 +26,7 @@ from tenants.models import App
 
 from ..models import CallbackAttempt, CallbackDelivery, Message
 from ..queue import DELIVER_CALLBACKS, enqueue
+from .status import callback_enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def webhook_enqueue(
         payload=payload,
         next_attempt_at=timezone.now(),
     )
-    transaction.on_commit(lambda: enqueue(DELIVER_CALLBACKS, [delivery.pk]))
+    callback_enqueue_on_commit(delivery.pk)
     return delivery
 
 

@@ -84,23 +84,35 @@ def callbacks_batched():
         transaction.on_commit(lambda: ids and enqueue(DELIVER_CALLBACKS, list(ids)))
 
 
-def _callback_for(message: Message, at: datetime) -> None:
-    if message.status not in st.SILENT:  # a conversation's status webhook hears it too
-        message_status_changed.send(sender=Message, messages=[message], at=at)
-    if message.status in st.SILENT or not message.request.callback_url:
-        return
-    delivery = CallbackDelivery.objects.create(
-        app_id=message.app_id,
-        message=message,
-        url=message.request.callback_url,
-        payload=callback_payload(message, at),
-        next_attempt_at=at,
-    )
+def callback_enqueue_on_commit(delivery_id: int) -> None:
+    """Deliver a stored callback once the transaction commits: with the batch when one is
+    open (so it goes after the callbacks queued before it, in order), else on its own."""
     batch = _callback_batch.get()
     if batch is not None:
-        transaction.on_commit(lambda: batch.append(delivery.pk))  # only if it commits
+        transaction.on_commit(lambda: batch.append(delivery_id))
     else:
-        enqueue_on_commit(DELIVER_CALLBACK, delivery.pk)
+        transaction.on_commit(lambda: enqueue(DELIVER_CALLBACKS, [delivery_id]))
+
+
+def _callback_for(message: Message, at: datetime) -> None:
+    if message.status in st.SILENT:
+        return
+    if message.request.callback_url:
+        delivery = CallbackDelivery.objects.create(
+            app_id=message.app_id,
+            message=message,
+            url=message.request.callback_url,
+            payload=callback_payload(message, at),
+            next_attempt_at=at,
+        )
+        batch = _callback_batch.get()
+        if batch is not None:
+            transaction.on_commit(lambda: batch.append(delivery.pk))  # only if it commits
+        else:
+            enqueue_on_commit(DELIVER_CALLBACK, delivery.pk)
+    # After the message's own callback: what the listeners send (a conversation's status
+    # webhook, an omnimessage's settlement) follows it.
+    message_status_changed.send(sender=Message, messages=[message], at=at)
 
 
 @dataclasses.dataclass

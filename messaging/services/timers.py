@@ -24,6 +24,7 @@ from tenants.models import Tenant
 
 from ..models import EarlyReport, Message, MessageEvent
 from ..queue import wake_dispatchers
+from ..signals import ticked
 from .status import (
     Change,
     early_reports_apply,
@@ -99,6 +100,38 @@ def expire_waiting(now: datetime) -> int:
     ]
     with transaction.atomic():
         return len(messages_transition_bulk(changes=changes, source="timer", expect=waiting))
+
+
+def expire_sent(now: datetime) -> int:
+    """Messages sent but never reported final when their validity (and a grace period for a
+    provider's late report) has passed end EXPIRED: no message waits forever for a delivery
+    report that never comes. PENDING_UNKNOWN is not among them: its outcome is reconciled by
+    its own policy, never guessed."""
+    cutoff = now - timedelta(seconds=settings.SENT_EXPIRY_GRACE)
+    messages = list(
+        Message.objects.filter(status=st.PENDING_ENROUTE, expires_at__lte=cutoff).select_related(
+            "request"
+        )[:SETTLE_BATCH]
+    )
+    if not messages:
+        return 0
+    changes = [
+        Change(
+            m,
+            st.EXPIRED_EXPIRED,
+            error=(
+                "VALIDITY_PASSED",
+                "Its validity passed without a final report from the provider.",
+                True,
+            ),
+        )
+        for m in messages
+    ]
+    with transaction.atomic():
+        moved = messages_transition_bulk(
+            changes=changes, source="timer", expect=[st.PENDING_ENROUTE]
+        )
+        return len(moved)
 
 
 def leases_settle(now: datetime) -> dict[str, int]:
@@ -276,8 +309,12 @@ def tick(now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     counts: dict[str, int] = {
         "released": release_scheduled(now),
-        "expired": expire_waiting(now),
+        "expired": expire_waiting(now) + expire_sent(now),
     }
+    # The layers above (omnichannel: a step's validity) keep their own timers here.
+    for _receiver, result in ticked.send(sender=None, now=now):
+        for key, value in (result or {}).items():
+            counts[key] = counts.get(key, 0) + value
     counts.update(leases_settle(now))
     counts.update(unknowns_settle(now))
     if backlog_due(now):
