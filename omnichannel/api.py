@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from core.status import STATUSES
+from messaging.api import examples as ex
 from messaging.api import schema as sc
 from messaging.api.idempotency import idempotent
 from messaging.api.views import TenantScoped
@@ -84,6 +84,7 @@ def omnimessage_data(omni: OmniMessage) -> dict[str, Any]:
 # --- schema ----------------------------------------------------------------------------------
 
 CHANNEL_CHOICES = [c.upper() for c in OMNI_CHANNELS] + list(OMNI_CHANNELS)
+OMNI_STATES = [s for s, _ in OmniMessage.State.choices]
 SUCCESS_CHOICES = ["DELIVERED", "SEEN", "READ"]
 
 
@@ -170,12 +171,6 @@ class OmniAcceptedSerializer(serializers.Serializer):
     messages = OmniAcceptedMessageSerializer(many=True)
 
 
-class StatusSerializer(serializers.Serializer):
-    groupName = serializers.CharField()
-    name = serializers.ChoiceField(list(STATUSES))
-    description = serializers.CharField()
-
-
 class ErrorInfoSerializer(serializers.Serializer):
     code = serializers.CharField()
     description = serializers.CharField()
@@ -185,7 +180,7 @@ class ErrorInfoSerializer(serializers.Serializer):
 class ChannelStatusSerializer(serializers.Serializer):
     channel = serializers.ChoiceField(list(OMNI_CHANNELS))
     messageId = serializers.UUIDField()
-    status = StatusSerializer()
+    status = sc.StatusSerializer()
     error = ErrorInfoSerializer(allow_null=True)
     timestamp = serializers.DateTimeField()
 
@@ -193,14 +188,14 @@ class ChannelStatusSerializer(serializers.Serializer):
 class OmniStatusSerializer(serializers.Serializer):
     omnimessageId = serializers.UUIDField()
     to = serializers.CharField()
-    state = serializers.ChoiceField([s for s, _ in OmniMessage.State.choices])
+    state = serializers.ChoiceField(OMNI_STATES)
     statuses = ChannelStatusSerializer(many=True)
 
 
 class OmniSerializer(serializers.Serializer):
     omnimessageId = serializers.UUIDField()
     to = serializers.CharField()
-    state = serializers.ChoiceField([s for s, _ in OmniMessage.State.choices])
+    state = serializers.ChoiceField(OMNI_STATES)
     scenarioKey = serializers.CharField(allow_null=True)
     scheduledAt = serializers.DateTimeField(allow_null=True)
     createdAt = serializers.DateTimeField()
@@ -238,6 +233,100 @@ SCENARIO_EXAMPLE = OpenApiExample(
         "default": True,
     },
 )
+_STEP_STATUS = {
+    "groupName": "DELIVERED",
+    "name": "DELIVERED_TO_HANDSET",
+    "description": "Delivered to the recipient.",
+}
+_MESSAGE_IDS = ("6f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b", "7a2d3e4f-5b6c-4d8e-9fa0-1b2c3d4e5f60")
+_SCENARIO = {
+    "key": "3f9a0c1e2b4d4e6f8a0b1c2d3e4f5a6b",
+    "name": "WhatsApp then SMS",
+    "flow": [
+        {"channel": "WHATSAPP", "from": "+14155550199", "validity": 10},
+        {"channel": "SMS", "from": "ACME"},
+    ],
+    "default": True,
+    "createdAt": "2026-12-01T09:00:00+00:00",
+    "updatedAt": "2026-12-01T09:00:00+00:00",
+}
+_ACCEPTED = {
+    "omnimessageId": _OMNI_ID,
+    "to": "+14155550100",
+    "messages": [
+        {"messageId": _MESSAGE_IDS[0], "channel": "whatsapp", "sender": "+14155550199"},
+        {"messageId": _MESSAGE_IDS[1], "channel": "sms", "sender": "ACME"},
+    ],
+}
+_OMNI = {
+    "omnimessageId": _OMNI_ID,
+    "to": "+14155550100",
+    "state": "DELIVERED",
+    "scenarioKey": None,
+    "scheduledAt": None,
+    "createdAt": "2026-12-01T09:00:00+00:00",
+    "settledAt": "2026-12-01T09:10:04+00:00",
+    "steps": [
+        {"position": 0, "channel": "whatsapp", "messageId": _MESSAGE_IDS[0], "state": "failed",
+         "successStatus": "SEEN", "windowSeconds": 600,
+         "startedAt": "2026-12-01T09:00:00+00:00", "deadline": "2026-12-01T09:10:00+00:00",
+         "endedAt": "2026-12-01T09:10:00+00:00", "outcome": "not read within 600 s",
+         "status": {"groupName": "DELIVERED", "name": "DELIVERED_TO_HANDSET",
+                    "description": "Delivered to the recipient."}},
+        {"position": 1, "channel": "sms", "messageId": _MESSAGE_IDS[1], "state": "succeeded",
+         "successStatus": "DELIVERED", "windowSeconds": 172800,
+         "startedAt": "2026-12-01T09:10:00+00:00", "deadline": "2026-12-03T09:10:00+00:00",
+         "endedAt": "2026-12-01T09:10:04+00:00", "outcome": None, "status": _STEP_STATUS},
+    ],
+}  # fmt: skip
+_STATUSES = {
+    "omnimessageId": _OMNI_ID,
+    "to": "+14155550100",
+    "state": "DELIVERED",
+    "statuses": [
+        {"channel": "whatsapp", "messageId": _MESSAGE_IDS[0],
+         "status": {"groupName": "DELIVERED", "name": "DELIVERED_TO_HANDSET",
+                    "description": "Delivered to the recipient."},
+         "error": None, "timestamp": "2026-12-01T09:00:02+00:00"},
+        {"channel": "sms", "messageId": _MESSAGE_IDS[1], "status": _STEP_STATUS,
+         "error": None, "timestamp": "2026-12-01T09:10:04+00:00"},
+    ],
+}  # fmt: skip
+SCENARIO_LIST = [ex._ok("Scenarios", ex._page(_SCENARIO)), ex.UNAUTHORIZED]
+SCENARIO_ONE = [ex._ok("Scenario", _SCENARIO), ex.NOT_FOUND]
+SCENARIO_CREATED = [
+    ex._ok("Created", _SCENARIO, "201"),
+    ex._error(
+        "Bad channel",
+        "invalid_channel",
+        400,
+        "channel is one of SMS, WHATSAPP, VIBER, RCS (an omnimessage goes to one phone number).",
+        "flow[1].channel",
+    ),
+]
+SCENARIO_DELETE = [ex.NOT_FOUND]
+OMNI_ACCEPTED = [
+    ex._ok("Accepted", _ACCEPTED, "201"),
+    ex._error(
+        "Both validity and ttl",
+        "ambiguous_validity",
+        400,
+        "give validity or ttl, not both.",
+        "messages[0].ttl",
+    ),
+]
+OMNI_ONE = [ex._ok("Omnimessage", _OMNI), ex.NOT_FOUND]
+OMNI_CANCELLED = [
+    ex._ok("Cancelled", {}, "202"),
+    ex._error(
+        "Already sent",
+        "already_sent",
+        409,
+        "The omnimessage can no longer be cancelled: it is PENDING and its first message "
+        "PENDING_ENROUTE.",
+    ),
+]
+OMNI_STATUS = [ex._ok("Every channel tried", _STATUSES), ex.NOT_FOUND]
 OMNI_ID = OpenApiParameter(
     "omnimessage_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
     description="The omnimessageId.",
@@ -257,6 +346,7 @@ class ScenarioListView(TenantScoped):
         operation_id="scenarios_list",
         parameters=sc.PAGE_PARAMETERS,
         responses={200: ScenarioPageSerializer, **sc.errors(404, list_page=True)},
+        examples=SCENARIO_LIST,
         tags=["omnichannel"],
     )
     def get(self, request):
@@ -269,7 +359,7 @@ class ScenarioListView(TenantScoped):
         request=ScenarioInSerializer,
         parameters=[sc.IDEMPOTENCY_KEY],
         responses={201: ScenarioSerializer, **sc.errors(409, 413, 415, post=True)},
-        examples=[SCENARIO_EXAMPLE],
+        examples=[SCENARIO_EXAMPLE, *SCENARIO_CREATED],
         tags=["omnichannel"],
     )
     @idempotent
@@ -286,6 +376,7 @@ class ScenarioDetailView(TenantScoped):
         summary="A scenario",
         parameters=[SCENARIO_KEY],
         responses={200: ScenarioSerializer, **sc.errors(404)},
+        examples=SCENARIO_ONE,
         tags=["omnichannel"],
     )
     def get(self, request, key):
@@ -296,6 +387,7 @@ class ScenarioDetailView(TenantScoped):
         parameters=[SCENARIO_KEY],
         request=ScenarioPatchSerializer,
         responses={200: ScenarioSerializer, **sc.errors(404, 413, 415)},
+        examples=[SCENARIO_EXAMPLE, *SCENARIO_ONE],
         tags=["omnichannel"],
     )
     def patch(self, request, key):
@@ -306,6 +398,7 @@ class ScenarioDetailView(TenantScoped):
         summary="Delete a scenario (omnimessages sent with it keep their steps)",
         parameters=[SCENARIO_KEY],
         responses={204: None, **sc.errors(404)},
+        examples=SCENARIO_DELETE,
         tags=["omnichannel"],
     )
     def delete(self, request, key):
@@ -319,7 +412,7 @@ class OmniListView(TenantScoped):
         request=OmniInSerializer,
         parameters=[sc.IDEMPOTENCY_KEY],
         responses={201: OmniAcceptedSerializer, **sc.errors(409, 413, 415, post=True)},
-        examples=[OMNI_EXAMPLE],
+        examples=[OMNI_EXAMPLE, *OMNI_ACCEPTED],
         tags=["omnichannel"],
     )
     @idempotent
@@ -343,6 +436,7 @@ class OmniDetailView(TenantScoped):
         summary="An omnimessage: its state and every step",
         parameters=[OMNI_ID],
         responses={200: OmniSerializer, **sc.errors(404)},
+        examples=OMNI_ONE,
         tags=["omnichannel"],
     )
     def get(self, request, omnimessage_id):
@@ -352,6 +446,7 @@ class OmniDetailView(TenantScoped):
         summary="Cancel an omnimessage that has not left (scheduled, or not yet sent)",
         parameters=[OMNI_ID],
         responses={202: EmptySerializer, **sc.errors(404, 409)},
+        examples=OMNI_CANCELLED,
         tags=["omnichannel"],
     )
     def delete(self, request, omnimessage_id):
@@ -364,6 +459,7 @@ class OmniStatusView(TenantScoped):
         summary="The delivery report of every channel tried, in send order",
         parameters=[OMNI_ID],
         responses={200: OmniStatusSerializer, **sc.errors(404)},
+        examples=OMNI_STATUS,
         tags=["omnichannel"],
     )
     def get(self, request, omnimessage_id):

@@ -72,7 +72,15 @@ class OmniMessage(models.Model):
 
     class Meta:
         verbose_name = "omnimessage"
-        indexes = [models.Index(fields=["tenant", "-created_at"], name="omni_tenant_created")]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="omni_tenant_created"),
+            # The tick's release of scheduled omnimessages whose time came.
+            models.Index(
+                fields=["scheduled_at"],
+                name="omni_scheduled",
+                condition=models.Q(state="SCHEDULED"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"omnimessage to {self.to} ({self.state})"

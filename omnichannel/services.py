@@ -639,16 +639,15 @@ def _react(step: OmniStep, now: datetime) -> None:
         if _step_end(step, OmniStep.State.SKIPPED, step.message.status, now):
             _rest_skip(omni, now, st.CANCELLED_BY_CLIENT, "its omnimessage was cancelled")
             _settle(omni, OmniMessage.State.CANCELLED, now)
-    elif omni.state == OmniMessage.State.SCHEDULED and step.message.status != st.PENDING_SCHEDULED:
-        OmniMessage.objects.filter(pk=omni.pk, state=OmniMessage.State.SCHEDULED).update(
-            state=OmniMessage.State.PENDING
-        )
 
 
 def messages_status_changed(messages: list[Message], at: datetime) -> int:
-    """The status changes of step messages (one query for the batch, none when no active step
-    is among them)."""
-    by_id = {m.pk: m for m in messages}
+    """The status changes of step messages: one query for a batch that holds a final status,
+    none for the rest (a step moves on only when its message ends; sending, the commonest
+    change, costs nothing here)."""
+    by_id = {m.pk: m for m in messages if st.get(m.status).is_final}
+    if not by_id:
+        return 0
     steps = list(
         OmniStep.objects.filter(message_id__in=list(by_id), state=OmniStep.State.ACTIVE)
         .select_related("omnimessage__app")
@@ -664,6 +663,11 @@ def steps_due(now: datetime | None = None) -> dict[str, int]:
     on; also the safety net for a status change whose signal was missed (a step whose message
     is final)."""
     now = now or timezone.now()
+    # A scheduled omnimessage whose time came is on its way (its first message is released by
+    # messaging's own timer in the same tick); one statement, not one per status change.
+    OmniMessage.objects.filter(state=OmniMessage.State.SCHEDULED, scheduled_at__lte=now).update(
+        state=OmniMessage.State.PENDING
+    )
     failed = [s for s in st.FINAL if st.group_of(s) != st.DELIVERED]
     delivered = [s for s in st.FINAL if st.group_of(s) == st.DELIVERED]
     steps = list(

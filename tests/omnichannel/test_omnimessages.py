@@ -339,3 +339,10 @@ def test_a_step_provider_and_a_suppressed_first_step(client, tenant, sandbox, ru
 def test_bad_ttl(client, sandbox, run_tasks, ttl):
     r = omni(client, run_tasks, messages=[{"channel": "sms", "text": "x", "ttl": ttl}])
     assert_error(r, 400, "messages[0].ttl")
+
+
+def test_an_unknown_field_of_a_step_is_refused_and_nothing_is_stored(client, sandbox, run_tasks):
+    r = omni(client, run_tasks, messages=[{"channel": "sms", "text": "Hi", "colour": "red"}])
+    assert_error(r, 400, source="messages[0].colour")
+    assert not Message.objects.exists()
+    assert not OmniMessage.objects.exists()
