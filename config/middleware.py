@@ -21,6 +21,9 @@ class NulInUrlMiddleware:
         return self.get_response(request)
 
 
+MEDIA_UPLOAD_PATH = "/api/v1/media"
+
+
 class ApiRequestSizeMiddleware:
     """Refuse an API body over the limit with 413 before anything reads it."""
 
@@ -33,7 +36,16 @@ class ApiRequestSizeMiddleware:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 length = 0
-            if length > settings.API_MAX_BODY_BYTES:
+            if request.path == MEDIA_UPLOAD_PATH:  # a file upload: the documents' limit
+                if length > settings.MEDIA_MAX_BODY_BYTES:
+                    return json_error(
+                        "file_too_large",
+                        f"The upload is {length} bytes; files are at most "
+                        f"{settings.MEDIA_MAX_DOCUMENT_BYTES} bytes (100 MB).",
+                        413,
+                        source="file",
+                    )
+            elif length > settings.API_MAX_BODY_BYTES:
                 return json_error(
                     "request_too_large",
                     f"The request body is {length} bytes; the limit is "

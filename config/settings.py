@@ -187,11 +187,55 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+
+
+def media_storage(kind: str, get, media_root: Path) -> dict:
+    """STORAGES["default"], where uploaded media (POST /api/v1/media) go: files under
+    MEDIA_ROOT, or with MEDIA_STORAGE=s3 a private S3-compatible bucket (django-storages;
+    AWS S3, MinIO, Ceph, R2 ...). `get(name)` reads a variable ("" when unset)."""
+    if kind == "filesystem":
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(media_root)},
+        }
+    if kind != "s3":
+        raise ImproperlyConfigured(f"MEDIA_STORAGE is filesystem or s3, not {kind!r}")
+    if not get("AWS_STORAGE_BUCKET_NAME"):
+        raise ImproperlyConfigured("MEDIA_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
+    options = {
+        "bucket_name": get("AWS_STORAGE_BUCKET_NAME"),
+        # Files are fetched through our signed links (uploads.views), never made public.
+        "default_acl": None,
+        "querystring_auth": True,
+        "file_overwrite": False,
+    }
+    for option, name in (
+        ("endpoint_url", "AWS_S3_ENDPOINT_URL"),  # S3-compatible: MinIO, Ceph, R2 ...
+        ("region_name", "AWS_S3_REGION_NAME"),
+        ("access_key", "AWS_ACCESS_KEY_ID"),  # unset: boto3's chain (instance role, ...)
+        ("secret_key", "AWS_SECRET_ACCESS_KEY"),
+        ("addressing_style", "AWS_S3_ADDRESSING_STYLE"),  # "path" for most MinIO setups
+        ("location", "AWS_LOCATION"),  # a key prefix inside the bucket
+    ):
+        if get(name):
+            options[option] = get(name)
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_STORAGE = env.str("MEDIA_STORAGE", default="filesystem")
+# API.md's limits: images (jpg, jpeg, png) up to 5 MB, documents (pdf, doc, docx) up to 100 MB.
+MEDIA_MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MEDIA_MAX_DOCUMENT_BYTES = 100 * 1024 * 1024
+# Seconds the `url` in GET /api/v1/media/{mediaId} works (a send's link lives as long as the
+# message may wait: uploads.services.SEND_LINK_MAX_AGE).
+MEDIA_URL_MAX_AGE = env.int("MEDIA_URL_MAX_AGE", default=3600)
+
 # Production serves the collected files through whitenoise (WhiteNoiseMiddleware), compressed
 # and under content-hashed names (`collectstatic` first). With DEBUG (make run, tests) files are
 # found in place and nothing needs collecting.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": media_storage(MEDIA_STORAGE, lambda name: env.str(name, default=""), MEDIA_ROOT),
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -228,6 +272,8 @@ CONTENT_SECURITY_POLICY = {
 API_MAX_BODY_BYTES = 5 * 1024 * 1024
 API_MAX_MESSAGES = 10_000
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES + 1024 * 1024
+# POST /api/v1/media: the largest document plus room for the multipart envelope.
+MEDIA_MAX_BODY_BYTES = MEDIA_MAX_DOCUMENT_BYTES + 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = None
 
 REST_FRAMEWORK = {
@@ -258,7 +304,14 @@ SPECTACULAR_SETTINGS = {
         "messaging.api.schema.postprocess",
     ],
     # One name for the channel list (providers' channels, templates' mode, messages' channel).
-    "ENUM_NAME_OVERRIDES": {"ChannelEnum": "messaging.api.schema.CHANNELS"},
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "messaging.api.schema.CHANNELS",
+        "MediaKindEnum": "messaging.api.schema.MEDIA_KINDS",
+        "MediaContentTypeEnum": "messaging.api.schema.MEDIA_CONTENT_TYPES",
+        "OmniChannelEnum": "omnichannel.models.OMNI_CHANNELS",
+        "FlowChannelEnum": "omnichannel.api.CHANNEL_CHOICES",
+        "OmniStateEnum": "omnichannel.api.OMNI_STATES",
+    },
     # Swagger UI and Redoc from the installed sidecar package: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -1,9 +1,16 @@
 """Test settings: the real settings with development defaults, tasks run inline."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("ALLOW_PRIVATE_URLS", "true")
+if "MEDIA_ROOT" not in os.environ:
+    # Uploaded media in a directory of the run's own (tests/e2e's worker inherits it).
+    os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="test-media-")
+    atexit.register(shutil.rmtree, os.environ["MEDIA_ROOT"], ignore_errors=True)
 
 from config.settings import *  # noqa: E402,F403
 from config.settings import BASE_DIR, DATABASES, Q_CLUSTER  # noqa: E402

@@ -62,6 +62,8 @@ urlpatterns = [
         provider_views.inbound_webhook,
         name="webhook-inbound",
     ),
+    # Uploaded media behind signed links (no API key): what providers fetch to send a file.
+    path("", include("uploads.urls")),
     path("healthz", healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page links: the admin's icon, not a 404.
     path("favicon.ico", lambda request: redirect(static("favicon.svg"), permanent=True)),

@@ -11,7 +11,7 @@ from django.utils.html import format_html_join
 from tenants.models import Role
 from tenants.scoping import TenantScopedAdmin
 
-from . import services
+from . import quiet, services
 from .models import (
     KIND_OF_CHANNEL,
     CareWindow,
@@ -51,16 +51,59 @@ class ContactAddressInline(admin.TabularInline):
     extra = 1
 
 
+class ContactForm(forms.ModelForm):
+    class Meta:
+        model = Contact
+        fields = (
+            "tenant", "external_id", "name", "locale", "attributes", "time_zone", "quiet_hours",
+            "quiet_start", "quiet_end",
+        )  # fmt: skip
+        widgets = {
+            "quiet_start": forms.TimeInput(format="%H:%M"),
+            "quiet_end": forms.TimeInput(format="%H:%M"),
+        }
+
+    def clean_time_zone(self) -> str:
+        name = (self.cleaned_data.get("time_zone") or "").strip()
+        if name and (problem := quiet.zone_problem(name)):
+            raise forms.ValidationError(problem)
+        return name
+
+    def clean(self):
+        data = super().clean()
+        if data.get("quiet_hours") == Contact.QuietHours.OWN:
+            start, end = data.get("quiet_start"), data.get("quiet_end")
+            if start is None or end is None:
+                self.add_error("quiet_start", "Hours of its own need a start and an end.")
+            elif start == end:
+                self.add_error("quiet_end", "The window closes when it opens: give another time.")
+        return data
+
+
 @admin.register(Contact)
 class ContactAdmin(TenantScopedAdmin):
+    form = ContactForm
     list_display = ("__str__", "external_id", "locale", "addresses_shown", "created_at")
-    list_filter = ("locale",)
+    list_filter = ("locale", "quiet_hours")
     search_fields = ("external_id", "name", "addresses__normalized")
-    fields = (
-        "tenant", "external_id", "name", "locale", "attributes", "suppressions_shown",
-        "care_window_shown", "created_at", "updated_at",
+    fieldsets = (
+        (None, {"fields": ("tenant", "external_id", "name", "locale", "attributes")}),
+        (
+            "Quiet hours",
+            {"fields": ("time_zone", "quiet_hours", ("quiet_start", "quiet_end"), "quiet_shown")},
+        ),
+        (
+            None,
+            {
+                "fields": (
+                    "suppressions_shown", "care_window_shown", "created_at", "updated_at",
+                )
+            },
+        ),
     )  # fmt: skip
-    readonly_fields = ("suppressions_shown", "care_window_shown", "created_at", "updated_at")
+    readonly_fields = (
+        "suppressions_shown", "care_window_shown", "quiet_shown", "created_at", "updated_at",
+    )  # fmt: skip
     inlines = [ContactAddressInline]
     view_roles = SUPPORT
 
@@ -76,6 +119,30 @@ class ContactAdmin(TenantScopedAdmin):
     @admin.display(description="addresses")
     def addresses_shown(self, obj: Contact) -> str:
         return ", ".join(a.normalized for a in obj.addresses.all())
+
+    @admin.display(description="in effect")
+    def quiet_shown(self, obj: Contact) -> str:
+        """What quiet hours mean for this contact now: its window and the zone it is read in."""
+        if obj.pk is None:
+            return "Shown once saved."
+        tenant = obj.tenant
+        if obj.quiet_hours == Contact.QuietHours.OFF:
+            return "None: its messages are never deferred."
+        if obj.quiet_hours == Contact.QuietHours.OWN and obj.quiet_start and obj.quiet_end:
+            policy = quiet.QuietPolicy(obj.quiet_start, obj.quiet_end)
+        else:
+            policy = quiet.tenant_policy(tenant)
+        if policy is None:
+            return "None: the tenant's quiet hours are off."
+        phones = [a.normalized for a in obj.addresses.all() if a.channel == "phone"]
+        if quiet.zone(obj.time_zone):
+            where = f"{obj.time_zone} (its own)"
+        elif phones and (found := quiet.phone_zone(phones[0])):
+            where = f"{found.key} (from {phones[0]})"
+        else:
+            where = f"{tenant.time_zone} (the tenant's)"
+        channels = ", ".join(sorted(quiet.quiet_channels(tenant))) or "no channel"
+        return f"{policy.label()} in {where}, on {channels}."
 
     @admin.display(description="suppressed")
     def suppressions_shown(self, obj: Contact) -> str:

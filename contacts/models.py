@@ -38,6 +38,24 @@ class Contact(models.Model):
     attributes = models.JSONField(
         default=dict, blank=True, help_text="Values templates read as {{contact.<name>}}."
     )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="IANA name (Australia/Sydney). Empty: the phone number's zone where it has "
+        "one, else the tenant's.",
+    )
+
+    class QuietHours(models.TextChoices):
+        TENANT = "", "The tenant's"
+        OWN = "own", "Its own (below), every day"
+        OFF = "off", "None: never deferred"
+
+    # Quiet hours (contacts.quiet): the tenant's window, one of its own, or none.
+    quiet_hours = models.CharField(
+        max_length=8, choices=QuietHours.choices, default=QuietHours.TENANT, blank=True
+    )
+    quiet_start = models.TimeField(null=True, blank=True, help_text="Its own window opens.")
+    quiet_end = models.TimeField(null=True, blank=True, help_text="Its own window closes.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

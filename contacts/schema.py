@@ -38,6 +38,30 @@ CHANNEL_NAMES = sorted(
 # --- answers ---------------------------------------------------------------------------------
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "enum": ["off"]},
+            {
+                "type": "object",
+                "properties": {
+                    "start": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+                    "end": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+                },
+                "required": ["start", "end"],
+                "additionalProperties": False,
+            },
+        ],
+        "nullable": True,
+        "description": 'Quiet hours: null the tenant\'s, "off" none (never deferred), or a '
+        'window of its own every day in local time, e.g. {"start": "22:00", "end": '
+        '"07:00"}.',
+    }
+)
+class QuietHoursField(serializers.Field):
+    """null: the tenant's; "off"; or {start, end}."""
+
+
 class ContactSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     externalId = serializers.CharField(allow_null=True, help_text="The app's own id, or null.")
@@ -47,6 +71,10 @@ class ContactSerializer(serializers.Serializer):
     email = serializers.ListField(child=serializers.CharField())
     push = serializers.ListField(child=serializers.CharField())
     attributes = AnyObject()
+    timeZone = serializers.CharField(
+        allow_null=True, help_text="IANA name; null: the phone number's, else the tenant's."
+    )
+    quietHours = QuietHoursField(allow_null=True)
     careWindowUntil = serializers.DateTimeField(
         allow_null=True, help_text="When the open WhatsApp window ends; null when none is open."
     )
@@ -118,6 +146,11 @@ class ContactInSerializer(Closed):
         allow_null=True,
         help_text="Names of letters, digits and _; on PATCH they merge (null removes one).",
     )
+    timeZone = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=64,
+        help_text="IANA name (Australia/Sydney); quiet hours are read in it.",
+    )  # fmt: skip
+    quietHours = QuietHoursField(required=False, allow_null=True)
 
 
 class ContactListInSerializer(Closed):
@@ -137,8 +170,8 @@ IMPORT_REQUEST = {
     "application/json": IMPORT_JSON,
     "text/csv": {
         "type": "string",
-        "description": "A header row: externalId, name, locale, phone, email, push (several "
-        "addresses separated by ;), any other column an attribute.",
+        "description": "A header row: externalId, name, locale, timeZone, phone, email, push "
+        "(several addresses separated by ;), any other column an attribute.",
     },
 }
 

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -23,8 +23,10 @@ from django.utils import timezone
 from core.addresses import email_checked
 from core.addresses import phone_e164 as core_phone_e164
 from core.errors import ApiError, ApiErrors
+from core.push import PushRecipientInvalid, push_recipient
 from tenants.models import Tenant
 
+from . import quiet
 from .models import (
     CARE_WINDOW_HOURS,
     DEFAULT_START_KEYWORDS,
@@ -41,7 +43,10 @@ from .models import (
 )
 
 ADDRESS_FIELDS = {KIND_PHONE: "phone", KIND_EMAIL: "email", KIND_PUSH: "push"}
-CONTACT_FIELDS = ("externalId", "name", "locale", "attributes", "phone", "email", "push")
+CONTACT_FIELDS = (
+    "externalId", "name", "locale", "attributes", "phone", "email", "push", "timeZone",
+    "quietHours",
+)  # fmt: skip
 MAX_ADDRESSES = 10
 IMPORT_MAX_ROWS = 5000
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
@@ -56,16 +61,18 @@ def phone_e164(value: str, region: str) -> str:
 
 
 def address_normalize(kind: str, value: Any, region: str) -> str:
-    """The look-up form of an address of `kind`: E.164, lower-case email, the token as is."""
+    """The look-up form of an address of `kind`: E.164, lower-case email, a push token as is
+    (a Web Push subscription as compact JSON, core.push)."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be a non-empty string")
     if kind == KIND_PHONE:
         return phone_e164(value, region)
     if kind == KIND_EMAIL:
         return email_checked(value).lower()
-    if len(value) > 2048:
-        raise ValueError("a push token is at most 2048 characters")
-    return value.strip()
+    try:  # a registration token, or a Web Push subscription's JSON in its one form
+        return push_recipient(value).address
+    except PushRecipientInvalid as exc:
+        raise ValueError(str(exc)) from None
 
 
 def channel_address(channel: str, value: str, region: str) -> str:
@@ -135,6 +142,21 @@ def _check(tenant: Tenant, body: Any, *, partial: bool) -> dict[str, Any]:
                 errors.append(ApiError("too_long", f"at most {limit} characters.", source=key))
                 continue
             out[key] = value.strip()
+        elif key == "timeZone":
+            value = "" if value is None else value
+            if not isinstance(value, str):
+                errors.append(ApiError("invalid_type", "must be a string.", source=key))
+            elif value.strip() and (problem := quiet.zone_problem(value.strip())):
+                errors.append(ApiError("invalid_time_zone", problem, source=key))
+            else:
+                out[key] = value.strip()
+        elif key == "quietHours":
+            try:
+                out[key] = quiet_hours_parse(value)
+            except ApiError as exc:
+                errors.append(exc)
+            except ApiErrors as exc:
+                errors.extend(exc.errors)
         elif key == "attributes":
             if value is None:
                 value = {}
@@ -164,9 +186,14 @@ def _check(tenant: Tenant, body: Any, *, partial: bool) -> dict[str, Any]:
 
 
 def _save(contact: Contact, fields: dict[str, Any], *, merge_attributes: bool) -> Contact:
-    for key, attr in (("externalId", "external_id"), ("name", "name"), ("locale", "locale")):
+    for key, attr in (
+        ("externalId", "external_id"), ("name", "name"), ("locale", "locale"),
+        ("timeZone", "time_zone"),
+    ):  # fmt: skip
         if key in fields:
             setattr(contact, attr, fields[key])
+    if "quietHours" in fields:
+        contact.quiet_hours, contact.quiet_start, contact.quiet_end = fields["quietHours"]
     if "attributes" in fields:
         if merge_attributes:
             # JSON merge patch (RFC 7386): a null removes the attribute.
@@ -195,6 +222,61 @@ def _save(contact: Contact, fields: dict[str, Any], *, merge_attributes: bool) -
             status=409,
         ) from None
     return contact
+
+
+def _clock(value: Any, source: str) -> time:
+    if isinstance(value, str):
+        try:
+            hour, minute = value.strip().split(":")
+            if len(hour) == len(minute) == 2:
+                return time(int(hour), int(minute))
+        except ValueError:
+            pass
+    raise ApiError("invalid_time", "a local time as HH:MM (00:00 to 23:59).", source=source)
+
+
+def quiet_hours_parse(value: Any) -> tuple[str, time | None, time | None]:
+    """A contact's `quietHours` as (mode, start, end): null is the tenant's, "off" none,
+    {"start": "22:00", "end": "07:00"} its own every day."""
+    if value is None:
+        return Contact.QuietHours.TENANT, None, None
+    if value == "off":
+        return Contact.QuietHours.OFF, None, None
+    if not isinstance(value, dict):
+        raise ApiError(
+            "invalid_type",
+            'quietHours is null (the tenant\'s), "off" or {"start": "HH:MM", "end": "HH:MM"}.',
+            source="quietHours",
+        )
+    problems = [
+        ApiError("unknown_field", f"'{k}' is not a field of quietHours.", source=f"quietHours.{k}")
+        for k in value
+        if k not in ("start", "end")
+    ]
+    start = end = None
+    for key in ("start", "end"):
+        try:
+            clock = _clock(value.get(key), f"quietHours.{key}")
+        except ApiError as exc:
+            problems.append(exc)
+            continue
+        start, end = (clock, end) if key == "start" else (start, clock)
+    if start is not None and start == end:
+        problems.append(
+            ApiError("empty_window", "the window closes when it opens.", source="quietHours.end")
+        )
+    if problems:
+        raise ApiErrors(problems) if len(problems) > 1 else problems[0]
+    return Contact.QuietHours.OWN, start, end
+
+
+def quiet_hours_data(contact: Contact) -> str | dict[str, str] | None:
+    """`quietHours` as the API shows it (quiet_hours_parse's inverse)."""
+    if contact.quiet_hours == Contact.QuietHours.OFF:
+        return "off"
+    if contact.quiet_hours == Contact.QuietHours.OWN and contact.quiet_start and contact.quiet_end:
+        return {"start": f"{contact.quiet_start:%H:%M}", "end": f"{contact.quiet_end:%H:%M}"}
+    return None
 
 
 def contact_create(*, tenant: Tenant, body: Any) -> Contact:
@@ -261,8 +343,8 @@ def contacts_import(*, tenant: Tenant, rows: list[tuple[int, Any]]) -> ImportRes
 
 
 def csv_rows(text: str) -> list[tuple[int, dict[str, Any]]]:
-    """A CSV file as contact bodies: columns externalId, name, locale, phone, email, push
-    (several addresses separated by ";"); any other column is an attribute. Empty cells
+    """A CSV file as contact bodies: columns externalId, name, locale, timeZone, phone, email,
+    push (several addresses separated by ";"); any other column is an attribute. Empty cells
     are left out. Row numbers are the file's line numbers (the header is line 1)."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     try:
@@ -289,7 +371,7 @@ def csv_rows(text: str) -> list[tuple[int, dict[str, Any]]]:
                 continue
             if name in ("phone", "email", "push"):
                 body[name] = [v.strip() for v in value.split(";") if v.strip()]
-            elif name in ("externalId", "name", "locale"):
+            elif name in ("externalId", "name", "locale", "timeZone"):
                 body[name] = value
             else:
                 attributes[name] = value

@@ -15,6 +15,10 @@ class Template(models.Model):
     mode = models.CharField(max_length=16, choices=TEMPLATE_MODES)
     # body, subject, format, from, externalRef, originationNumber, media, buttons
     data = models.JSONField(default=dict)
+    # The language `data` is written in ("" when not said), and {tag: fields of data} that a
+    # message in that locale gets instead (messaging.locales).
+    language = models.CharField(max_length=35, blank=True, default="")
+    translations = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
     tags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

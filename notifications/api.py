@@ -61,12 +61,18 @@ class NotificationTemplatesSerializer(sc.Closed):
     sms = serializers.CharField(required=False, help_text="An sms template's name.")
     email = serializers.CharField(required=False, help_text="An email template's name.")
     whatsapp = serializers.CharField(required=False, help_text="A whatsapp template's name.")
+    viber = serializers.CharField(required=False, help_text="A viber template's name.")
+    rcs = serializers.CharField(required=False, help_text="An rcs template's name.")
+    push = serializers.CharField(required=False, help_text="A push template's name.")
 
 
 class NotificationTemplatesOutSerializer(serializers.Serializer):
     sms = serializers.CharField(required=False, allow_null=True)
     email = serializers.CharField(required=False, allow_null=True)
     whatsapp = serializers.CharField(required=False, allow_null=True)
+    viber = serializers.CharField(required=False, allow_null=True)
+    rcs = serializers.CharField(required=False, allow_null=True)
+    push = serializers.CharField(required=False, allow_null=True)
 
 
 class NotificationSerializer(serializers.Serializer):
@@ -109,11 +115,20 @@ class NotificationEmailEntrySerializer(sc.EmailEntrySerializer):
     format = None
 
 
+class NotificationPushEntrySerializer(sc.PushEntrySerializer):
+    template = None
+    body = None
+    title = None
+
+
 class NotificationSendInSerializer(sc.SendInSerializer):
     notification = serializers.CharField(help_text="A notification of this app, ENABLED.")
     sms = serializers.ListField(child=NotificationPhoneEntrySerializer(), required=False)
     email = serializers.ListField(child=NotificationEmailEntrySerializer(), required=False)
     whatsapp = serializers.ListField(child=NotificationPhoneEntrySerializer(), required=False)
+    viber = serializers.ListField(child=NotificationPhoneEntrySerializer(), required=False)
+    rcs = serializers.ListField(child=NotificationPhoneEntrySerializer(), required=False)
+    push = serializers.ListField(child=NotificationPushEntrySerializer(), required=False)
 
 
 _NOTIFICATION = {

@@ -25,7 +25,7 @@ from .models import Notification, NotificationReview, NotificationTemplate, Revi
 MAX_DESCRIPTION = 2000
 # What an entry may not say itself when a notification gives its content: the reviewed text
 # (template, inline body, subject, format) and a provider template that would replace it.
-CONTENT_FIELDS = ("template", "body", "subject", "format", "providerTemplate")
+CONTENT_FIELDS = ("template", "body", "subject", "format", "title", "providerTemplate")
 
 
 def templates_check(app: App, raw: Any) -> dict[str, Template]:

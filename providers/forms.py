@@ -233,7 +233,8 @@ def credential_field_names(provider_type: str | None) -> list[str]:
 
 # --- the test message ------------------------------------------------------------------------
 
-PHONE_CHANNELS = frozenset(CHANNEL_KEYS) - {"email"}
+# An API source's first key after the entry (`sms[0].to[0]` → `to`) and the form field for it.
+TEST_FIELD_FOR = {"to": "recipient", "body": "text", "subject": "subject", "title": "subject"}
 
 
 class TestMessageForm(forms.Form):
@@ -241,12 +242,15 @@ class TestMessageForm(forms.Form):
 
     channel = forms.ChoiceField(widget=forms.Select(attrs={"data-test-channel": ""}))
     recipient = forms.CharField(
-        max_length=320,
-        help_text="A phone number for SMS and WhatsApp (international, or national for the "
-        "tenant's country), an email address for email.",
+        max_length=2048,
+        help_text="A phone number for SMS, WhatsApp, Viber and RCS (international, or national "
+        "for the tenant's country), an email address for email; for push, an app's "
+        'registration token or a Web Push subscription (its JSON, {"endpoint", "keys"}).',
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
-    subject = forms.CharField(max_length=998, required=False, label="Subject (email only)")
+    subject = forms.CharField(
+        max_length=998, required=False, label="Subject (email) or title (push)"
+    )
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=10_000)
 
     def __init__(self, *args, provider: Provider, **kwargs) -> None:
@@ -261,7 +265,7 @@ class TestMessageForm(forms.Form):
         greeting = f"Test message from {tenant.name or tenant.slug}"
         self.fields["text"].initial = greeting
         self.fields["subject"].initial = greeting
-        if "email" not in channels:
+        if "email" not in channels and "push" not in channels:
             del self.fields["subject"]
 
     def send_body(self) -> dict[str, Any]:
@@ -274,6 +278,8 @@ class TestMessageForm(forms.Form):
         }
         if data["channel"] == "email":
             entry["subject"] = data.get("subject") or self.fields["subject"].initial
+        if data["channel"] == "push":
+            entry["title"] = data.get("subject") or self.fields["subject"].initial
         return {data["channel"]: [entry]}
 
     def add_api_errors(self, exc: ApiError | ApiErrors) -> None:
@@ -281,7 +287,5 @@ class TestMessageForm(forms.Form):
         for error in exc.errors if isinstance(exc, ApiErrors) else [exc]:
             source = error.source or ""
             leaf = source.split("].", 1)[-1] if "]." in source else ""
-            field = {"to": "recipient", "body": "text", "subject": "subject"}.get(
-                re.split(r"[.\[]", leaf, maxsplit=1)[0]
-            )
+            field = TEST_FIELD_FOR.get(re.split(r"[.\[]", leaf, maxsplit=1)[0])
             self.add_error(field if field in self.fields else None, error.detail)

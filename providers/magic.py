@@ -1,12 +1,16 @@
 """Magic recipients: the one table the sandbox provider and the provider simulator share.
 
-A phone number's last four digits (or, for email, the start of the address's local part)
-script what happens to a message, so that an app can rehearse every outcome. Both stand-ins
-read this table, so a number means the same whichever one a message goes through; the
-table is documented in docs/simulator.md. It imports nothing: providers.backends may use it.
+A phone number's last four digits (for email, the start of the address's local part; for
+push, the last four characters of the token or of the subscription's endpoint) script what
+happens to a message, so that an app can rehearse every outcome. Both stand-ins read this
+table, so a number means the same whichever one a message goes through; the table is
+documented in docs/simulator.md. It imports nothing of the project: providers.backends may
+use it.
 """
 
 from __future__ import annotations
+
+import json
 
 # suffix -> (outcome, what a user sees). Order is the documentation's.
 MAGIC_SUFFIXES: dict[str, tuple[str, str]] = {
@@ -34,6 +38,18 @@ def digits_of(value: str) -> str:
     return "".join(ch for ch in value if ch.isdigit())
 
 
+def push_key(to: str) -> str:
+    """What steers a push recipient: the token, or a Web Push subscription's endpoint (its
+    keys are random: their digits must not script an outcome by chance)."""
+    if to.startswith("{"):
+        try:
+            endpoint = json.loads(to).get("endpoint")
+        except (ValueError, AttributeError):
+            return to
+        return endpoint if isinstance(endpoint, str) else to
+    return to
+
+
 def magic_outcome(to: str, channel: str = "sms") -> str:
     """The scripted outcome for a recipient: one of OUTCOMES ("deliver" when nothing magic)."""
     if channel == "email":
@@ -42,5 +58,9 @@ def magic_outcome(to: str, channel: str = "sms") -> str:
             if local.startswith(prefix):
                 return outcome
         return "deliver"
+    if channel == "push":
+        # Its last four characters, not digits: a random token has digits all over.
+        entry = MAGIC_SUFFIXES.get(push_key(to)[-4:])
+        return entry[0] if entry else "deliver"
     entry = MAGIC_SUFFIXES.get(digits_of(to)[-4:])
     return entry[0] if entry else "deliver"

@@ -1,8 +1,11 @@
+from zoneinfo import available_timezones
+
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
-from .models import ApiKey, App, Membership, Role, Tenant
+from .models import QUIET_CHANNEL_CHOICES, WEEKDAYS, ApiKey, App, Membership, Role, Tenant
 from .scoping import ADMIN_ONLY, TenantScopedAdmin, tenant_ids
 
 DEVELOPERS = frozenset({Role.TENANT_ADMIN, Role.DEVELOPER})
@@ -19,12 +22,77 @@ class MembershipInline(admin.TabularInline):
     has_add_permission = has_change_permission = has_delete_permission = has_view_permission
 
 
+class TenantForm(forms.ModelForm):
+    """Quiet hours as checkboxes (days, channels) and a time zone that must exist."""
+
+    quiet_days = forms.TypedMultipleChoiceField(
+        choices=list(enumerate(WEEKDAYS)),
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Quiet days",
+        help_text="The windows that open on these days apply (Friday 21:00–Saturday 08:00 "
+        "is Friday's).",
+    )
+    quiet_channels = forms.MultipleChoiceField(
+        choices=[(c, c) for c in QUIET_CHANNEL_CHOICES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Email is left out by default: it waits in an inbox without waking anyone.",
+    )
+
+    class Meta:
+        model = Tenant
+        fields = (
+            "slug", "name", "default_country", "placeholders", "unknown_outcome_policy",
+            "time_zone", "quiet_hours_enabled", "quiet_start", "quiet_end", "quiet_days",
+            "quiet_channels",
+        )  # fmt: skip
+        widgets = {
+            "quiet_start": forms.TimeInput(format="%H:%M"),
+            "quiet_end": forms.TimeInput(format="%H:%M"),
+        }
+
+    def clean_time_zone(self) -> str:
+        name = (self.cleaned_data.get("time_zone") or "").strip()
+        if name not in available_timezones():
+            raise forms.ValidationError(
+                f"'{name}' is not an IANA time zone (e.g. Europe/Berlin, America/New_York)."
+            )
+        return name
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("quiet_start"), data.get("quiet_end")
+        if data.get("quiet_hours_enabled") and start is not None and start == end:
+            self.add_error("quiet_end", "The window closes when it opens: give another time.")
+        return data
+
+
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdmin):
     """Superusers create tenants; a tenant admin edits their own tenant's settings."""
 
-    list_display = ("slug", "name", "default_country", "created_at")
+    form = TenantForm
+    list_display = ("slug", "name", "default_country", "time_zone", "quiet_shown", "created_at")
     search_fields = ("slug", "name")
+    fieldsets = (
+        (None, {"fields": ("slug", "name", "default_country", "placeholders")}),
+        ("Delivery", {"fields": ("unknown_outcome_policy",)}),
+        (
+            "Quiet hours",
+            {
+                "fields": (
+                    "time_zone", "quiet_hours_enabled", ("quiet_start", "quiet_end"),
+                    "quiet_days", "quiet_channels",
+                ),
+                "description": "Messages of normal and low priority due inside the window, "
+                "in the recipient's time zone, wait for its end; high priority passes. The "
+                "zone: the contact's, else the phone number's when it has one, else the one "
+                "here. A contact may have hours of its own, or none.",
+            },
+        ),
+    )  # fmt: skip
     inlines = [MembershipInline]
     add_roles = delete_roles = frozenset()
 
@@ -39,6 +107,12 @@ class TenantAdmin(TenantScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return () if request.user.is_superuser else ("slug",)
+
+    @admin.display(description="quiet hours")
+    def quiet_shown(self, obj: Tenant) -> str:
+        if not obj.quiet_hours_enabled:
+            return "off"
+        return f"{obj.quiet_start:%H:%M}–{obj.quiet_end:%H:%M}"
 
 
 @admin.register(App)

@@ -1,5 +1,6 @@
 import hashlib
 import secrets
+from datetime import time
 
 from django.db import models
 from django.utils import timezone
@@ -9,6 +10,21 @@ API_KEY_PREFIX = "omk"
 
 def new_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+# Quiet hours (contacts.quiet): the channels that wake a phone are quiet by default; email
+# waits in an inbox, so it is sent at night unless a tenant adds it.
+QUIET_CHANNEL_CHOICES = ["sms", "whatsapp", "viber", "rcs", "push", "email"]
+DEFAULT_QUIET_CHANNELS = ["sms", "whatsapp", "viber", "rcs", "push"]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def default_quiet_channels() -> list[str]:
+    return list(DEFAULT_QUIET_CHANNELS)
+
+
+def every_day() -> list[int]:
+    return list(range(7))
 
 
 class Tenant(models.Model):
@@ -28,6 +44,34 @@ class Tenant(models.Model):
     # settled: sent again (the provider may then have it twice) or held for a person.
     unknown_outcome_policy = models.CharField(
         max_length=10, choices=UnknownPolicy.choices, default=UnknownPolicy.RESEND
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        help_text="IANA name (Europe/Berlin): the quiet hours of a recipient whose own time "
+        "zone is unknown (no contact time zone, a phone number of several zones).",
+    )
+    # Quiet hours: a non-urgent message due inside the recipient's window waits for its end.
+    quiet_hours_enabled = models.BooleanField(
+        "quiet hours on",
+        default=False,
+        help_text="Defer messages of normal and low priority due in the window to its end; "
+        "high priority passes. A contact may have hours of its own or none.",
+    )
+    quiet_start = models.TimeField(default=time(21, 0), help_text="Local time the window opens.")
+    quiet_end = models.TimeField(
+        default=time(8, 0), help_text="Local time it closes (before the start: the next day)."
+    )
+    quiet_days = models.JSONField(
+        default=every_day,
+        blank=True,
+        help_text="Weekdays (0 Monday … 6 Sunday) whose windows apply: a window belongs to the "
+        "day it opens on (Friday 21:00–Saturday 08:00 is Friday's).",
+    )
+    quiet_channels = models.JSONField(
+        default=default_quiet_channels,
+        blank=True,
+        help_text="The channels quiet hours defer (by default all but email).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -143,6 +143,17 @@ def test_success_codes_match_the_views(schema):
         "GET /api/v1/suppressions": ["200"],
         "POST /api/v1/suppressions": ["200", "201"],  # 200: it was there
         "DELETE /api/v1/suppressions/{suppression_id}": ["204"],
+        "POST /api/v1/media": ["201"],
+        "GET /api/v1/media/{media_id}": ["200"],
+        "GET /api/v1/scenarios": ["200"],
+        "POST /api/v1/scenarios": ["201"],
+        "GET /api/v1/scenarios/{key}": ["200"],
+        "PATCH /api/v1/scenarios/{key}": ["200"],
+        "DELETE /api/v1/scenarios/{key}": ["204"],
+        "POST /api/v1/omnimessages": ["201"],
+        "GET /api/v1/omnimessages/{omnimessage_id}": ["200"],
+        "DELETE /api/v1/omnimessages/{omnimessage_id}": ["202"],
+        "GET /api/v1/omnimessages/{omnimessage_id}/status": ["200"],
     }
 
 
@@ -161,14 +172,17 @@ def test_request_bodies_refuse_unknown_fields(schema, client):
                     alternative = _resolve(schema, alternative["items"])
                 bodies[f"{label} ({i})"] = alternative
     # + two-way, inbound webhooks, contacts (POST, PATCH, import as a list and as an
-    # object), suppressions, the send to a contact
-    assert len(bodies) == 16, sorted(bodies)
+    # object), suppressions, the send to a contact, a media upload by url, scenarios (POST,
+    # PATCH), omnimessages
+    assert len(bodies) == 20, sorted(bodies)
     for label, body in bodies.items():
         assert body["additionalProperties"] is False, label
     components = schema["components"]["schemas"]
     for name in (
         "PhoneEntryRequest",
         "EmailEntryRequest",
+        "PushEntryRequest",
+        "NotificationPushEntryRequest",
         "CallbackRequest",
         "TemplateDataRequest",
         "NotificationTemplatesRequest",
@@ -182,6 +196,12 @@ def test_request_bodies_refuse_unknown_fields(schema, client):
         "ContactListInRequest",
         "SuppressionInRequest",
         "ContactSendInRequest",
+        "MediaUrlInRequest",
+        "MediaUploadRequest",
+        "ScenarioInRequest",
+        "PatchedScenarioPatchRequest",
+        "FlowStepRequest",
+        "OmniInRequest",
     ):
         assert components[name]["additionalProperties"] is False, name
     # Placeholder values and credentials stay open objects.

@@ -34,6 +34,7 @@ from messaging.models import Message, MessageRequest
 from notifications.models import Notification, NotificationTemplate
 from notifications.models import Status as NotificationStatus
 from tests.factories import AppFactory, ProviderFactory, TemplateFactory, TenantFactory, issue_key
+from uploads.models import Media
 
 CHECKS = [
     not_a_server_error,
@@ -57,6 +58,7 @@ MESSAGE_ID = "6f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b"
 CONTACT_ID = "3f0c8a2e-5b1d-4c7e-9a6f-1d2e3f4a5b6c"
 SUPPRESSION_ID = 7
 ROUTE_ID = 3
+MEDIA_ID = "med_5f0c3a9e1b2d4c6e8f0a1b2c3d4e5f60"
 
 
 @pytest.fixture
@@ -90,6 +92,10 @@ def api_key(db):
         app=app, name="order-delivered", status=NotificationStatus.ENABLED
     )
     NotificationTemplate.objects.create(notification=notification, channel="sms", template=otp)
+    Media.objects.create(
+        id=MEDIA_ID, tenant=tenant, app=app, kind="document", content_type="application/pdf",
+        filename="receipt.pdf", size=333, sha256="0" * 64, file=f"{tenant.pk}/{MEDIA_ID}.pdf",
+    )  # fmt: skip
     return issue_key(app)
 
 

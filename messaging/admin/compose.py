@@ -24,6 +24,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from core.channels import CHANNEL_KEYS
+from providers.models import Provider, channel_label
 from tenants.models import App
 from tenants.scoping import ADMIN_ONLY, tenant_ids
 
@@ -31,7 +33,7 @@ from ..api.errors import ApiError, ApiErrors
 from ..models import Template
 from ..services.accept import message_accept
 
-CHANNELS = [("sms", "SMS"), ("email", "Email"), ("whatsapp", "WhatsApp")]
+CHANNELS = [(c, channel_label(c)) for c in CHANNEL_KEYS]
 # An API source's first key after the entry (`sms[0].to[1]` → `to`) and the form field for it.
 FIELD_FOR = {
     "to": "recipients",
@@ -39,6 +41,7 @@ FIELD_FOR = {
     "bcc": "recipients",
     "body": "text",
     "subject": "subject",
+    "title": "subject",
     "template": "template",
     "data": "data",
     "provider": "app",
@@ -57,6 +60,16 @@ def _apps(request: HttpRequest):
     if not request.user.is_superuser:
         apps = apps.filter(tenant__in=tenant_ids(request, ADMIN_ONLY))
     return apps.order_by("tenant__slug", "name")
+
+
+def _channels(apps) -> list[tuple[str, str]]:
+    """The channels the apps' tenants have an active provider for, in the API's order; all of
+    them when there is none, so that the API says what is missing."""
+    served: set[str] = set()
+    rows = Provider.objects.filter(tenant__in={a.tenant_id for a in apps}, is_active=True)
+    for channels in rows.values_list("channels", flat=True):
+        served.update(channels or [])
+    return [(c, label) for c, label in CHANNELS if c in served] or CHANNELS
 
 
 class LabelledChoice(forms.ModelChoiceField):
@@ -84,7 +97,9 @@ class ComposeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "autocomplete": "off", "spellcheck": "false"}),
         max_length=20_000,
         help_text="One or more, a line or a comma apart: phone numbers (international, or "
-        "national for the tenant's country) for SMS and WhatsApp, addresses for email.",
+        "national for the tenant's country) for SMS, WhatsApp, Viber and RCS, addresses for "
+        "email; for push, one a line: an app's registration token or a Web Push subscription "
+        '(its JSON, {"endpoint", "keys"}).',
     )
     template = forms.ModelChoiceField(
         queryset=Template.objects.none(), required=False, help_text="A template, or the text below."
@@ -95,7 +110,9 @@ class ComposeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
         help_text='The template\'s placeholders, e.g. {"otp": "482913"}.',
     )
-    subject = forms.CharField(max_length=998, required=False, label="Subject (email)")
+    subject = forms.CharField(
+        max_length=998, required=False, label="Subject (email) or title (push)"
+    )
     text = forms.CharField(
         required=False, max_length=100_000, widget=forms.Textarea(attrs={"rows": 5})
     )
@@ -124,6 +141,7 @@ class ComposeForm(forms.Form):
         )
         if len(apps) == 1:
             self.fields["app"].initial = apps[0].pk
+        self.fields["channel"].choices = _channels(apps)
 
     def clean_data(self) -> dict | None:
         raw = self.cleaned_data.get("data", "").strip()
@@ -145,8 +163,10 @@ class ComposeForm(forms.Form):
         return data
 
     def recipient_list(self) -> list[str]:
+        # A push subscription's JSON has commas of its own: push recipients are one a line.
+        separators = r"\n" if self.cleaned_data.get("channel") == "push" else r"[,;\n]"
         return [
-            r.strip() for r in re.split(r"[,;\n]", self.cleaned_data["recipients"]) if r.strip()
+            r.strip() for r in re.split(separators, self.cleaned_data["recipients"]) if r.strip()
         ]
 
     def send_body(self) -> dict[str, Any]:
@@ -162,6 +182,8 @@ class ComposeForm(forms.Form):
             entry["body"] = data["text"]
         if channel == "email" and data.get("subject"):
             entry["subject"] = data["subject"]
+        if channel == "push" and data.get("subject"):
+            entry["title"] = data["subject"]
         body: dict[str, Any] = {channel: [entry]}
         if data.get("scheduled_at") is not None:
             body["scheduledAt"] = (

@@ -58,6 +58,7 @@ from ..services.accept import email_normalize, phone_normalize
 from ..services.callbacks import webhook_redeliver
 from ..services.cancel import message_cancel
 from ..services.resend import NOT_YET_SENT, ResendRefused, message_resend
+from ..services.status import TEXT_WHOLE
 from .compose import compose_view, may_compose
 
 # Rows counted at most; past it the list says "about N" (PostgreSQL's estimate) or "more
@@ -567,18 +568,21 @@ def detail_context(message: Message) -> dict[str, Any]:
     }
     if not stored:
         context["text_digest"] = _text_digest(message)
+        context["subject_digest"] = _text_digest(message, "subject")
     elif message.channel == "sms" and message.body:
         context["sms"] = sms_info(message.body)
     return context
 
 
-def _text_digest(message: Message) -> str:
-    """The SHA-256 of the text under textStore sha256 (what the body holds once sent)."""
-    if message.text_store != TextStore.SHA256:
+def _text_digest(message: Message, field: str = "body") -> str:
+    """The SHA-256 of the text (or of the subject) under textStore sha256: what the field
+    holds once sent."""
+    value = getattr(message, field)
+    if message.text_store != TextStore.SHA256 or not value:
         return ""
-    if message.status in NOT_YET_SENT:  # not replaced yet: the body is still the text
-        return hashlib.sha256(message.body.encode()).hexdigest()
-    return message.body
+    if message.status in TEXT_WHOLE:  # not replaced yet: the field is still the text
+        return hashlib.sha256(value.encode()).hexdigest()
+    return value
 
 
 # --- the other logs --------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from tenants.models import Tenant
 from tenants.scoping import TenantScopedAdmin, tenant_ids, user_tenants
 
 from ..api.errors import ApiError, ApiErrors
+from ..locales import locale_normalize
 from ..models import Template
 from ..rendering import (
     MissingPlaceholder,
@@ -45,6 +46,7 @@ from ..services.templates import (
     MODES,
     template_data_check,
     template_fields_check,
+    template_locales_check,
     template_preview,
 )
 
@@ -58,9 +60,11 @@ DATA_FORM_FIELDS = {
     "externalRef": "external_ref",
     "media": "media",
     "buttons": "buttons",
+    "title": "title",
+    "payload": "payload",
 }
 FORM_DATA_KEYS = {form: key for key, form in DATA_FORM_FIELDS.items()}
-JSON_FIELDS = ("media", "buttons")
+JSON_FIELDS = ("media", "buttons", "payload")
 CHAT_MODES = ("whatsapp", "viber", "rcs")
 # Which modes each form field applies to: the editor shows only these (the page without
 # JavaScript shows all), and a save keeps only these in `data`.
@@ -71,8 +75,10 @@ FIELD_MODES: dict[str, tuple[str, ...]] = {
     "sender": ("sms", "email", *CHAT_MODES),
     "origination_number": ("sms",),
     "external_ref": MODES,
-    "media": CHAT_MODES,
+    "media": (*CHAT_MODES, "push"),
     "buttons": CHAT_MODES,
+    "title": ("push",),
+    "payload": ("push",),
 }
 FIELD_LABELS = {
     "name": "Name",
@@ -87,6 +93,10 @@ FIELD_LABELS = {
     "externalRef": "External reference",
     "media": "Media",
     "buttons": "Buttons",
+    "title": "Title",
+    "payload": "Payload",
+    "language": "Language",
+    "translations": "Translations",
 }
 HISTORY_LIMIT = 100
 
@@ -138,6 +148,31 @@ def template_data_errors(mode: str, data: dict[str, Any]) -> list[tuple[str | No
     return []
 
 
+def template_locales_errors(
+    mode: str, data: dict[str, Any], language: Any, translations: Any
+) -> tuple[str, dict[str, Any], list[tuple[str, str, str]]]:
+    """template_locales_check's answer, or its complaints as (form field, code, message) with
+    the locale they are about; the language and translations then as given, the valid ones."""
+    try:
+        language, checked = template_locales_check(mode, data, language, translations or {})
+        return language, checked, []
+    except ApiErrors as exc:
+        problems = exc.errors
+    out = []
+    for e in problems:
+        field = "language" if e.source == "language" else "translations"
+        where = (e.source or "").partition(".")[2]
+        out.append((field, e.code, f"{where}: {e.detail}" if where else e.detail))
+    bad = {(e.source or "").split(".")[1] for e in problems if (e.source or "").count(".")}
+    kept = {
+        locale_normalize(k): v
+        for k, v in (translations if isinstance(translations, dict) else {}).items()
+        if k not in bad and locale_normalize(k) and isinstance(v, dict)
+    }
+    language = locale_normalize(language) or ""
+    return language, {k: v for k, v in kept.items() if k != language}, out
+
+
 def _placeholder_default(tenant: Tenant, name: str) -> Any:
     """The tenant's value for a placeholder, looked up the way a send would, or None."""
     try:
@@ -147,14 +182,20 @@ def _placeholder_default(tenant: Tenant, name: str) -> Any:
 
 
 def template_editor_preview(
-    *, tenant: Tenant, mode: str, values: Mapping[str, Any], sample: Mapping[str, Any]
+    *,
+    tenant: Tenant,
+    mode: str,
+    values: Mapping[str, Any],
+    sample: Mapping[str, Any],
+    locale: str | None = None,
 ) -> dict[str, Any]:
     """What the editor shows for the fields being typed: placeholders, problems, preview.
 
     Renders through template_preview, exactly as the API's preview does, with the tenant's
     placeholders under the sample data. A blank sample value counts as not given; a
     placeholder with no value at all is reported in `problem` and `missing`, and the preview
-    shows it as written.
+    shows it as written. `locale` previews the translation a message in it gets (fallback
+    policy); the answer's `locales` are the languages the fields being typed give.
     """
     data, json_errors = template_data_from_fields(mode, values)
     errors = [{"field": f, "message": m} for f, m in json_errors]
@@ -164,12 +205,26 @@ def template_editor_preview(
         for f, code, m in template_data_errors(mode, data)
         if code != "required"
     ]
-    names: list[str] = []
-    for key in ("subject", "body") if mode == "email" else ("body",):
+    translations: Any = {}
+    raw = values.get("translations")
+    if isinstance(raw, dict):
+        translations = raw
+    elif isinstance(raw, str) and raw.strip():
         try:
-            names += placeholders_of(data.get(key) or "")
-        except TemplateSyntaxError:
-            pass
+            translations = json.loads(raw)
+        except ValueError as exc:
+            errors.append({"field": "translations", "message": f"This is not valid JSON: {exc}."})
+    language, translations, problems = template_locales_errors(
+        mode, data, values.get("language"), translations
+    )
+    errors += [{"field": f, "message": m} for f, code, m in problems if code != "required"]
+    names: list[str] = []
+    for text in (data, *translations.values()):
+        for key in {"email": ("subject", "body"), "push": ("title", "body")}.get(mode, ("body",)):
+            try:
+                names += placeholders_of(text.get(key) or "")
+            except (TemplateSyntaxError, TypeError, AttributeError):
+                pass
     names = list(dict.fromkeys(names))
     defaults = {}
     for name in names:
@@ -190,14 +245,19 @@ def template_editor_preview(
         "preview": None,
         "problem": None,
         "missing": [],
+        "locales": [*([language] if language else []), *translations],
     }
-    template = Template(tenant=tenant, mode=mode, data=shown)
+    template = Template(
+        tenant=tenant, mode=mode, data=shown, language=language, translations=translations
+    )
     # A placeholder without a value is named, and shown as written so the rest of the
     # preview stays readable; the loop ends as every round fills one more placeholder.
     markers: dict[str, str] = {}
     while True:
         try:
-            preview = template_preview(template=template, data={**given, **markers})
+            preview = template_preview(
+                template=template, data={**given, **markers}, locale=locale or None
+            )
             break
         except ApiError as exc:
             name = (exc.source or "").partition(".")[2]
@@ -250,6 +310,8 @@ def _snapshot(fields: Mapping[str, Any]) -> dict[str, Any]:
         "mode": fields.get("mode"),
         "is_active": fields.get("is_active"),
         "tags": fields.get("tags") or [],
+        "language": fields.get("language") or "",
+        "translations": fields.get("translations") or {},
     }
     for key in DATA_FORM_FIELDS:
         out[key] = data.get(key)
@@ -264,6 +326,8 @@ def template_snapshot(template: Template) -> dict[str, Any]:
             "is_active": template.is_active,
             "tags": template.tags,
             "data": template.data,
+            "language": template.language,
+            "translations": template.translations,
         }
     )
 
@@ -329,11 +393,38 @@ class TemplateForm(forms.ModelForm):
         help_text='JSON list, e.g. [{"type": "quick_reply", "text": "Yes"}, '
         '{"type": "url", "text": "Track", "url": "https://…"}].',
     )
+    title = forms.CharField(
+        label="Title",
+        required=False,
+        max_length=250,
+        help_text="Push only: the notification's title.",
+    )
+    payload = forms.CharField(
+        label="Payload",
+        widget=forms.Textarea(attrs={"rows": 3, "class": "tpl-json"}),
+        required=False,
+        help_text='Push only: JSON object, the data for the app, e.g. {"screen": "orders"}.',
+    )
     tags = forms.CharField(label="Tags", required=False, help_text="Comma-separated.")
+    language = forms.CharField(
+        label="Language",
+        required=False,
+        max_length=35,
+        help_text="The language the fields above are written in, e.g. en. A message whose "
+        "locale has no translation gets them.",
+    )
+    translations = forms.JSONField(
+        label="Translations",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "class": "tpl-json"}),
+        help_text='JSON object by language tag, each giving the fields it changes, e.g. {"de": '
+        '{"body": "Ihr Code ist {{otp}}"}, "de-AT": {"body": "…"}}. A message in de-AT gets '
+        "de-AT, then de, then the fields above.",
+    )
 
     class Meta:
         model = Template
-        fields = ("tenant", "name", "mode", "is_active", "tags")
+        fields = ("tenant", "name", "mode", "is_active", "tags", "language", "translations")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -350,6 +441,7 @@ class TemplateForm(forms.ModelForm):
             self.initial.setdefault("format", FORMATS[0])
         self.before = template_snapshot(self.instance) if self.instance.pk else None
         self.template_data: dict[str, Any] = {}
+        self.template_locales: tuple[str, dict[str, Any]] = ("", {})
 
     def _get_validation_exclusions(self):
         # A duplicate name is reported on the name field by clean(), not as a bare
@@ -395,10 +487,17 @@ class TemplateForm(forms.ModelForm):
             elif field is None:
                 self.add_error(None, message)
         self.template_data = data
+        language, translations, problems = template_locales_errors(
+            mode, data, cleaned.get("language"), cleaned.get("translations")
+        )
+        for field, _code, message in problems:
+            self.add_error(field, message)
+        self.template_locales = (language, translations)
         return cleaned
 
     def save(self, commit: bool = True) -> Template:
         self.instance.data = self.template_data
+        self.instance.language, self.instance.translations = self.template_locales
         return super().save(commit)
 
 
@@ -410,9 +509,10 @@ class TemplateAdmin(TenantScopedAdmin, VersionAdmin):
     search_fields = ("name",)
     fieldsets = (
         (None, {"fields": ("tenant", "name", "mode", "is_active", "tags")}),
-        ("Content", {"fields": ("body", "subject", "format")}),
+        ("Content", {"fields": ("title", "body", "subject", "format")}),
         ("Sender and reference", {"fields": ("sender", "origination_number", "external_ref")}),
-        ("Media and buttons", {"fields": ("media", "buttons")}),
+        ("Media and buttons", {"fields": ("media", "buttons", "payload")}),
+        ("Languages", {"fields": ("language", "translations")}),
     )
     object_history_template = "admin/messaging/template/object_history.html"
     revision_form_template = "admin/messaging/template/revision_form.html"
@@ -492,12 +592,14 @@ class TemplateAdmin(TenantScopedAdmin, VersionAdmin):
             if tenant is None:
                 return JsonResponse({"error": "No such tenant."}, status=404)
         values, sample = payload.get("fields"), payload.get("sample")
+        locale = payload.get("locale")
         return JsonResponse(
             template_editor_preview(
                 tenant=tenant,
                 mode=mode,
                 values=values if isinstance(values, dict) else {},
                 sample=sample if isinstance(sample, dict) else {},
+                locale=locale if isinstance(locale, str) else None,
             )
         )
 

@@ -24,10 +24,14 @@ from .idempotency import idempotent
 from .views import SEND_EXAMPLES, TenantScoped, accepted_response
 
 
-class ContactSendInSerializer(sc.EmailEntrySerializer, sc.PhoneEntrySerializer):
+class ContactSendInSerializer(
+    sc.EmailEntrySerializer, sc.PhoneEntrySerializer, sc.PushEntrySerializer
+):
     """One entry of the channel without `to` (subject, format, cc, bcc, replyTo: email only;
-    senderId, originationNumber, media, buttons, providerTemplate: sms and whatsapp), plus
-    the request's options."""
+    senderId, originationNumber, buttons, providerTemplate: sms, whatsapp, viber and rcs;
+    title, payload, image: push), plus the request's options. The contact's first address
+    of the channel's kind is the recipient: its phone number (sms, whatsapp, viber, rcs),
+    email address, or push token or subscription."""
 
     to = None
     callback = sc.CallbackSerializer(required=False)
@@ -39,6 +43,9 @@ class ContactSendInSerializer(sc.EmailEntrySerializer, sc.PhoneEntrySerializer):
         required=False, min_value=1, max_value=MAX_VALIDITY_MINUTES, help_text="minutes"
     )
     textStore = serializers.ChoiceField(["plaintext", "sha256", "nostore"], required=False)
+    languagePolicy = serializers.ChoiceField(
+        ["fallback", "deterministic"], required=False, help_text=sc.POLICY_HELP
+    )
 
 
 _CONTACT_ID = "3f0c8a2e-5b1d-4c7e-9a6f-1d2e3f4a5b6c"
@@ -60,9 +67,11 @@ def _body(channel: str, contact: Contact, data: Any) -> dict[str, Any]:
         raise ApiError(
             "unknown_field", "'to' is not a field here: the contact is the recipient.", source="to"
         )
-    entry = {k: v for k, v in data.items() if k not in OPTION_KEYS}
+    # `locale` stays the entry's: said for this message, it wins over the contact's locale.
+    options = [k for k in OPTION_KEYS if k != "locale"]
+    entry = {k: v for k, v in data.items() if k not in options}
     entry["to"] = [{"contactId": str(contact.pk)}]
-    return {channel: [entry], **{k: v for k, v in data.items() if k in OPTION_KEYS}}
+    return {channel: [entry], **{k: v for k, v in data.items() if k in options}}
 
 
 def _unprefixed(exc: ApiErrors | ApiError, channel: str) -> ApiErrors:

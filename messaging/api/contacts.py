@@ -65,6 +65,8 @@ def contact_data(c: Contact, care_until=None) -> dict[str, Any]:
         "email": of(KIND_EMAIL),
         "push": of(KIND_PUSH),
         "attributes": c.attributes,
+        "timeZone": c.time_zone or None,
+        "quietHours": services.quiet_hours_data(c),
         "careWindowUntil": care_until.isoformat() if care_until else None,
         "createdAt": c.created_at.isoformat(),
         "updatedAt": c.updated_at.isoformat(),

@@ -18,6 +18,8 @@ _TEMPLATE = {
     "name": "otp",
     "mode": "sms",
     "data": {"body": "Your login OTP is {{otp}}"},
+    "language": "en",
+    "translations": {"de": {"body": "Ihr Anmeldecode ist {{otp}}"}},
     "isActive": True,
     "tags": ["auth"],
     "createdAt": "2026-11-25T09:00:00+00:00",

@@ -10,7 +10,9 @@ import hashlib
 import json
 from datetime import timedelta
 
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.http import QueryDict
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -34,10 +36,52 @@ def _replay(record: IdempotencyRecord, request_hash: str) -> Response:
 
 
 def canonical(request) -> bytes:
-    """The request's JSON in one spelling (parsed once: the view reads the same request.data)."""
-    return json.dumps(
-        request.data, sort_keys=True, separators=(",", ":"), ensure_ascii=True
-    ).encode()
+    """The request's JSON in one spelling (parsed once: the view reads the same request.data).
+    A multipart body (a media upload) is its fields, each file by its name and content hash."""
+    data = request.data
+    if isinstance(data, QueryDict):
+        data = {key: [_part(v) for v in data.getlist(key)] for key in data}
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _part(value):
+    if not isinstance(value, UploadedFile):
+        return value
+    digest = hashlib.sha256()
+    for chunk in value.chunks():
+        digest.update(chunk)
+    value.seek(0)
+    return {"name": value.name, "sha256": digest.hexdigest()}
+
+
+def _digest(request) -> str:
+    digest = getattr(request, "_idempotency_digest", None)  # a file is hashed once
+    if digest is None:
+        digest = request._idempotency_digest = hashlib.sha256(
+            request.method.encode() + b" " + request.path.encode() + b"\n" + canonical(request)
+        ).hexdigest()
+    return digest
+
+
+def replayed(request) -> Response | None:
+    """The answer recorded for this request's Idempotency-Key, if any: for a view that does
+    slow work (a file to store) before the short transaction @idempotent runs it in."""
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        return None
+    _check_key(key)
+    digest = _digest(request)  # now, while the request's files are as they came
+    record = IdempotencyRecord.objects.filter(app=request.user.app, key=key).first()
+    if record and record.created_at > timezone.now() - WINDOW:
+        return _replay(record, digest)
+    return None
+
+
+def _check_key(key: str) -> None:
+    if len(key) > 255:
+        raise ApiError(
+            "invalid_header", "Idempotency-Key is at most 255 characters.", source="Idempotency-Key"
+        )
 
 
 def idempotent(view_method):
@@ -47,16 +91,9 @@ def idempotent(view_method):
         if not key:
             with transaction.atomic():
                 return view_method(self, request, *args, **kwargs)
-        if len(key) > 255:
-            raise ApiError(
-                "invalid_header",
-                "Idempotency-Key is at most 255 characters.",
-                source="Idempotency-Key",
-            )
+        _check_key(key)
         app = request.user.app
-        digest = hashlib.sha256(
-            request.method.encode() + b" " + request.path.encode() + b"\n" + canonical(request)
-        ).hexdigest()
+        digest = _digest(request)
         try:
             with transaction.atomic():
                 record = IdempotencyRecord.objects.filter(app=app, key=key).first()

@@ -26,6 +26,7 @@ from core.openapi import (  # noqa: F401 (re-exported: the API apps' shared shap
     error_answers,
     page_of,
 )
+from core.sms import AUTOCONVERT_MODES
 from providers.backends.base import backend_types
 from providers.models import CHANNEL_CHOICES
 
@@ -65,6 +66,12 @@ class TemplateSerializer(serializers.Serializer):
     name = serializers.CharField()
     mode = serializers.ChoiceField(CHANNELS)
     data = AnyObject()
+    language = serializers.CharField(
+        allow_blank=True, help_text="The language of data, e.g. en; empty when not said."
+    )
+    translations = serializers.DictField(
+        child=AnyObject(), help_text="{tag: fields of data that the locale gets instead}"
+    )
     isActive = serializers.BooleanField()
     tags = serializers.ListField(child=serializers.CharField())
     createdAt = serializers.DateTimeField()
@@ -79,9 +86,14 @@ class PreviewSerializer(serializers.Serializer):
     """The rendered fields; `encoding` to `remainingInSegment` for SMS only."""
 
     mode = serializers.ChoiceField(CHANNELS)
+    locale = serializers.CharField(
+        allow_null=True, help_text="The language shown: a translation's tag or the default."
+    )
     body = serializers.CharField(allow_blank=True)
     subject = serializers.CharField(required=False, allow_blank=True)
     html = serializers.CharField(required=False, allow_blank=True)
+    title = serializers.CharField(required=False, allow_blank=True, help_text="push")
+    payload = AnyObject(required=False, help_text="push: the data for the app")
     media = AnyObject(required=False)
     buttons = serializers.ListField(required=False)
     originationNumber = serializers.CharField(required=False, allow_blank=True)
@@ -92,6 +104,9 @@ class PreviewSerializer(serializers.Serializer):
     segments = serializers.IntegerField(required=False, min_value=0)
     perSegment = serializers.IntegerField(required=False, min_value=0)
     remainingInSegment = serializers.IntegerField(required=False, min_value=0)
+    autoconvert = serializers.ChoiceField(
+        AUTOCONVERT_MODES, required=False, help_text="SMS: the conversion the body had."
+    )
     # `from` is a Python keyword: declared through the class namespace.
     vars()["from"] = serializers.CharField(required=False, allow_blank=True)
 
@@ -162,6 +177,27 @@ class MessageSerializer(serializers.Serializer):
     vars()["from"] = serializers.CharField(allow_null=True)
 
 
+MEDIA_KINDS = ["image", "document"]
+MEDIA_CONTENT_TYPES = [
+    "image/jpeg", "image/png", "application/pdf", "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+]  # fmt: skip
+
+
+class MediaSerializer(serializers.Serializer):
+    """An uploaded file: its type sniffed from the content, and a link that serves it."""
+
+    mediaId = serializers.CharField(help_text="med_ and 32 hex digits")
+    kind = serializers.ChoiceField(MEDIA_KINDS)
+    filename = serializers.CharField(help_text="As given, with the extension of its real type.")
+    contentType = serializers.ChoiceField(MEDIA_CONTENT_TYPES)
+    size = serializers.IntegerField(min_value=1, help_text="bytes")
+    sha256 = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+    url = serializers.URLField(help_text="Serves the file without an API key until urlExpiresAt.")
+    urlExpiresAt = serializers.DateTimeField()
+
+
 ProviderPageSerializer = page_of(ProviderSerializer)
 TemplatePageSerializer = page_of(TemplateSerializer)
 MessagePageSerializer = page_of(MessageSerializer)
@@ -182,6 +218,7 @@ TEMPLATE_NAME = _path("name", str, "otp", "The template's name.")
 MESSAGE_ID = _path(
     "message_id", OpenApiTypes.UUID, "6f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b", "The messageId."
 )
+MEDIA_ID = _path("media_id", str, "med_5f0c3a9e1b2d4c6e8f0a1b2c3d4e5f60", "The mediaId.")
 
 
 # --- Requests ---
@@ -206,8 +243,12 @@ class ProviderChangeSerializer(ProviderInSerializer):
 
 
 class TemplateDataSerializer(Closed):
-    body = serializers.CharField(help_text="Placeholders are {{name}}.")
+    body = serializers.CharField(
+        required=False, help_text="Placeholders are {{name}}. Required, but push: title or body."
+    )
     subject = serializers.CharField(required=False, help_text="email: required")
+    title = serializers.CharField(required=False, help_text="push only: the notification's title")
+    payload = AnyObject(required=False, help_text="push only: the data for the app")
     format = serializers.ChoiceField(FORMATS, required=False)
     externalRef = serializers.CharField(required=False, allow_blank=True)
     originationNumber = serializers.CharField(required=False, allow_blank=True)
@@ -216,16 +257,53 @@ class TemplateDataSerializer(Closed):
     vars()["from"] = serializers.CharField(required=False, allow_blank=True)
 
 
+class TranslationSerializer(TemplateDataSerializer):
+    """The fields of `data` a locale gets instead; those not given are data's."""
+
+    body = serializers.CharField(required=False, help_text="Placeholders are {{name}}.")
+    subject = serializers.CharField(required=False)
+
+
+LOCALE_HELP = "A language tag: en, de-AT, pt_BR (written pt-BR)."
+POLICY_HELP = (
+    "fallback: the closest translation (de-AT, then de), else the default language; "
+    "deterministic: exactly the locale asked for, else 400 no_translation."
+)
+
+
 class TemplateInSerializer(Closed):
     name = serializers.CharField(max_length=100, help_text="1 to 100 characters, without '/'.")
     mode = serializers.ChoiceField(CHANNELS)
     data = TemplateDataSerializer()
+    language = serializers.CharField(
+        required=False, allow_blank=True, help_text="The language of data. " + LOCALE_HELP
+    )
+    translations = serializers.DictField(
+        child=TranslationSerializer(allow_null=True),
+        required=False,
+        help_text="{tag: fields}. On PATCH per locale: a tag given replaces its translation, "
+        "null deletes it, the others stay.",
+    )
     isActive = serializers.BooleanField(required=False)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
 
 
+AUTOCONVERT_HELP = (
+    "SMS only. on (default): look-alikes (smart quotes, dashes, ellipsis, special spaces) "
+    "become GSM 03.38; full: every non-GSM character becomes its closest GSM text (ë → e, "
+    "else ?); off: the text as given."
+)
+
+
 class PreviewInSerializer(Closed):
     data = AnyObject(required=False, help_text="Placeholder values.")
+    locale = serializers.CharField(required=False, help_text=LOCALE_HELP)
+    languagePolicy = serializers.ChoiceField(
+        ["fallback", "deterministic"], required=False, help_text=POLICY_HELP
+    )
+    autoconvert = serializers.ChoiceField(
+        AUTOCONVERT_MODES, required=False, help_text=AUTOCONVERT_HELP
+    )
 
 
 @extend_schema_field(
@@ -246,20 +324,36 @@ class PhoneRecipientField(serializers.Field):
 
 
 class PhoneEntrySerializer(Closed):
-    """An sms or whatsapp entry: a template or inline `body`, and its recipients."""
+    """An sms, whatsapp, viber or rcs entry: a template or inline `body`, and its recipients."""
 
     template = serializers.CharField(required=False)
     body = serializers.CharField(required=False)
     provider = serializers.CharField(required=False, help_text="default: the tenant's default")
     data = AnyObject(required=False)
     to = serializers.ListField(child=PhoneRecipientField(), min_length=1)
-    senderId = serializers.CharField(required=False)
+    senderId = serializers.CharField(
+        required=False,
+        help_text="SMS: a number (short code or E.164, 3 to 15 digits, + optional) or an "
+        "alphanumeric id of up to 11 ASCII letters, digits, spaces and .-_& with a letter.",
+    )
     originationNumber = serializers.CharField(required=False)
     externalRef = serializers.CharField(required=False)
     media = AnyObject(required=False)
     buttons = serializers.ListField(required=False)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
     providerTemplate = AnyObject(required=False, help_text="{name, language, params}")
+    locale = serializers.CharField(
+        required=False, help_text="The template's translation for these messages. " + LOCALE_HELP
+    )
+    autoconvert = serializers.ChoiceField(
+        AUTOCONVERT_MODES, required=False, help_text=AUTOCONVERT_HELP
+    )
+    udh = serializers.RegexField(
+        r"^(?:[0-9A-Fa-f]{2}){3,138}$",
+        required=False,
+        help_text="SMS only: a User Data Header in hex (UDHL first), e.g. 050003CC0201; the "
+        "text must fit one SMS beside it. Only through providers that carry one (Messente).",
+    )
     vars()["from"] = serializers.CharField(required=False)
 
 
@@ -279,7 +373,71 @@ class EmailEntrySerializer(Closed):
     bcc = serializers.ListField(child=serializers.CharField(), required=False)
     replyTo = serializers.CharField(required=False)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
+    locale = serializers.CharField(
+        required=False, help_text="The template's translation for this email. " + LOCALE_HELP
+    )
     vars()["from"] = serializers.CharField(required=False)
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "description": "An app's registration token (FCM)"},
+            {
+                "type": "object",
+                "description": "A Web Push subscription, PushSubscription.toJSON()",
+                "properties": {
+                    "endpoint": {"type": "string", "format": "uri"},
+                    "expirationTime": {"type": "number", "nullable": True},
+                    "keys": {
+                        "type": "object",
+                        "properties": {"p256dh": {"type": "string"}, "auth": {"type": "string"}},
+                        "required": ["p256dh", "auth"],
+                        "additionalProperties": False,
+                    },
+                },
+                "required": ["endpoint", "keys"],
+                "additionalProperties": False,
+            },
+        ]
+    }
+)
+class PushRecipientField(serializers.Field):
+    """A registration token, or a Web Push subscription {endpoint, keys: {p256dh, auth}}."""
+
+
+class PushEntrySerializer(Closed):
+    """A push entry: a template or inline `title` and/or `body`, and its recipients (of the
+    kind the provider sends to: FCM tokens, Web Push subscriptions; the sandbox both)."""
+
+    template = serializers.CharField(required=False)
+    title = serializers.CharField(required=False, help_text="The notification's title.")
+    body = serializers.CharField(required=False)
+    provider = serializers.CharField(required=False, help_text="default: the tenant's default")
+    data = AnyObject(required=False, help_text="The placeholders' values.")
+    to = serializers.ListField(child=PushRecipientField(), min_length=1)
+    payload = AnyObject(
+        required=False, help_text="The data for the app (FCM `data`, the Web Push payload's)."
+    )
+    image = serializers.URLField(required=False, help_text="One image (or media.image).")
+    media = AnyObject(required=False, help_text="{image: {url}}")
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+    locale = serializers.CharField(
+        required=False, help_text="The template's translation for these messages. " + LOCALE_HELP
+    )
+
+
+class MediaUploadSerializer(Closed):
+    file = serializers.FileField(
+        help_text="jpg, jpeg or png up to 5 MB; pdf, doc or docx up to 100 MB (by content)."
+    )
+
+
+class MediaUrlInSerializer(Closed):
+    """A file to fetch (through the guarded client: no private or loopback address)."""
+
+    url = serializers.URLField(max_length=2000)
+    filename = serializers.CharField(required=False, help_text="default: the URL's last part")
 
 
 class CallbackSerializer(Closed):
@@ -291,6 +449,9 @@ class SendInSerializer(Closed):
     sms = serializers.ListField(child=PhoneEntrySerializer(), required=False)
     email = serializers.ListField(child=EmailEntrySerializer(), required=False)
     whatsapp = serializers.ListField(child=PhoneEntrySerializer(), required=False)
+    viber = serializers.ListField(child=PhoneEntrySerializer(), required=False)
+    rcs = serializers.ListField(child=PhoneEntrySerializer(), required=False)
+    push = serializers.ListField(child=PushEntrySerializer(), required=False)
     callback = CallbackSerializer(required=False)
     scheduledAt = serializers.DateTimeField(
         required=False,
@@ -301,6 +462,14 @@ class SendInSerializer(Closed):
         required=False, min_value=1, max_value=MAX_VALIDITY_MINUTES, help_text="minutes"
     )
     textStore = serializers.ChoiceField(["plaintext", "sha256", "nostore"], required=False)
+    locale = serializers.CharField(
+        required=False,
+        help_text="The locale of recipients whose own is not known (an entry's locale, then a "
+        "contact's, win). " + LOCALE_HELP,
+    )
+    languagePolicy = serializers.ChoiceField(
+        ["fallback", "deterministic"], required=False, help_text=POLICY_HELP
+    )
 
 
 # --- Error answers ---

@@ -29,6 +29,8 @@ def template_data(t: Template) -> dict[str, Any]:
         "name": t.name,
         "mode": t.mode,
         "data": t.data,
+        "language": t.language,
+        "translations": t.translations or {},
         "isActive": t.is_active,
         "tags": t.tags,
         "createdAt": t.created_at.isoformat(),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import contact_send, views
+from . import contact_send, media, views
 
 urlpatterns = [
     path("providers", views.ProviderListView.as_view(), name="providers"),
@@ -12,6 +12,8 @@ urlpatterns = [
     ),
     path("messages", views.MessageListView.as_view(), name="messages"),
     path("messages/<uuid:message_id>", views.MessageDetailView.as_view(), name="message"),
+    path("media", media.MediaListView.as_view(), name="media"),
+    path("media/<str:media_id>", media.MediaDetailView.as_view(), name="media-detail"),
     path(
         "contacts/<uuid:contact_id>/messages/<str:channel>",
         contact_send.ContactSendView.as_view(),

@@ -203,6 +203,20 @@ TEMPLATE_EXAMPLES = [
         },
         request_only=True,
     ),
+    OpenApiExample(
+        "SMS template with translations",
+        value={
+            "name": "reminder",
+            "mode": "sms",
+            "data": {"body": "Your appointment is on {{date}}."},
+            "language": "en",
+            "translations": {
+                "de": {"body": "Ihr Termin ist am {{date}}."},
+                "de-AT": {"body": "Ihr Termin ist am {{date}}. Servus!"},
+            },
+        },
+        request_only=True,
+    ),
 ]
 
 
@@ -243,6 +257,8 @@ class TemplateListView(TenantScoped):
                 "name": (str, True),
                 "mode": (str, True),
                 "data": (dict, True),
+                "language": (str, False),
+                "translations": (dict, False),
                 "isActive": (bool, False),
                 "tags": (list, False),
             },
@@ -285,6 +301,8 @@ class TemplateDetailView(TenantScoped):
                 "name": (str, False),
                 "mode": (str, False),
                 "data": (dict, False),
+                "language": (str, False),
+                "translations": (dict, False),
                 "isActive": (bool, False),
                 "tags": (list, False),
             },
@@ -314,9 +332,15 @@ class TemplatePreviewView(TenantScoped):
         examples=[
             OpenApiExample("Sample data", value={"data": {"otp": "342365"}}, request_only=True),
             OpenApiExample(
+                "In a locale",
+                value={"data": {"otp": "342365"}, "locale": "de-AT", "languagePolicy": "fallback"},
+                request_only=True,
+            ),
+            OpenApiExample(
                 "SMS preview",
                 value={
                     "mode": "sms",
+                    "locale": "en",
                     "body": "Your login OTP is 342365",
                     "encoding": "GSM-7",
                     "characters": 24,
@@ -336,9 +360,26 @@ class TemplatePreviewView(TenantScoped):
         template = get_object_or_404(
             Template.objects.select_related("tenant"), tenant=self.tenant, name=name
         )
-        body = check_object(request.data, {"data": (dict, False)}, partial=True)
+        body = check_object(
+            request.data,
+            {
+                "data": (dict, False),
+                "locale": (str, False),
+                "languagePolicy": (str, False),
+                "autoconvert": (str, False),
+            },
+            partial=True,
+        )
         data = {**request.user.app.placeholders, **body.get("data", {})}
-        return Response(template_services.template_preview(template=template, data=data))
+        return Response(
+            template_services.template_preview(
+                template=template,
+                data=data,
+                locale=body.get("locale"),
+                policy=body.get("languagePolicy"),
+                autoconvert=body.get("autoconvert"),
+            )
+        )
 
 
 SEND_EXAMPLES = [

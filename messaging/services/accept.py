@@ -19,32 +19,60 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from contacts import services as contact_services
+from contacts.quiet import Deferral, QuietHours
 from core import status as st
 from core.addresses import email_checked, phone_e164
 from core.channels import CHANNEL_KEYS
 from core.netsafe import host_is_private
+from core.push import KIND_LABELS as PUSH_KIND_LABELS
+from core.push import PushRecipientInvalid, push_recipient
+from core.sms import (
+    AUTOCONVERT_MODES,
+    DEFAULT_AUTOCONVERT,
+    gsm_convert,
+    sms_info,
+    udh_problem,
+    udh_text_capacity,
+)
 from providers.backends.content import ContentInvalid, content_parse
 from providers.catalogue import catalogue_refusals
 from providers.models import Provider
 from tenants.models import App
+from uploads import services as upload_services
 
 from ..api.errors import ApiError, ApiErrors
 from ..api.validation import parse_iso_datetime
+from ..locales import (
+    LocaleAsk,
+    entry_locale,
+    entry_localized,
+    provider_template_language,
+    request_locale,
+)
 from ..models import Message, MessageEvent, MessageRequest, Priority, Template, TextStore
 from ..queue import wake_on_commit
 from ..rendering import TemplateSyntaxError, compile_template, placeholders_of, render
-from .templates import FORMATS, MAX_LENGTH, content_render
+from .templates import FORMATS, MAX_LENGTH, MAX_TITLE_LENGTH, content_render
 
-OPTION_KEYS = ("callback", "scheduledAt", "priority", "validity", "textStore")
+OPTION_KEYS = (
+    "callback", "scheduledAt", "priority", "validity", "textStore", "locale", "languagePolicy",
+)  # fmt: skip
 CALLBACK_KEYS = ("url", "meta")
 PHONE_ENTRY_KEYS = {
     "template", "body", "provider", "data", "to", "senderId", "from", "originationNumber",
-    "externalRef", "media", "buttons", "tags", "providerTemplate",
+    "externalRef", "media", "buttons", "tags", "providerTemplate", "locale", "autoconvert", "udh",
 }  # fmt: skip
 EMAIL_ENTRY_KEYS = {
     "template", "body", "subject", "format", "provider", "data", "to", "cc", "bcc", "from",
-    "replyTo", "tags",
+    "replyTo", "tags", "locale",
 }  # fmt: skip
+# A push entry: what every entry takes but a sender (a push has none), plus its title, the
+# data for the app (`payload`: `data` is every entry's placeholder values) and one image
+# (`image`, a URL, or `media.image`).
+PUSH_ENTRY_KEYS = ((PHONE_ENTRY_KEYS & EMAIL_ENTRY_KEYS) - {"from"}) | {
+    "title", "payload", "image", "media",
+}  # fmt: skip
+ENTRY_KEYS = {"email": EMAIL_ENTRY_KEYS, "push": PUSH_ENTRY_KEYS}  # the others: PHONE_ENTRY_KEYS
 # What travels to the provider besides the text. `providerTemplate` names the provider's own
 # pre-approved template (WhatsApp) and its variables, in the provider's terms.
 CONTENT_KEYS = (
@@ -371,6 +399,7 @@ class _Planned:
     body: str
     html: str
     content: dict[str, Any] | None
+    contact_id: str | None = None  # the contact these recipients are (quiet hours)
 
 
 def _count_messages(body: dict[str, Any]) -> int:
@@ -400,6 +429,7 @@ def _entry(
     templates: dict[str, Template],
     errors: _Errors,
     contacts: _Contacts | None = None,
+    ask: LocaleAsk | None = None,
 ) -> list[_Planned] | None:
     """One entry as the messages it makes: one _Planned, or several when recipients are
     contacts (each renders with its own {{contact.*}} data)."""
@@ -408,7 +438,7 @@ def _entry(
     if not isinstance(entry, dict):
         errors.add("invalid_type", "each entry must be an object.", path)
         return None
-    allowed = EMAIL_ENTRY_KEYS if channel == "email" else PHONE_ENTRY_KEYS
+    allowed = ENTRY_KEYS.get(channel, PHONE_ENTRY_KEYS)
     before = len(errors.items)
     for key in entry:
         if key not in allowed:
@@ -443,7 +473,7 @@ def _entry(
             )
 
     # Content: a template, or inline text (a chat message may be media alone).
-    media_only = channel not in ("sms", "email") and bool(entry.get("media"))
+    media_only = channel not in ("sms", "email", "push") and bool(entry.get("media"))
     template = None
     fields: dict[str, Any] | None = None
     if entry.get("template") is not None and entry.get("body") is not None:
@@ -467,12 +497,16 @@ def _entry(
             template = None
         else:
             fields = dict(template.data)
-            for key in ("subject", "format"):
+            for key in ("subject", "format", "title"):
                 if entry.get(key) is not None:
                     fields[key] = entry[key]
-            _check_text_fields(entry, ("subject",), path, errors)
+            _check_text_fields(entry, ("subject", "title"), path, errors)
             if entry.get("format") not in (None, *FORMATS):
                 errors.add("invalid_choice", "format is text/plain or text/html.", f"{path}.format")
+    elif channel == "push" and any(_nonblank(entry.get(k)) for k in ("title", "body")):
+        # A notification may be a title alone.
+        fields = {"body": entry.get("body") or "", "title": entry.get("title") or ""}
+        _check_text_fields(entry, ("body", "title"), path, errors)
     elif isinstance(entry.get("body"), str) and (entry["body"].strip() or media_only):
         fields = {
             "body": entry["body"],
@@ -536,6 +570,8 @@ def _entry(
                 f"{path}.to",
             )
         recipients = email_recipients.get("to", [])[:1]
+    elif channel == "push":
+        recipients, recipient_contacts = _push_recipients(entry, provider, contacts, path, errors)
     else:
         values = entry.get("to")
         if not isinstance(values, list) or not values:
@@ -578,20 +614,33 @@ def _entry(
         except ValueError as exc:
             errors.add("invalid_recipient", str(exc), f"{path}.replyTo")
 
+    if channel == "push":
+        _push_fields_check(entry, path, errors)
+    autoconvert, udh = _sms_options(channel, entry, provider, path, errors)
+    asked = entry_locale(entry, ask, path, errors.add)
     if len(errors.items) > before or fields is None or provider is None:
         return None
 
     def plan(recips: list[str], contact: contact_services.ContactInfo | None) -> _Planned | None:
+        # The template in these recipients' language (messaging.locales).
+        loc = entry_localized(
+            template=template, fields=fields, entry=entry, ask=asked, contact=contact,
+            contacts=recipient_contacts, path=path, add=errors.add,
+        )  # fmt: skip
+        if loc is None:
+            return None
         merged = {**app.tenant.placeholders, **app.placeholders, **data}
         if contact is not None:
             merged["contact"] = contact.render_data()
         try:
             rendered = content_render(
-                channel, fields, merged, source=f"{path}.data", syntax_source=f"{path}.template"
+                channel, loc.fields, merged, source=f"{path}.data", syntax_source=f"{path}.template"
             )
         except ApiError as exc:
             errors.add(exc.code, exc.detail, exc.source)
             return None
+        if channel == "sms":  # stored, counted and sent as converted
+            rendered["body"] = gsm_convert(rendered["body"], autoconvert)
         limit = MAX_LENGTH.get(channel)
         if limit and len(rendered["body"]) > limit:
             errors.add(
@@ -600,14 +649,16 @@ def _entry(
                 f"{path}.body" if template is None else f"{path}.template",
             )
             return None
-        tdata_media = (template.data or {}).get("media") if template else None
-        if not rendered["body"].strip() and not (
-            channel not in ("sms", "email") and (entry.get("media") or tdata_media)
+        tdata_media = loc.data.get("media")
+        if (
+            channel != "push"
+            and not rendered["body"].strip()
+            and not (channel not in ("sms", "email") and (entry.get("media") or tdata_media))
         ):
             errors.add("empty_body", "The message text is empty.", f"{path}.body")
             return None
 
-        tdata = template.data if template else {}
+        tdata = loc.data
         sender = entry.get("senderId") or entry.get("from") or entry.get("originationNumber")
         sender = sender or tdata.get("from") or tdata.get("originationNumber") or ""
         content = {
@@ -615,10 +666,31 @@ def _entry(
             for k in CONTENT_KEYS
             if entry.get(k) is not None or tdata.get(k) is not None
         }
+        if channel == "push":
+            _push_content(entry, tdata, content)
+        # Our mediaIds (med_…, POST /api/v1/media) as their signed links: no adapter sees them.
+        content = upload_services.content_media_resolve(
+            tenant=app.tenant, content=content, path=path, errors=errors
+        )
+        if content is None:
+            return None
         if not _content_check(
-            channel, provider, content, fields, merged, rendered["body"], path, errors
+            channel, provider, content, loc.fields, merged, rendered["body"], path, errors
         ):
             return None
+        if channel == "push" and not _push_check(
+            provider, rendered, content, template is not None, path, errors
+        ):
+            return None
+        if channel == "sms" and not _sms_check(
+            entry, provider, template, tdata, str(sender), rendered["body"], udh, path, errors
+        ):
+            return None
+        if udh:
+            content["udh"] = udh
+        if entry.get("autoconvert"):  # the provider hears the client's mode (Messente's)
+            content["autoconvert"] = autoconvert
+        provider_template_language(content, loc)
         return _Planned(
             channel=channel,
             provider=provider,
@@ -626,10 +698,11 @@ def _entry(
             recipients=recips,
             email_recipients=email_recipients,
             sender=str(sender)[:100],
-            subject=rendered.get("subject", "")[:998],
+            subject=(rendered.get("subject") or rendered.get("title") or "")[:998],
             body=rendered["body"],
             html=rendered.get("html", ""),
             content=content or None,
+            contact_id=contact.id if contact is not None else None,
         )
 
     if channel == "email":
@@ -643,6 +716,188 @@ def _entry(
             return None
         plans.append(p)
     return plans
+
+
+def _sms_options(
+    channel: str, entry: dict, provider: Provider | None, path: str, errors: _Errors
+) -> tuple[str, str]:
+    """An entry's `autoconvert` (Messente's: "on", the default, replaces look-alikes; "full"
+    every non-GSM character; "off" sends the text as given) and `udh` (a hex User Data
+    Header), both SMS only; a udh only through a provider that carries one."""
+    mode, udh = entry.get("autoconvert"), entry.get("udh")
+    for key in ("autoconvert", "udh"):
+        if channel != "sms" and entry.get(key) is not None:
+            errors.add("unknown_field", f"'{key}' is a field of sms entries only.", f"{path}.{key}")
+    if channel != "sms":
+        return DEFAULT_AUTOCONVERT, ""
+    if mode is not None and mode not in AUTOCONVERT_MODES:
+        errors.add(
+            "invalid_choice",
+            f"autoconvert is one of {', '.join(AUTOCONVERT_MODES)} (default on).",
+            f"{path}.autoconvert",
+        )
+    if udh is None:
+        return mode or DEFAULT_AUTOCONVERT, ""
+    problem = udh_problem(udh) if isinstance(udh, str) else "must be a hex string."
+    if problem:
+        errors.add("invalid_udh", f"udh {problem}", f"{path}.udh")
+    elif provider is not None and not provider.backend_class().sms_udh:
+        errors.add(
+            "unsupported_content",
+            f"{provider.backend_class().label} cannot send an SMS with a User Data Header.",
+            f"{path}.udh",
+        )
+    return mode or DEFAULT_AUTOCONVERT, udh if isinstance(udh, str) else ""
+
+
+def _sms_check(
+    entry: dict,
+    provider: Provider,
+    template: Template | None,
+    tdata: dict[str, Any],
+    sender: str,
+    body: str,
+    udh: str,
+    path: str,
+    errors: _Errors,
+) -> bool:
+    """The SMS's sender id (the entry's, else the template's, else the provider's default
+    sender) as the provider takes it (Backend.sender_problem), and with a udh a text that
+    fits one SMS beside it: the client who gives the header does any concatenation."""
+    ok = True
+    key = next((k for k in ("senderId", "from", "originationNumber") if entry.get(k)), None)
+    if key is None and not sender:
+        sender = provider.default_sender
+        origin = f" (provider '{provider.name}' defaultSender)"
+    elif key is None:
+        tkey = "from" if tdata.get("from") else "originationNumber"
+        origin = f" (template '{template.name if template else ''}' {tkey})"
+    else:
+        origin = ""
+    problem = provider.backend_class().sender_problem("sms", sender) if sender else ""
+    if problem:
+        errors.add("invalid_sender", problem + origin, f"{path}.{key or 'senderId'}")
+        ok = False
+    if udh:
+        info = sms_info(body)
+        room = udh_text_capacity(udh, info.encoding)
+        if info.units > room:
+            errors.add(
+                "body_too_long",
+                f"With a udh the message is one SMS: {room} {info.encoding} units of text "
+                f"beside the header, and the text takes {info.units}.",
+                f"{path}.body" if template is None else f"{path}.template",
+            )
+            ok = False
+    return ok
+
+
+def _nonblank(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _push_recipients(
+    entry: dict,
+    provider: Provider | None,
+    contacts: _Contacts,
+    path: str,
+    errors: _Errors,
+) -> tuple[list[str], list[contact_services.ContactInfo | None]]:
+    """A push entry's recipients in their one form (core.push), each of a kind its provider
+    sends to: FCM takes registration tokens, Web Push subscriptions, the sandbox both."""
+    recipients: list[str] = []
+    infos: list[contact_services.ContactInfo | None] = []
+    values = entry.get("to")
+    if not isinstance(values, list) or not values:
+        errors.add("no_recipients", "to must be a non-empty list of recipients.", f"{path}.to")
+        return recipients, infos
+    kinds = provider.backend_class().push_recipients if provider is not None else None
+    for j, value in enumerate(values):
+        source = f"{path}.to[{j}]"
+        info = None
+        if _is_contact_ref(value):
+            value, info = contacts.address(value, "push", source, errors)
+            if value is None:
+                continue
+        try:
+            recipient = push_recipient(value)
+        except PushRecipientInvalid as exc:
+            for sub, text in exc.problems:
+                errors.add("invalid_recipient", text, f"{source}.{sub}" if sub else source)
+        else:
+            if kinds is not None and recipient.kind not in kinds:
+                wanted = " or ".join(PUSH_KIND_LABELS[k] for k in sorted(kinds))
+                errors.add(
+                    "unsupported_recipient",
+                    f"Provider '{provider.name}' sends to {wanted}, not to "
+                    f"{PUSH_KIND_LABELS[recipient.kind]}.",
+                    source,
+                )
+            else:
+                recipients.append(recipient.address)
+                infos.append(info)
+        if len(errors.items) >= MAX_ERRORS:
+            break
+    return recipients, infos
+
+
+def _push_fields_check(entry: dict, path: str, errors: _Errors) -> None:
+    """A push entry's own fields: `payload` an object, `image` a URL (or media.image)."""
+    payload = entry.get("payload")
+    if payload is not None and not isinstance(payload, dict):
+        errors.add(
+            "invalid_type", "payload must be an object (the data for the app).", f"{path}.payload"
+        )
+    image = entry.get("image")
+    if image is None:
+        return
+    if entry.get("media") is not None:
+        errors.add("ambiguous_content", "give image or media, not both.", f"{path}.image")
+    elif not isinstance(image, str) or urlsplit(image.strip()).scheme not in ("http", "https"):
+        errors.add("invalid_content", "image must be an http(s) URL.", f"{path}.image")
+
+
+def _push_content(entry: dict, tdata: dict[str, Any], content: dict[str, Any]) -> None:
+    """A push entry's content in the adapters' terms (in place): the image as media.image,
+    the payload as `data` (what fcm.py and webpush.py read); the entry's win over the
+    template's."""
+    if isinstance(entry.get("image"), str):
+        content["media"] = {"image": {"url": entry["image"].strip()}}
+    payload = entry["payload"] if entry.get("payload") is not None else tdata.get("payload")
+    if payload:
+        content["data"] = payload
+
+
+def _push_check(
+    provider: Provider,
+    rendered: dict[str, Any],
+    content: dict[str, Any],
+    templated: bool,
+    path: str,
+    errors: _Errors,
+) -> bool:
+    """A notification has a title or a body, a title of at most MAX_TITLE_LENGTH, and fits
+    the provider's payload (its data keys allowed, its size within the limit)."""
+    title, body = rendered.get("title", ""), rendered["body"]
+    if not title.strip() and not body.strip():
+        errors.add("empty_body", "A push notification needs a title or a body.", f"{path}.body")
+        return False
+    if len(title) > MAX_TITLE_LENGTH:
+        errors.add(
+            "title_too_long",
+            f"The push title is {len(title)} characters; at most {MAX_TITLE_LENGTH}.",
+            f"{path}.template" if templated else f"{path}.title",
+        )
+        return False
+    parsed = content_parse(content, body)  # already read by _content_check
+    image = next((m.url for m in parsed.media if m.kind == "image"), "")
+    problems = provider.backend_class().push_problems(
+        title=title, body=body, image=image, data=content.get("data")
+    )
+    whole = f"{path}.template" if templated else f"{path}.body"
+    for sub, text in problems:
+        errors.add("unsupported_content", text, f"{path}.{sub}" if sub else whole)
+    return not problems
 
 
 def _content_check(
@@ -724,11 +979,12 @@ def message_accept(
         )
     if not any(body.get(c) for c in CHANNEL_KEYS):
         raise ApiError(
-            "no_messages", "Give at least one entry in sms, email or whatsapp.", source="sms"
+            "no_messages", f"Give at least one entry in {', '.join(CHANNEL_KEYS)}.", source="sms"
         )
 
     now = timezone.now()
     opts = _options(body, errors, now)
+    ask = request_locale(body, errors.add)
     tenant = app.tenant
     providers = {p.name: p for p in Provider.objects.filter(tenant=tenant)}
     defaults = {
@@ -754,7 +1010,7 @@ def message_accept(
         for i, entry in enumerate(body.get(channel) or []):
             plans = _entry(
                 channel, i, entry, app=app, providers=providers, defaults=defaults,
-                templates=templates, errors=errors, contacts=contacts,
+                templates=templates, errors=errors, contacts=contacts, ask=ask,
             )  # fmt: skip
             for p in plans or []:
                 planned.append(p)
@@ -765,10 +1021,31 @@ def message_accept(
         errors.add(code, detail, source)
     errors.raise_if_any()
     verdicts = _verdicts(app, planned)
+    deferrals = None if hold else _quiet_deferrals(app, opts, planned, now, verdicts)
     return _persist(
         app=app, opts=opts, planned=planned, now=now, count=count, verdicts=verdicts,
-        hold=hold, expires_in=expires_in,
+        hold=hold, expires_in=expires_in, deferrals=deferrals,
     )  # fmt: skip
+
+
+def _quiet_deferrals(
+    app: App, opts: Options, planned: list[_Planned], now: datetime, verdicts: list
+) -> list[Deferral | None] | None:
+    """Quiet hours (contacts.quiet), per message in the order they are stored: a message due
+    inside its recipient's window waits for the window's end. High priority passes, and a
+    message refused at accept is not deferred. One query for the request at most."""
+    if opts.priority == Priority.HIGH:
+        return None
+    items = [(p.channel, to, p.contact_id) for p in planned for to in p.recipients]
+    quiet = QuietHours.of_recipients(tenant=app.tenant, recipients=items)
+    due = opts.scheduled_at or now
+    out = [
+        None if verdict else quiet.deferral(channel, to, due, contact_id=contact_id)
+        for (channel, to, contact_id), verdict in zip(
+            items, verdicts or [None] * len(items), strict=True
+        )
+    ]
+    return out if any(out) else None
 
 
 _ENTRY_FIELDS = {
@@ -789,7 +1066,12 @@ class AcceptedMessage:
 SMALL_BATCH = 20
 
 
-def _insert_messages(planned: list[_Planned], common: Message) -> list[AcceptedMessage]:
+def _insert_messages(
+    planned: list[_Planned],
+    common: Message,
+    deferrals: list[Deferral | None] | None = None,
+    lifetime: timedelta | None = None,
+) -> list[AcceptedMessage]:
     """Every message of the request in one statement (COPY on PostgreSQL, one prepared
     INSERT run over all rows on SQLite).
 
@@ -801,6 +1083,12 @@ def _insert_messages(planned: list[_Planned], common: Message) -> list[AcceptedM
     fields = Message._meta.concrete_fields
     names = [f.attname for f in fields]
     id_pos, to_pos = names.index("id"), names.index("to")
+    # A message deferred by quiet hours: scheduled at its window's end, valid from then.
+    status_pos, scheduled_pos, expires_pos = (
+        names.index("status"), names.index("scheduled_at"), names.index("expires_at"),
+    )  # fmt: skip
+    scheduled_field = Message._meta.get_field("scheduled_at")
+    deferred = iter(deferrals or ())
     id_field = Message._meta.pk
     shared = [f.get_db_prep_save(getattr(common, f.attname), connection) for f in fields]
     per_entry = [(i, f) for i, f in enumerate(fields) if f.attname in _ENTRY_FIELDS]
@@ -826,8 +1114,16 @@ def _insert_messages(planned: list[_Planned], common: Message) -> list[AcceptedM
             row = entry_row.copy()
             row[id_pos] = id_field.get_db_prep_save(mid, connection)
             row[to_pos] = to
+            status = common.status
+            deferral = next(deferred, None)
+            if deferral is not None:
+                status = row[status_pos] = st.PENDING_SCHEDULED
+                row[scheduled_pos] = scheduled_field.get_db_prep_save(deferral.until, connection)
+                row[expires_pos] = scheduled_field.get_db_prep_save(
+                    deferral.until + lifetime, connection
+                )
             rows.append(row)
-            accepted.append(AcceptedMessage(mid, p.channel, to, common.status))
+            accepted.append(AcceptedMessage(mid, p.channel, to, status))
     if not rows:
         return accepted
     qn = connection.ops.quote_name
@@ -861,19 +1157,37 @@ def _insert_messages(planned: list[_Planned], common: Message) -> list[AcceptedM
     return accepted
 
 
-def _insert_initial_events(request: MessageRequest) -> None:
-    """Every message's first event, in one INSERT ... SELECT whatever the batch size."""
+def _insert_initial_events(
+    request: MessageRequest, deferrals: list[Deferral | None] | None = None
+) -> None:
+    """Every message's first event, in one INSERT ... SELECT whatever the batch size. A
+    message deferred by quiet hours says so: its scheduled time is its window's end, which no
+    other message of the request has (theirs is the request's), so one CASE branch per
+    distinct end, not per message."""
     qn = connection.ops.quote_name
     event, message = MessageEvent._meta, Message._meta
+    described: dict[datetime, str] = {}
+    for d in deferrals or ():
+        if d is not None:
+            # Recipients of several zones may share an end: then the plain words.
+            if described.setdefault(d.until, d.description) != d.description:
+                described[d.until] = f"Deferred by quiet hours until {d.until.isoformat()}."
+    description, params = "''", []
+    if described:
+        prep = message.get_field("scheduled_at").get_db_prep_save
+        branches = " ".join(["WHEN %s THEN %s"] * len(described))
+        description = f"CASE scheduled_at {branches} ELSE '' END"
+        for until, text in described.items():
+            params += [prep(until, connection), text]
     sql = (
         f"INSERT INTO {qn(event.db_table)} (message_id, status, source, error_code, "
         "description, provider_event_id, raw, created_at) "
-        f"SELECT id, status, %s, '', '', '', NULL, created_at FROM {qn(message.db_table)} "
-        "WHERE request_id = %s"
+        f"SELECT id, status, %s, '', {description}, '', NULL, created_at "
+        f"FROM {qn(message.db_table)} WHERE request_id = %s"
     )
     request_id = message.get_field("request").target_field.get_db_prep_value(request.pk, connection)
     with connection.cursor() as cursor:
-        cursor.execute(sql, ["api", request_id])
+        cursor.execute(sql, ["api", *params, request_id])
 
 
 def _persist(
@@ -886,9 +1200,11 @@ def _persist(
     verdicts: list[Verdict | None] | None = None,
     hold: bool = False,
     expires_in: timedelta | None = None,
+    deferrals: list[Deferral | None] | None = None,
 ) -> tuple[MessageRequest, list[AcceptedMessage]]:
     start = opts.scheduled_at or now
-    expires_at = start + (expires_in or timedelta(minutes=opts.validity))
+    lifetime = expires_in or timedelta(minutes=opts.validity)
+    expires_at = start + lifetime
     initial = st.PENDING_SCHEDULED if opts.scheduled_at else st.PENDING_ACCEPTED
     if hold:
         initial = st.PENDING_FAILOVER
@@ -918,8 +1234,8 @@ def _persist(
             created_at=now,
             updated_at=now,
         )
-        accepted = _insert_messages(planned, common)
-        _insert_initial_events(request)
+        accepted = _insert_messages(planned, common, deferrals, lifetime)
+        _insert_initial_events(request, deferrals)
         if verdicts and any(verdicts):
             accepted = _refused_reject(accepted, verdicts, initial)
         if initial == st.PENDING_ACCEPTED:

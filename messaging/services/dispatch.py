@@ -65,6 +65,7 @@ from .status import (
     next_attempt,
     retry_delay,  # noqa: F401  (the backoff, shared with reports; imported from here too)
     stored_text,
+    text_scrub,
 )
 
 logger = logging.getLogger(__name__)
@@ -258,6 +259,21 @@ def _send_one(backend, send, item: _Send) -> None:
         )
         item.error = SendError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
     item.duration_ms = int((time.monotonic() - clock) * 1000)
+    _outcome_scrub(item)
+
+
+def _outcome_scrub(item: _Send) -> None:
+    """Under textStore sha256/nostore, the provider's answer and error text lose the message's
+    text before anything records them (attempt, event, error, dead recipient)."""
+    message = item.message
+    if item.result is not None:
+        item.result.raw = text_scrub(message, item.result.raw)
+        # It travels in a task's arguments (SANDBOX_REPORTS), pickled in the queue's rows.
+        item.result.follow_up_report = text_scrub(message, item.result.follow_up_report)
+    if item.error is not None:
+        item.error.description = text_scrub(message, item.error.description)
+        item.error.raw = text_scrub(message, item.error.raw)
+    item.unknown = text_scrub(message, item.unknown)
 
 
 class _Lanes:

@@ -6,7 +6,6 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
-import hashlib
 import logging
 import random
 import uuid
@@ -22,7 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from contacts import services as contact_services
-from core import bulk
+from core import bulk, textstore
 from core import status as st
 from providers.backends import StatusReport
 
@@ -40,14 +39,37 @@ from ..signals import message_status_changed
 logger = logging.getLogger(__name__)
 
 
-def stored_text(message: Message) -> dict[str, str]:
+# The statuses in which a message still holds its whole text (stored_text not applied yet).
+TEXT_WHOLE = (*st.CANCELLABLE, st.PENDING_PROCESSING, st.PENDING_UNKNOWN)
+
+
+def stored_text(message: Message) -> dict[str, Any]:
     """What textStore keeps of the text once it has left or never will: all, a hash, or
-    nothing. For the one transition out of the pre-send states (the text is still whole)."""
-    if message.text_store == TextStore.SHA256:
-        return {"body": hashlib.sha256(message.body.encode()).hexdigest(), "html": ""}
-    if message.text_store == TextStore.NOSTORE:
-        return {"body": "", "html": ""}
-    return {}
+    nothing, of the body, subject, HTML and content (core.textstore). For the one transition
+    out of the pre-send states (the text is still whole)."""
+    return textstore.kept_fields(
+        message.text_store, body=message.body, html=message.html, subject=message.subject,
+        content=message.content,
+    )  # fmt: skip
+
+
+def text_scrub(message: Message, value: Any) -> Any:
+    """A provider's answer, report or error text about `message` without its text, under
+    sha256 and nostore. Before the send the pieces of the text are known and found wherever
+    they are; after it only the fields that carry text, and (sha256) strings whose hash the
+    message keeps, can be told."""
+    if textstore.keeps_text(message.text_store) or value is None:
+        return value
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if message.status in TEXT_WHOLE:
+        pieces = textstore.fragments(
+            body=message.body, html=message.html, subject=message.subject,
+            content=message.content,
+        )  # fmt: skip
+        return textstore.scrub(value, pieces=pieces)
+    digests = (message.body, message.subject) if message.text_store == TextStore.SHA256 else ()
+    return textstore.scrub(value, digests=digests)
 
 
 def callback_payload(message: Message, at: datetime) -> dict[str, Any]:
@@ -133,6 +155,7 @@ BULK_COLUMNS = [
     "status", "updated_at", "error_code", "error_description", "error_permanent", "final_at",
     "claim_token", "claimed_until", "next_attempt_at", "handed_over_at", "attempts",
     "provider_message_id", "sent_at", "sender", "body", "html", "price", "currency",
+    "subject", "content",  # with body and html: what textStore keeps (stored_text)
 ]  # fmt: skip
 
 
@@ -452,6 +475,11 @@ FEEDBACK = {
 }
 
 
+def _report_raw(message: Message, report: StatusReport) -> Any:
+    """A report's raw payload as its event keeps it (JSON only; textStore applied)."""
+    return text_scrub(message, report.raw) if isinstance(report.raw, dict | list) else None
+
+
 def _event_only(message: Message, report: StatusReport, description: str) -> None:
     """A report that tells something about the message without moving it."""
     MessageEvent.objects.create(
@@ -461,7 +489,7 @@ def _event_only(message: Message, report: StatusReport, description: str) -> Non
         error_code=report.error_code,
         description=description,
         provider_event_id=report.event_id,
-        raw=report.raw if isinstance(report.raw, dict | list) else None,
+        raw=_report_raw(message, report),
         created_at=timezone.now(),
     )
 
@@ -586,7 +614,7 @@ def _reports_apply(provider, reports: Iterable) -> int:
                 error=error,
                 description=description,
                 provider_event_id=report.event_id,
-                raw=report.raw if isinstance(report.raw, dict | list) else None,
+                raw=_report_raw(message, report),
                 updates=updates,
             ):
                 applied += 1

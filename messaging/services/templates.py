@@ -11,19 +11,30 @@ import reversion
 from django.db import IntegrityError, transaction
 from django.utils.html import strip_tags
 
-from core.sms import sms_info
+from core.sms import AUTOCONVERT_MODES, DEFAULT_AUTOCONVERT, gsm_convert, sms_info
 from tenants.models import Tenant
 
 from ..api.errors import ApiError, ApiErrors
+from ..locales import (
+    POLICIES,
+    locale_normalize,
+    not_a_tag,
+    template_in_locale,
+    template_locales_shown,
+)
 from ..models import TEMPLATE_MODES, Template
 from ..rendering import MissingPlaceholder, TemplateSyntaxError, compile_template
 
 MODES = tuple(m for m, _ in TEMPLATE_MODES)
 FORMATS = ("text/plain", "text/html")
-TEXT_FIELDS = ("body", "subject", "from", "externalRef", "originationNumber", "format")
-DATA_FIELDS = (*TEXT_FIELDS, "media", "buttons")
-RENDERED_FIELDS = ("body", "subject")
+TEXT_FIELDS = ("body", "subject", "from", "externalRef", "originationNumber", "format", "title")
+DATA_FIELDS = (*TEXT_FIELDS, "media", "buttons", "payload")
+RENDERED_FIELDS = ("body", "subject", "title")
+# A push notification's title, and its data for the app (`data` is the placeholders' values).
+PUSH_FIELDS = ("title", "payload")
+MAX_TITLE_LENGTH = 250  # a push title: what a notification shows is far shorter
 MAX_LENGTH = {"sms": 1600, "whatsapp": 4096, "viber": 1000, "rcs": 3072, "push": 4000}
+MAX_TRANSLATIONS = 100
 
 
 def template_data_check(mode: str, data: Any, *, source: str = "data") -> dict[str, Any]:
@@ -44,7 +55,24 @@ def template_data_check(mode: str, data: Any, *, source: str = "data") -> dict[s
             errors.append(ApiError("invalid_type", "must be an object.", source=f"{source}.{key}"))
         elif key == "buttons" and not isinstance(value, list):
             errors.append(ApiError("invalid_type", "must be a list.", source=f"{source}.{key}"))
-    if not isinstance(data.get("body"), str) or not data.get("body", "").strip():
+        elif key in PUSH_FIELDS and mode != "push":
+            errors.append(
+                ApiError(
+                    "unknown_field",
+                    f"'{key}' is a field of push templates only.",
+                    source=f"{source}.{key}",
+                )
+            )
+        elif key == "payload" and not isinstance(value, dict):
+            errors.append(ApiError("invalid_type", "must be an object.", source=f"{source}.{key}"))
+    if mode == "push":  # a notification may be a title alone
+        if not any(isinstance(data.get(k), str) and data[k].strip() for k in ("title", "body")):
+            errors.append(
+                ApiError(
+                    "required", "a push template needs a title or a body.", source=f"{source}.body"
+                )
+            )
+    elif not isinstance(data.get("body"), str) or not data.get("body", "").strip():
         errors.append(ApiError("required", "body is required.", source=f"{source}.body"))
     if mode == "email" and not (isinstance(data.get("subject"), str) and data["subject"].strip()):
         errors.append(
@@ -105,6 +133,9 @@ def template_fields_check(fields: dict[str, Any], *, partial: bool = False) -> d
 def template_create(*, tenant: Tenant, fields: dict[str, Any]) -> Template:
     template_fields_check(fields)
     template_data_check(fields["mode"], fields.get("data"))
+    language, translations = template_locales_check(
+        fields["mode"], fields["data"], fields.get("language", ""), fields.get("translations", {})
+    )
     if Template.objects.filter(tenant=tenant, name=fields["name"]).exists():
         raise ApiError(
             "duplicate_name",
@@ -119,6 +150,8 @@ def template_create(*, tenant: Tenant, fields: dict[str, Any]) -> Template:
                 name=fields["name"],
                 mode=fields["mode"],
                 data=fields["data"],
+                language=language,
+                translations=translations,
                 is_active=fields.get("isActive", True),
                 tags=fields.get("tags", []),
             )
@@ -148,6 +181,13 @@ def template_update(*, template: Template, fields: dict[str, Any]) -> Template:
     mode = fields.get("mode", template.mode)
     data = fields.get("data", template.data)
     template_data_check(mode, data)
+    template.language, template.translations = template_locales_check(
+        mode,
+        data,
+        fields.get("language", template.language),
+        translations_merged(template.translations, fields.get("translations")),
+        language_changed="language" in fields and "translations" not in fields,
+    )
     template.mode, template.data = mode, data
     if "isActive" in fields:
         template.is_active = fields["isActive"]
@@ -156,6 +196,98 @@ def template_update(*, template: Template, fields: dict[str, Any]) -> Template:
     template.save()
     _record_version(template, "Changed through the API.")
     return template
+
+
+def translations_merged(current: dict[str, Any] | None, patch: Any) -> Any:
+    """A PATCH's `translations` over the stored ones, per locale: a locale given replaces its
+    translation, null deletes it, the others stay (RFC 7396 merge, one level deep). The tags
+    are compared canonically, so a patch of pt_BR reaches pt-BR."""
+    current = dict(current or {})
+    if patch is None or not isinstance(patch, dict):
+        return current if patch is None else patch  # not an object: refused by the check
+    merged = dict(current)
+    for key, value in patch.items():
+        tag = locale_normalize(key)
+        if tag is not None:
+            merged.pop(tag, None)
+        if value is None:
+            continue
+        merged[key] = value
+    return merged
+
+
+def template_locales_check(
+    mode: str,
+    data: dict[str, Any],
+    language: Any,
+    translations: Any,
+    *,
+    language_changed: bool = False,
+) -> tuple[str, dict[str, dict[str, Any]]]:
+    """A template's default language and translations, checked and with canonical tags.
+
+    Each translation holds fields of `data` (any of them, all optional) and must make a valid
+    template over it: its text parses, an email keeps a subject. Two tags that are one
+    (pt_BR, pt-BR), or a translation in the default language, are refused."""
+    errors: list[ApiError] = []
+    if language in (None, ""):
+        language = ""
+    elif locale_normalize(language) is None:
+        errors.append(ApiError("invalid_locale", not_a_tag(language), source="language"))
+    else:
+        language = locale_normalize(language)
+    if translations is None:
+        translations = {}
+    if not isinstance(translations, dict):
+        raise ApiErrors(
+            [*errors, ApiError("invalid_type", "must be an object.", source="translations")]
+        )
+    if len(translations) > MAX_TRANSLATIONS:
+        errors.append(
+            ApiError(
+                "too_many_translations",
+                f"{len(translations)} translations; at most {MAX_TRANSLATIONS}.",
+                source="translations",
+            )
+        )
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in translations.items():
+        source = f"translations.{key}"
+        tag = locale_normalize(key)
+        if tag is None:
+            errors.append(ApiError("invalid_locale", not_a_tag(key), source=source))
+            continue
+        if tag in out:
+            errors.append(
+                ApiError(
+                    "duplicate_locale", f"'{key}' is the translation '{tag}' again.", source=source
+                )
+            )
+            continue
+        if tag == language:
+            errors.append(
+                ApiError(
+                    "duplicate_locale",
+                    f"'{key}' is the template's default language: change data instead.",
+                    source="language" if language_changed else source,
+                )
+            )
+            continue
+        if not isinstance(value, dict):
+            errors.append(ApiError("invalid_type", "a translation is an object.", source=source))
+            continue
+        try:
+            template_data_check(mode, {**data, **value}, source=source)
+        except ApiErrors as exc:
+            errors.extend(exc.errors)
+            continue
+        except ApiError as exc:
+            errors.append(exc)
+            continue
+        out[tag] = value
+    if errors:
+        raise ApiErrors(errors)
+    return language, dict(sorted(out.items()))
 
 
 def _record_version(template: Template, comment: str) -> None:
@@ -190,7 +322,8 @@ def content_render(
 ) -> dict[str, Any]:
     """Render a template's (or an inline entry's) text strictly.
 
-    Returns `body` and, for email, `subject` and `html` (values escaped in HTML only).
+    Returns `body` and, for email, `subject` and `html` (values escaped in HTML only); for
+    push, `title`.
     A missing placeholder is a 400 whose source is `<source>.<name>`; text that does not
     parse (a template stored before it was checked) is a 400 whose source is `syntax_source`.
     """
@@ -204,6 +337,9 @@ def content_render(
             else:
                 out["body"] = compile_template(fields["body"]).render(data)
                 out["html"] = ""
+        elif mode == "push":
+            out["title"] = compile_template(fields.get("title") or "").render(data)
+            out["body"] = compile_template(fields.get("body") or "").render(data)
         else:
             out["body"] = compile_template(fields["body"]).render(data)
     except MissingPlaceholder as exc:
@@ -219,18 +355,60 @@ def content_render(
     return out
 
 
-def template_preview(*, template: Template, data: Any) -> dict[str, Any]:
+def template_preview(
+    *,
+    template: Template,
+    data: Any,
+    locale: Any = None,
+    policy: Any = None,
+    autoconvert: Any = None,
+) -> dict[str, Any]:
+    """The template rendered with `data`, in the translation `locale` gets under `policy`
+    (messaging.locales); `locale` in the answer is the language shown."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ApiError("invalid_type", "data must be an object.", source="data")
+    asked = None
+    if locale not in (None, ""):
+        asked = locale_normalize(locale)
+        if asked is None:
+            raise ApiError("invalid_locale", not_a_tag(locale), source="locale")
+    if policy is not None and policy not in POLICIES:
+        raise ApiError(
+            "invalid_choice",
+            f"languagePolicy is one of {', '.join(POLICIES)}.",
+            source="languagePolicy",
+        )
+    if autoconvert is not None and template.mode != "sms":
+        raise ApiError(
+            "unknown_field", "autoconvert is for SMS templates only.", source="autoconvert"
+        )
+    if autoconvert is not None and autoconvert not in AUTOCONVERT_MODES:
+        raise ApiError(
+            "invalid_choice",
+            f"autoconvert is one of {', '.join(AUTOCONVERT_MODES)} (default on).",
+            source="autoconvert",
+        )
+    found = template_in_locale(template, asked, policy or "fallback")
+    if found is None:
+        raise ApiError(
+            "no_translation",
+            f"Template '{template.name}' has no '{asked}' translation (languagePolicy "
+            f"deterministic); it has {template_locales_shown(template)}.",
+            source="locale",
+        )
+    fields, language = found
     tenant = template.tenant
     merged = {**tenant.placeholders, **data}
-    rendered = content_render(template.mode, template.data, merged)
-    result: dict[str, Any] = {"mode": template.mode, **rendered}
-    for key in ("media", "buttons", "from", "originationNumber", "externalRef"):
-        if key in template.data:
-            result[key] = template.data[key]
+    rendered = content_render(template.mode, fields, merged)
+    if template.mode == "sms":  # what a send stores and counts: the converted text
+        rendered["body"] = gsm_convert(rendered["body"], autoconvert or DEFAULT_AUTOCONVERT)
+    result: dict[str, Any] = {"mode": template.mode, "locale": language or None, **rendered}
+    for key in ("media", "buttons", "from", "originationNumber", "externalRef", "payload"):
+        if key in fields:
+            result[key] = fields[key]
     if template.mode == "sms":
+        result["autoconvert"] = autoconvert or DEFAULT_AUTOCONVERT
         result.update(sms_info(rendered["body"]).as_dict())
     return result

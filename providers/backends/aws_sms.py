@@ -49,6 +49,7 @@ MESSAGE_TYPE = "TRANSACTIONAL"  # not from priority: see above
 # SendTextMessage's TimeToLive (botocore's service model: integer seconds, min 5, max
 # 259200 = 72 hours, AWS's default when it is not given).
 TTL_MIN, TTL_MAX = 5, 259200
+AWS_IDENTITY_PREFIXES = ("arn:", "phone-", "pool-")
 
 # ClientError code → (permanent, our status, retry after in seconds when transient). The
 # operation's error shapes in botocore's pinpoint-sms-voice-v2 service model are
@@ -203,6 +204,16 @@ class AwsSmsBackend(Backend):
                     ),
                 )
         return client
+
+    @classmethod
+    def sender_problem(cls, channel: str, sender: str) -> str:
+        # OriginationIdentity "can be either the PhoneNumber, PhoneNumberId, PhoneNumberArn,
+        # [...] SenderId, SenderIdArn, PoolId, or PoolArn" (botocore data
+        # pinpoint-sms-voice-v2/2022-03-31/service-2.json, SendTextMessageRequest): the ids
+        # (phone-…, pool-…) and ARNs are AWS's own, not sender ids.
+        if sender.startswith(AWS_IDENTITY_PREFIXES):
+            return ""
+        return super().sender_problem(channel, sender)
 
     def sender_for(self, message: OutboundMessage) -> str:
         # The request's or template's sender, else the provider's, else the credential's.

@@ -23,6 +23,7 @@ from django.conf import settings
 
 from core.http import pooled_session
 from core.netsafe import host_is_private
+from core.sms import sender_problem as sms_sender_problem
 from core.status import REJECTED_PROVIDER
 
 from .content import PLAIN, Capabilities, Content, ProviderTemplate, content_parse
@@ -279,6 +280,22 @@ def api_base_url_field(default: str) -> CredentialField:
     )
 
 
+# A push notification as a service worker reads it (Web Push) and the sandbox keeps it; FCM
+# sends the same parts as `notification` and `data`. 4,096 bytes is FCM's most for both
+# ("Maximum payload for both message types is 4096 bytes",
+# firebase.google.com/docs/cloud-messaging/customize-messages/set-message-type).
+PUSH_MAX_BYTES = 4096
+
+
+def push_payload(title: str, body: str, image: str, data: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {"title": title, "body": body}
+    if image:
+        payload["image"] = image
+    if data:
+        payload["data"] = data
+    return payload
+
+
 class Backend:
     provider_type: ClassVar[str]
     label: ClassVar[str]
@@ -300,6 +317,9 @@ class Backend:
     # What the provider carries per channel (media, location, buttons, templates): accept
     # refuses the rest with a 400. A channel not listed carries text only.
     capabilities: ClassVar[dict[str, Capabilities]] = {}
+    # Push: the recipients the provider sends to (core.push: "token", an app's registration
+    # token; "subscription", a browser's Web Push subscription). Accept refuses the others.
+    push_recipients: ClassVar[frozenset[str]] = frozenset({"token", "subscription"})
     # Types spoken through an SDK that opens its own connections (boto3), which the guarded
     # client cannot pin: a custom apiBaseUrl must then be under one of these host suffixes
     # (the provider's own DNS) unless ALLOW_PRIVATE_URLS.
@@ -316,6 +336,12 @@ class Backend:
     template_sendable: ClassVar[frozenset[str]] = frozenset({"APPROVED"})
     # The most pages one list_templates call reads (a runaway cursor ends there).
     max_template_pages: ClassVar[int] = 50
+    # The provider sends an SMS with the client's own User Data Header (Messente's SMS.udh):
+    # accept refuses a `udh` for the others (400), never drops it. Vonage takes `udh` "for
+    # binary messages" only (vonage-python-sdk sms/src/vonage_sms/requests.py: type=binary,
+    # the text as hex `body`), Infobip only in its binary SMS (hex, dataCoding, esmClass:
+    # the whole payload); Twilio, websms's text API and AWS have no header field.
+    sms_udh: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -394,6 +420,24 @@ class Backend:
     def content_problems(cls, channel: str, content: Content) -> list[tuple[str, str]]:
         """What of `content` this provider cannot carry on `channel`: (field, why) pairs."""
         return cls.capabilities.get(channel, PLAIN).problems(content, f"{cls.label} ({channel})")
+
+    @classmethod
+    def push_problems(
+        cls, *, title: str, body: str, image: str, data: dict[str, Any] | None
+    ) -> list[tuple[str, str]]:
+        """What of a push notification this provider cannot send ("payload" for the data,
+        "" for the whole): its data's reserved keys, a payload over its size limit."""
+        size = len(json.dumps(push_payload(title, body, image, data), separators=(",", ":")))
+        if size > PUSH_MAX_BYTES:
+            return [("", f"the notification is {size} bytes; at most {PUSH_MAX_BYTES}.")]
+        return []
+
+    @classmethod
+    def sender_problem(cls, channel: str, sender: str) -> str:
+        """Why this provider cannot send on `channel` from `sender` ("" when it can), checked
+        at accept: an SMS sender id is a number or up to 11 characters (core.sms); the other
+        channels' senders are the provider's own ids."""
+        return sms_sender_problem(sender) if channel == "sms" else ""
 
     def sender_for(self, message: OutboundMessage) -> str:
         return message.sender or self.default_sender

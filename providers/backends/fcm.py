@@ -33,6 +33,7 @@ from django.core.cache import cache
 from core import status as st
 
 from .base import (
+    PUSH_MAX_BYTES,
     Backend,
     CredentialField,
     CredentialsInvalid,
@@ -59,6 +60,11 @@ MAX_TTL = 28 * 24 * 3600
 # INVALID_ARGUMENT whose details carry no google.rpc.BadRequest, unlike a bad payload's).
 TOKEN_INVALID_TEXT = "registration token is not a valid fcm registration token"
 QUOTA_RETRY_AFTER = 60  # FCM: back off QUOTA_EXCEEDED at least a minute
+# Data keys FCM refuses (firebase.google.com/docs/cloud-messaging/concept-options#data_messages;
+# the check kreait/firebase-php makes, src/Firebase/Messaging/MessageData.php assertValidKey:
+# "from", "message_type", and any key starting with "google" or "gcm", case-insensitively).
+RESERVED_DATA_KEYS = frozenset({"from", "message_type"})
+RESERVED_DATA_PREFIXES = ("google", "gcm")
 
 # FCM's `errorCode` → (permanent, our status, what it means). The dead-token codes say so
 # in their description: the caller should stop sending to that token.
@@ -182,6 +188,7 @@ class FcmBackend(Backend):
     provider_type = "fcm"
     label = "Firebase Cloud Messaging (FCM HTTP v1)"
     channels = ("push",)
+    push_recipients = frozenset({"token"})
     reports_dead_recipients = True
     capabilities = {
         "push": Capabilities(
@@ -278,6 +285,24 @@ class FcmBackend(Backend):
 
     def _forget_token(self) -> None:
         cache.delete(self._token_cache_key(self.account))
+
+    @classmethod
+    def push_problems(
+        cls, *, title: str, body: str, image: str, data: dict[str, Any] | None
+    ) -> list[tuple[str, str]]:
+        problems = []
+        for key in data or {}:
+            lowered = str(key).lower()
+            if lowered in RESERVED_DATA_KEYS or lowered.startswith(RESERVED_DATA_PREFIXES):
+                problems.append(
+                    (f"payload.{key}", f"'{key}' is a key FCM reserves; name it otherwise.")
+                )
+        # FCM counts the keys and values of the notification and of the data map.
+        parts = {"title": title, "body": body, "image": image, **_data_strings(data)}
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in parts.items() if v)
+        if size > PUSH_MAX_BYTES:
+            problems.append(("", f"the notification is {size} bytes; FCM takes {PUSH_MAX_BYTES}."))
+        return problems
 
     # --- send -------------------------------------------------------------------------------
     def build_message(self, message: OutboundMessage) -> dict[str, Any]:

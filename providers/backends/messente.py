@@ -149,6 +149,7 @@ def sign(secret: str, body: bytes) -> str:
 class MessenteBackend(Backend):
     provider_type = "messente"
     care_window = True  # WhatsApp Business: free-form only inside the 24-hour window
+    sms_udh = True  # SMS.udh
     label = "Messente Omnichannel API"
     channels = ("sms", "viber", "whatsapp")
     credential_fields = (
@@ -210,6 +211,14 @@ class MessenteBackend(Backend):
         content = message.content
         if message.channel == "sms":
             entry["text"] = message.body
+            # SMS.autoconvert ("on", "full", "off") and SMS.udh ("hex-encoded string containing
+            # SMS UDH"), messente-api-python messente_api/models/sms.py. Accept has converted
+            # the text already; the client's mode goes along so that "off" is sent as given
+            # (without it Messente applies "on", the account's table), and none is Messente's
+            # default.
+            for key in ("autoconvert", "udh"):
+                if message.payload.get(key):
+                    entry[key] = str(message.payload[key])
         elif message.channel == "viber":
             entry["text"] = message.body
             if content.media:

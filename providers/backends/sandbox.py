@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 from core import status as st
+from core import textstore
 
 from ..email import EMAIL_CAPABILITIES
 from ..magic import ACCOUNT_CHANNELS, FLAKY_FAILURES, magic_outcome
@@ -74,6 +75,7 @@ class SandboxBackend(Backend):
     # dispatch's record transaction, so a crashed window "sent" nothing.
     max_concurrency = 1
     send_commits_with_record = True
+    sms_udh = True  # kept in the outbox's payload, as a real provider's request carries it
     # It carries whatever a real chat provider may, so apps can rehearse any content.
     capabilities = {
         channel: Capabilities(
@@ -83,7 +85,10 @@ class SandboxBackend(Backend):
             template_header_media=frozenset({*MEDIA_KINDS, "location"}),
         )
         for channel in ("whatsapp", "viber", "rcs")
-    } | {"email": EMAIL_CAPABILITIES}  # fmt: skip
+    } | {"email": EMAIL_CAPABILITIES} | {
+        # One image, as FCM and Web Push show it.
+        "push": Capabilities(media_kinds=frozenset({"image"}), max_media=1),
+    }  # fmt: skip
     _window: list | None = None
 
     def enforces_care_window(self) -> bool:
@@ -176,6 +181,15 @@ class SandboxBackend(Backend):
             "html": message.html,
             "payload": {"cc": message.cc, "bcc": message.bcc, **message.payload},
         }
+        if not textstore.keeps_text(message.text_store):
+            # The outbox stands for the provider's store, which honours textStore as
+            # Messente's does: the hash of the text or nothing, and no content but references.
+            kept = textstore.kept_fields(
+                message.text_store, body=message.body, html=message.html,
+                subject=message.subject, content=entry["payload"],
+            )  # fmt: skip
+            content = kept.pop("content")
+            entry.update(kept, payload={**content, "textStore": message.text_store})
         if self._window is not None:
             self._window.append(entry)  # one INSERT for the window, in dispatch's transaction
         else:

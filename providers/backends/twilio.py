@@ -309,6 +309,13 @@ class TwilioBackend(Backend):
                 )
         return out
 
+    @classmethod
+    def sender_problem(cls, channel: str, sender: str) -> str:
+        # A Messaging Service SID is no sender id: its pool picks the From (build_form).
+        if MESSAGING_SERVICE_SID.match(sender):
+            return ""
+        return super().sender_problem(channel, sender)
+
     @property
     def account_sid(self) -> str:
         return self.credentials.get("accountSid", "")

@@ -39,6 +39,7 @@ from .base import (
     OutboundMessage,
     SendError,
     SendResult,
+    push_payload,
     register,
     retry_after_seconds,
 )
@@ -47,6 +48,10 @@ from .content import Capabilities
 DEFAULT_TTL = 24 * 3600  # seconds a push service keeps a message without a validity
 MAX_TTL = 28 * 24 * 3600
 URGENCIES = {"high": "high", "normal": "normal", "low": "low"}  # our priority → Urgency
+# RFC 8291 section 4: a push service need not take more than 4,096 octets of body (RFC 8030
+# section 7.2); less the aes128gcm header (86), the padding delimiter (1) and the AEAD tag
+# (16), "this equates to, at most, 3993 octets of plaintext" (pywebpush adds no padding).
+MAX_PAYLOAD = 3993
 
 # The push service's HTTP status → (code, permanent, our status, what it means).
 PUSH_STATUSES: dict[int, tuple[str, bool, str, str]] = {
@@ -81,6 +86,11 @@ PUSH_STATUSES: dict[int, tuple[str, bool, str, str]] = {
 }
 SERVER_ERROR = ("PUSH_SERVICE_ERROR", False, st.REJECTED_PROVIDER, "The push service failed.")
 OTHER_ERROR = ("PUSH_FAILED", True, st.REJECTED_PROVIDER, "The push service refused the message.")
+
+
+def payload_text(payload: dict[str, Any]) -> str:
+    """The JSON posted (encrypted) to the subscription's endpoint."""
+    return json.dumps(payload, separators=(",", ":"))
 
 
 def _b64url_decode(value: str) -> bytes:
@@ -150,6 +160,7 @@ class WebPushBackend(Backend):
     provider_type = "webpush"
     label = "Web Push (VAPID, browser notifications)"
     channels = ("push",)
+    push_recipients = frozenset({"subscription"})
     reports_dead_recipients = True
     capabilities = {
         "push": Capabilities(
@@ -204,15 +215,20 @@ class WebPushBackend(Backend):
                 "INVALID_CREDENTIALS", f"The stored VAPID key is unusable: {exc}", permanent=True
             ) from None
 
+    @classmethod
+    def push_problems(
+        cls, *, title: str, body: str, image: str, data: dict[str, Any] | None
+    ) -> list[tuple[str, str]]:
+        size = len(payload_text(push_payload(title, body, image, data)))
+        if size > MAX_PAYLOAD:
+            text = f"the notification is {size} bytes as Web Push sends it; at most {MAX_PAYLOAD}."
+            return [("", text)]
+        return []
+
     def payload_for(self, message: OutboundMessage) -> dict[str, Any]:
         """What the service worker's `push` event reads with `event.data.json()`."""
-        payload: dict[str, Any] = {"title": message.subject, "body": message.body}
         image = next((m.url for m in message.content.media if m.kind == "image"), "")
-        if image:
-            payload["image"] = image
-        if message.payload.get("data"):
-            payload["data"] = message.payload["data"]
-        return payload
+        return push_payload(message.subject, message.body, image, message.payload.get("data"))
 
     def send(self, message: OutboundMessage) -> SendResult:
         subscription = subscription_load(message.to)
@@ -223,7 +239,7 @@ class WebPushBackend(Backend):
         try:
             response = webpush(
                 subscription,
-                data=json.dumps(self.payload_for(message), separators=(",", ":")),
+                data=payload_text(self.payload_for(message)),
                 vapid_private_key=self.vapid,
                 vapid_claims={"sub": self.credentials["vapidSubject"]},
                 content_encoding="aes128gcm",

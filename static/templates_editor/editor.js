@@ -11,7 +11,7 @@
   var DEBOUNCE_MS = 250;
   var DATA_FIELDS = [
     "body", "subject", "format", "sender", "origination_number", "external_ref", "media",
-    "buttons",
+    "buttons", "language", "translations",
   ];
 
   function ready(fn) {
@@ -330,8 +330,33 @@
       showPane("chat");
     }
 
+    // --- the locale previewed: the languages the fields give, and the one shown ------------
+    function updateLocales(locales, shown) {
+      var list = byId("tpl-locales");
+      if (list) {
+        list.textContent = "";
+        (locales || []).forEach(function (tag) {
+          var option = document.createElement("option");
+          option.value = tag;
+          list.appendChild(option);
+        });
+      }
+      var asked = byId("tpl-locale") ? byId("tpl-locale").value.trim() : "";
+      var note = "";
+      if (asked || shown) {
+        note = shown ? "Shown in " + shown + "." : "Shown in the default language.";
+        if (asked && shown && asked.replace("_", "-").toLowerCase() !== shown.toLowerCase()) {
+          note = "No " + asked + " translation: shown in " + shown + ".";
+        } else if (asked && !shown) {
+          note = "No " + asked + " translation: shown in the default language.";
+        }
+      }
+      setText("tpl-locale-shown", note);
+    }
+
     function render(result) {
       updateSample(result.placeholders || [], result.defaults || {});
+      updateLocales(result.locales, result.preview ? result.preview.locale : null);
       showFieldErrors(result.errors || []);
       form.querySelectorAll(".tpl-sample__row input.tpl-missing").forEach(function (input) {
         input.classList.remove("tpl-missing");
@@ -381,6 +406,7 @@
         mode: currentMode(),
         fields: fields,
         sample: sampleData(),
+        locale: byId("tpl-locale") ? byId("tpl-locale").value.trim() : "",
       };
     }
 

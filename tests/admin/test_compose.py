@@ -2,6 +2,7 @@
 path: same checks, errors on the field they name, nothing stored on error), and lands on
 the new message's page. Support staff cannot; the page is linked where people look."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -138,3 +139,51 @@ def test_compose_is_linked_from_the_log_the_index_and_the_header(login, alpha_ad
     assert 'id="compose-link"' in log and COMPOSE in log
     index = c.get("/admin/").content.decode()
     assert 'id="start-compose"' in index and 'id="nav-compose"' in index
+
+
+def _channel_choices(page: str) -> list[str]:
+    select = re.search(r'<select name="channel".*?</select>', page, re.S).group(0)
+    return re.findall(r'<option value="([a-z]+)"', select)
+
+
+def test_compose_offers_every_channel_of_the_tenants_providers(
+    login, alpha_admin, alpha, django_capture_on_commit_callbacks
+):
+    c = login(alpha_admin)
+    assert _channel_choices(c.get(COMPOSE).content.decode()) == [
+        "sms", "email", "whatsapp", "viber", "rcs", "push",
+    ]  # fmt: skip
+    # Push: the subject is the title; recipients one a line (a subscription's JSON has commas).
+    with django_capture_on_commit_callbacks(execute=True):
+        r = c.post(
+            COMPOSE,
+            _form(alpha["app"], channel="push", recipients="tok-1\ntok-2", subject="Ready",
+                  text="Your order is ready"),
+        )  # fmt: skip
+    assert r.status_code == 302, r.context["form"].errors
+    pushes = Message.objects.filter(channel="push").order_by("to")
+    assert [(m.to, m.subject, m.body) for m in pushes] == [
+        ("tok-1", "Ready", "Your order is ready"), ("tok-2", "Ready", "Your order is ready"),
+    ]  # fmt: skip
+    assert {m.status for m in pushes} == {"DELIVERED_TO_HANDSET"}  # the sandbox's report
+    with django_capture_on_commit_callbacks(execute=True):
+        r = c.post(COMPOSE, _form(alpha["app"], channel="viber", recipients="+14155550131",
+                                  text="Hi on Viber"))  # fmt: skip
+    viber = Message.objects.get(channel="viber")
+    assert r["Location"] == reverse("admin:messaging_message_change", args=[viber.pk])
+    assert (viber.to, viber.status) == ("+14155550131", "DELIVERED_TO_HANDSET")
+    log = c.get("/admin/messaging/message/?channel__exact=viber").content.decode()
+    assert "+14155550131" in log
+
+
+def test_compose_offers_only_the_channels_a_provider_serves(login, alpha_admin, alpha):
+    alpha["provider"].channels = ["sms", "rcs"]
+    alpha["provider"].save()
+    c = login(alpha_admin)
+    assert _channel_choices(c.get(COMPOSE).content.decode()) == ["sms", "rcs"]
+    r = c.post(COMPOSE, _form(alpha["app"], channel="push", recipients="tok-1", text="Hi"))
+    assert "valid choice" in " ".join(_field_errors(r, "channel"))
+    # The API's errors land on the fields: a bad RCS number on the recipients.
+    r = c.post(COMPOSE, _form(alpha["app"], channel="rcs", recipients="+1 555", text="Hi"))
+    assert "not a valid phone number" in " ".join(_field_errors(r, "recipients"))
+    assert not Message.objects.filter(channel__in=["push", "rcs"]).exists()

@@ -1,6 +1,7 @@
 """The message log in the admin: filters, search in any format, the detail page, resend and
 cancel, roles, and a list that is never counted in full."""
 
+import hashlib
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -330,6 +331,17 @@ def test_detail_says_when_the_content_was_not_stored(
     page = shown(login(alpha_support).get(change_url(message)))
     assert f"Content not stored (textStore: {text_store})." in page
     assert "Secret 9999" not in page
+
+
+def test_detail_shows_the_hashes_sha256_keeps(login, alpha_support, alpha, run_tasks):
+    body = {"email": [{"subject": "Okapi 4412", "body": "Secret 9999", "to": ["a@example.com"]}],
+            "textStore": "sha256"}  # fmt: skip
+    (message,) = accept(alpha, run_tasks, body)
+    page = shown(login(alpha_support).get(change_url(message)))
+    assert hashlib.sha256(b"Secret 9999").hexdigest() in page
+    assert f'SHA-256 of the subject: <code class="msglog-break">{message.subject}</code>' in page
+    assert message.subject == hashlib.sha256(b"Okapi 4412").hexdigest()
+    assert "Okapi 4412" not in page and "Secret 9999" not in page
 
 
 # --- resend --------------------------------------------------------------------------------------

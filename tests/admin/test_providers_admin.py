@@ -348,7 +348,8 @@ def test_the_test_message_form(login, alpha_admin, alpha):
     page = text(c.get(send_test_url(provider)))
     channel = re.search(r'<select name="channel".*?</select>', page, re.S).group(0)
     assert 'value="sms"' in channel and 'value="email"' in channel
-    assert 'value="whatsapp"' in channel and 'value="viber"' not in channel
+    for value in ("whatsapp", "viber", "rcs", "push"):  # every channel the API sends on
+        assert f'value="{value}"' in channel
     assert "Test message from Alpha" in page
 
 
@@ -389,6 +390,24 @@ def test_send_a_test_email(login, alpha_admin, alpha):
     message = Message.objects.get(to="ops@example.com")
     assert message.channel == "email" and message.subject == "Test message from Alpha"
     assert App.objects.filter(tenant=alpha["tenant"], name="admin-console").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("channel", "recipient", "subject"),
+    [("viber", "+14155550141", ""), ("rcs", "+14155550142", ""), ("push", "tok-9", "Ping")],
+)
+def test_send_a_test_message_on_the_new_channels(
+    login, alpha_admin, alpha, channel, recipient, subject
+):
+    r = login(alpha_admin).post(
+        send_test_url(alpha["provider"]),
+        {"channel": channel, "recipient": recipient, "subject": subject, "text": "Hi"},
+    )
+    assert r.status_code == 302, text(r)
+    message = Message.objects.get(to=recipient)
+    assert (message.channel, message.body) == (channel, "Hi")
+    if channel == "push":  # the subject field is the push's title
+        assert message.subject == "Ping"
 
 
 def test_a_test_message_the_api_refuses_shows_why(login, alpha_admin, alpha):

@@ -493,3 +493,27 @@ def test_api_changes_are_in_the_history_with_their_origin(client, api_key, tenan
     versions = Version.objects.get_for_object(Template.objects.get(name="hist"))
     comments = [v.revision.comment for v in versions.order_by("pk")]
     assert comments == ["Created through the API.", "Changed through the API."]
+
+
+def test_a_push_template_keeps_its_title_and_payload(login, alpha_admin, alpha):
+    c = login(alpha_admin)
+    r = c.post(
+        ADD,
+        form_data(alpha["tenant"], name="ready", mode="push", title="Order {{id}}",
+                  body="Ready for pickup", payload='{"screen": "orders"}', buttons="[]"),
+    )  # fmt: skip
+    assert r.status_code == 302, errors_of(r)
+    template = Template.objects.get(name="ready")
+    # Buttons are not push's: not kept.
+    assert template.data == {
+        "title": "Order {{id}}", "body": "Ready for pickup", "payload": {"screen": "orders"},
+    }  # fmt: skip
+    page = c.get(change_url(template)).content.decode()
+    assert "Order {{id}}" in page and "&quot;screen&quot;: &quot;orders&quot;" in page
+    fields = {"title": "Order {{id}}", "body": "Hi", "payload": '{"screen": "orders"}'}
+    got = preview(c, alpha["tenant"], mode="push", sample={"id": "o-1"}, **fields).json()
+    assert got["placeholders"] == ["id"]
+    shown = got["preview"]
+    assert (shown["title"], shown["payload"]) == ("Order o-1", {"screen": "orders"})
+    r = c.post(ADD, form_data(alpha["tenant"], name="bad", mode="push", title="T", payload="[1]"))
+    assert "must be an object" in " ".join(errors_of(r)["payload"])

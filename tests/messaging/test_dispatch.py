@@ -284,8 +284,8 @@ def test_text_store_changes_the_stored_body_after_sending(
     got = detail(client, mid)
     assert got["status"]["name"] == "DELIVERED_TO_HANDSET"
     assert got["body"] == body
-    # The provider got the real text.
-    assert SandboxOutboxEntry.objects.get().body == "Your code is 1234"
+    # The sandbox's outbox stands for the provider's store: it honours textStore too.
+    assert SandboxOutboxEntry.objects.get().body == body
 
 
 def test_text_store_keeps_the_text_while_a_retry_needs_it(client, sandbox, run_tasks):
@@ -300,7 +300,7 @@ def test_text_store_keeps_the_text_while_a_retry_needs_it(client, sandbox, run_t
     retry_now(run_tasks)
     retry_now(run_tasks)
     assert detail(client, mid)["body"] == ""
-    assert SandboxOutboxEntry.objects.get().body == "Your code is 1234"
+    assert SandboxOutboxEntry.objects.get().body == ""
 
 
 def test_text_store_email_html(client, sandbox, run_tasks, templates):
@@ -322,8 +322,9 @@ def test_text_store_email_html(client, sandbox, run_tasks, templates):
     mid = r.json()["messages"][0]["messageId"]
     m = Message.objects.get(pk=mid)
     assert m.status == st.DELIVERED_TO_HANDSET
-    assert (m.body, m.html) == ("", "")
-    assert "Hi Ann" in SandboxOutboxEntry.objects.get().html
+    assert (m.body, m.html, m.subject) == ("", "", "")
+    outbox = SandboxOutboxEntry.objects.get()
+    assert (outbox.body, outbox.html, outbox.payload["textStore"]) == ("", "", "nostore")
 
 
 def test_text_store_applies_when_the_message_fails_for_good(client, sandbox, run_tasks):
