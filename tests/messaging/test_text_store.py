@@ -492,3 +492,39 @@ def test_scrub_after_the_send_knows_a_sha256_text_by_its_hash():
     kept = textstore.kept_fields("sha256", body=BODY, subject=SUBJECT)
     got = textstore.scrub({"echo": BODY, "other": "fine"}, digests=[kept["body"]])
     assert got == {"echo": textstore.NOT_STORED, "other": "fine"}
+
+
+# --- omnimessages ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text_store", STORES)
+def test_an_omnimessage_leaves_no_text_in_any_table(
+    client, sandbox, run_tasks, wire, task_args, logs, text_store
+):
+    """WhatsApp rejected (no account), then SMS delivered: both steps, the omnimessage, its
+    callbacks (per channel and settled) and its idempotency record hold no text."""
+    body = {
+        "to": "+14155550003",  # the sandbox: no WhatsApp account, SMS delivers
+        "messages": [
+            {"channel": "whatsapp", "text": BODY, "buttons": [BUTTON]},
+            {"channel": "sms", "text": f"{BODY} {PARAM}"},
+        ],
+        "textStore": text_store,
+        "callback": {"url": HOOK},
+    }
+    r = run_tasks(
+        client.post, "/api/v1/omnimessages", body, format="json", HTTP_IDEMPOTENCY_KEY="omni-1"
+    )
+    assert r.status_code == 201, r.content
+    oid = r.json()["omnimessageId"]
+    got = client.get(f"/api/v1/omnimessages/{oid}/status").json()
+    assert [(s["channel"], s["status"]["groupName"]) for s in got["statuses"]] == [
+        ("whatsapp", "REJECTED"),
+        ("sms", "DELIVERED"),
+    ]
+    assert client.get(f"/api/v1/omnimessages/{oid}").json()["state"] == "DELIVERED"
+    sent = [json.loads(c.request.body) for c in wire.calls if c.request.url == HOOK]
+    assert any(b.get("event") == "omnimessage.status" for b in sent)
+    assert_no_plaintext(task_args, logs)
+    sms = Message.objects.get(pk=got["statuses"][1]["messageId"])
+    assert_kept_as(sms, text_store, f"{BODY} {PARAM}", "")
