@@ -31,6 +31,7 @@ from django.views.decorators.http import require_POST
 from core import status as st
 from providers.admin.base import ReadOnly
 from providers.backends import WebhookRejected, WebhookRequest
+from providers.backends.content import MEDIA_KINDS
 from providers.backends.sandbox import PHONE_CHANNELS
 from providers.models import InboundMessage, Provider, SandboxOutboxEntry, channel_label
 from tenants.scoping import ADMIN_ONLY, tenant_ids
@@ -68,10 +69,36 @@ def _button_label(button) -> str:
 def _media_label(media) -> str:
     if not isinstance(media, dict):
         return ""
+    for kind in MEDIA_KINDS:  # OS1's {"<kind>": {...}}: its kind, and what the item says
+        item = media.get(kind)
+        item = item[0] if isinstance(item, list) and item else item
+        if isinstance(item, dict):
+            label = f"{kind}: {_media_label(item)}"
+            if item.get("duration"):
+                label += f" ({item['duration']} s)"
+            return label
     for key in ("caption", "filename", "url", "mediaId", "id", "type"):
         if media.get(key):
             return str(media[key])
     return "attachment"
+
+
+def _cards(payload: dict) -> list[dict]:
+    """An RCS card's (or each carousel card's) title, description, media and buttons."""
+    carousel = payload.get("carousel")
+    raw = [payload.get("card")]
+    if isinstance(carousel, dict) and isinstance(carousel.get("cards"), list):
+        raw = carousel["cards"]
+    return [
+        {
+            "title": str(c.get("title") or ""),
+            "description": str(c.get("description") or ""),
+            "media": _media_label(c.get("media")),
+            "buttons": [b for b in map(_button_label, c.get("buttons") or []) if b],
+        }
+        for c in raw
+        if isinstance(c, dict)
+    ]
 
 
 @admin.register(SandboxOutboxEntry)
@@ -311,6 +338,7 @@ class SandboxOutboxAdmin(ReadOnly):
             "title": entry.subject,
             "media": _media_label(payload.get("media")),
             "buttons": [b for b in map(_button_label, payload.get("buttons") or []) if b],
+            "cards": _cards(payload),
             "status": info,
             "status_label": info.name.replace("_", " ").capitalize() if info else "",
             "status_class": info.group.lower() if info else "",

@@ -342,6 +342,14 @@ class PhoneEntrySerializer(Closed):
     buttons = serializers.ListField(required=False)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
     providerTemplate = AnyObject(required=False, help_text="{name, language, params}")
+    card = AnyObject(
+        required=False,
+        help_text="RCS: a standalone rich card {title?, description?, media?: one image or "
+        "video, buttons?, orientation?, imageAlignment?, height?}; the body is then empty.",
+    )
+    carousel = AnyObject(
+        required=False, help_text='RCS: {"cards": [card, ...] (2 to 10), "width"?: small|medium}'
+    )
     locale = serializers.CharField(
         required=False, help_text="The template's translation for these messages. " + LOCALE_HELP
     )

@@ -52,7 +52,7 @@ from ..locales import (
 from ..models import Message, MessageEvent, MessageRequest, Priority, Template, TextStore
 from ..queue import wake_on_commit
 from ..rendering import TemplateSyntaxError, compile_template, placeholders_of, render
-from .templates import FORMATS, MAX_LENGTH, MAX_TITLE_LENGTH, content_render
+from .templates import FORMATS, MAX_LENGTH, MAX_TITLE_LENGTH, content_render, rich_render
 
 OPTION_KEYS = (
     "callback", "scheduledAt", "priority", "validity", "textStore", "locale", "languagePolicy",
@@ -61,6 +61,7 @@ CALLBACK_KEYS = ("url", "meta")
 PHONE_ENTRY_KEYS = {
     "template", "body", "provider", "data", "to", "senderId", "from", "originationNumber",
     "externalRef", "media", "buttons", "tags", "providerTemplate", "locale", "autoconvert", "udh",
+    "card", "carousel",
 }  # fmt: skip
 EMAIL_ENTRY_KEYS = {
     "template", "body", "subject", "format", "provider", "data", "to", "cc", "bcc", "from",
@@ -77,7 +78,10 @@ ENTRY_KEYS = {"email": EMAIL_ENTRY_KEYS, "push": PUSH_ENTRY_KEYS}  # the others:
 # pre-approved template (WhatsApp) and its variables, in the provider's terms.
 CONTENT_KEYS = (
     "media", "buttons", "externalRef", "replyTo", "tags", "originationNumber", "providerTemplate",
+    "card", "carousel",
 )  # fmt: skip
+# What a chat message may be without text: media, or an RCS card or carousel.
+TEXTLESS_KEYS = ("media", "card", "carousel")
 MAX_EMAIL_RECIPIENTS = 50
 MAX_URL_LENGTH = 2000  # MessageRequest.callback_url
 # How far ahead a message may be scheduled (Infobip's limit too): a date in year 9999 plus
@@ -473,7 +477,9 @@ def _entry(
             )
 
     # Content: a template, or inline text (a chat message may be media alone).
-    media_only = channel not in ("sms", "email", "push") and bool(entry.get("media"))
+    media_only = channel not in ("sms", "email", "push") and any(
+        entry.get(k) for k in TEXTLESS_KEYS
+    )
     template = None
     fields: dict[str, Any] | None = None
     if entry.get("template") is not None and entry.get("body") is not None:
@@ -649,11 +655,11 @@ def _entry(
                 f"{path}.body" if template is None else f"{path}.template",
             )
             return None
-        tdata_media = loc.data.get("media")
+        textless = any(entry.get(k) or loc.data.get(k) for k in TEXTLESS_KEYS)
         if (
             channel != "push"
             and not rendered["body"].strip()
-            and not (channel not in ("sms", "email") and (entry.get("media") or tdata_media))
+            and not (channel not in ("sms", "email") and textless)
         ):
             errors.add("empty_body", "The message text is empty.", f"{path}.body")
             return None
@@ -668,6 +674,12 @@ def _entry(
         }
         if channel == "push":
             _push_content(entry, tdata, content)
+        if content.get("card") is not None or content.get("carousel") is not None:
+            try:  # the cards' titles and descriptions, rendered as the body is
+                content = rich_render(content, merged, source=f"{path}.data")
+            except ApiError as exc:
+                errors.add(exc.code, exc.detail, exc.source or f"{path}.card")
+                return None
         # Our mediaIds (med_…, POST /api/v1/media) as their signed links: no adapter sees them.
         content = upload_services.content_media_resolve(
             tenant=app.tenant, content=content, path=path, errors=errors

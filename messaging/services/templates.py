@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils.html import strip_tags
 
 from core.sms import AUTOCONVERT_MODES, DEFAULT_AUTOCONVERT, gsm_convert, sms_info
+from providers.backends.content import ContentInvalid, content_parse
 from tenants.models import Tenant
 
 from ..api.errors import ApiError, ApiErrors
@@ -28,7 +29,13 @@ from ..rendering import MissingPlaceholder, TemplateSyntaxError, compile_templat
 MODES = tuple(m for m, _ in TEMPLATE_MODES)
 FORMATS = ("text/plain", "text/html")
 TEXT_FIELDS = ("body", "subject", "from", "externalRef", "originationNumber", "format", "title")
-DATA_FIELDS = (*TEXT_FIELDS, "media", "buttons", "payload")
+DATA_FIELDS = (*TEXT_FIELDS, "media", "buttons", "payload", "card", "carousel")
+# RCS's rich cards: a standalone card or a carousel, whose titles and descriptions are
+# rendered as the body is.
+RCS_FIELDS = ("card", "carousel")
+CARD_TEXT_FIELDS = ("title", "description")
+# Chat modes whose message may be media (or a card) without text.
+MEDIA_MODES = ("whatsapp", "viber", "rcs")
 RENDERED_FIELDS = ("body", "subject", "title")
 # A push notification's title, and its data for the app (`data` is the placeholders' values).
 PUSH_FIELDS = ("title", "payload")
@@ -65,6 +72,17 @@ def template_data_check(mode: str, data: Any, *, source: str = "data") -> dict[s
             )
         elif key == "payload" and not isinstance(value, dict):
             errors.append(ApiError("invalid_type", "must be an object.", source=f"{source}.{key}"))
+        elif key in RCS_FIELDS and mode != "rcs":
+            errors.append(
+                ApiError(
+                    "unknown_field",
+                    f"'{key}' is a field of rcs templates only.",
+                    source=f"{source}.{key}",
+                )
+            )
+    if mode == "rcs":
+        errors += _rich_check(data, source)
+    media_only = mode in MEDIA_MODES and any(data.get(k) for k in ("media", *RCS_FIELDS))
     if mode == "push":  # a notification may be a title alone
         if not any(isinstance(data.get(k), str) and data[k].strip() for k in ("title", "body")):
             errors.append(
@@ -72,7 +90,9 @@ def template_data_check(mode: str, data: Any, *, source: str = "data") -> dict[s
                     "required", "a push template needs a title or a body.", source=f"{source}.body"
                 )
             )
-    elif not isinstance(data.get("body"), str) or not data.get("body", "").strip():
+    elif not media_only and (
+        not isinstance(data.get("body"), str) or not data.get("body", "").strip()
+    ):
         errors.append(ApiError("required", "body is required.", source=f"{source}.body"))
     if mode == "email" and not (isinstance(data.get("subject"), str) and data["subject"].strip()):
         errors.append(
@@ -101,6 +121,73 @@ def template_data_check(mode: str, data: Any, *, source: str = "data") -> dict[s
     if errors:
         raise ApiErrors(errors)
     return data
+
+
+def _rich_check(data: dict[str, Any], source: str) -> list[ApiError]:
+    """A template's card or carousel read as a send reads it (backends.content), and its
+    titles and descriptions parse as templates."""
+    rich = {k: data[k] for k in RCS_FIELDS if data.get(k) is not None}
+    if not rich:
+        return []
+    try:
+        parsed = content_parse(rich)
+    except ContentInvalid as exc:
+        return [
+            ApiError("invalid_content", text, source=f"{source}.{sub}")
+            for sub, text in exc.problems
+        ]
+    errors = []
+    for j, card in enumerate(parsed.cards):
+        where = "card" if parsed.card is not None else f"carousel.cards[{j}]"
+        for key in CARD_TEXT_FIELDS:
+            try:
+                compile_template(getattr(card, key))
+            except TemplateSyntaxError as exc:
+                errors.append(
+                    ApiError(
+                        "template_syntax",
+                        f"The card {key} does not parse: {exc}.",
+                        source=f"{source}.{where}.{key}",
+                    )
+                )
+    return errors
+
+
+def rich_render(
+    content: dict[str, Any], data: dict[str, Any], *, source: str = "data"
+) -> dict[str, Any]:
+    """`content` with its card's (or each carousel card's) title and description rendered
+    with `data`, strictly: a missing placeholder is a 400 whose source is `<source>.<name>`."""
+
+    def card(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out = dict(value)
+        for key in CARD_TEXT_FIELDS:
+            if isinstance(out.get(key), str):
+                out[key] = _render_strict(out[key], data, source)
+        return out
+
+    out = dict(content)
+    if out.get("card") is not None:
+        out["card"] = card(out["card"])
+    carousel = out.get("carousel")
+    if isinstance(carousel, dict) and isinstance(carousel.get("cards"), list):
+        out["carousel"] = {**carousel, "cards": [card(c) for c in carousel["cards"]]}
+    return out
+
+
+def _render_strict(text: str, data: dict[str, Any], source: str) -> str:
+    try:
+        return compile_template(text).render(data)
+    except MissingPlaceholder as exc:
+        raise ApiError(
+            "missing_placeholder",
+            f"The template needs a value for '{exc.name}'.",
+            source=f"{source}.{exc.name}",
+        ) from None
+    except (TemplateSyntaxError, TypeError) as exc:
+        raise ApiError("template_syntax", f"The card does not parse: {exc}.") from None
 
 
 def template_fields_check(fields: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
@@ -340,8 +427,8 @@ def content_render(
         elif mode == "push":
             out["title"] = compile_template(fields.get("title") or "").render(data)
             out["body"] = compile_template(fields.get("body") or "").render(data)
-        else:
-            out["body"] = compile_template(fields["body"]).render(data)
+        else:  # a chat message may be media or a card alone
+            out["body"] = compile_template(fields.get("body") or "").render(data)
     except MissingPlaceholder as exc:
         raise ApiError(
             "missing_placeholder",
@@ -408,6 +495,8 @@ def template_preview(
     for key in ("media", "buttons", "from", "originationNumber", "externalRef", "payload"):
         if key in fields:
             result[key] = fields[key]
+    rich = rich_render({k: fields[k] for k in RCS_FIELDS if k in fields}, merged)
+    result.update(rich)
     if template.mode == "sms":
         result["autoconvert"] = autoconvert or DEFAULT_AUTOCONVERT
         result.update(sms_info(rendered["body"]).as_dict())

@@ -29,7 +29,7 @@ from .base import (
     register,
     retry_after_seconds,
 )
-from .content import Capabilities, Content, Media, ProviderTemplate
+from .content import VIBER_VIDEO, Capabilities, Content, Media, ProviderTemplate
 from .reference import query_ref, with_ref
 
 SIGNATURE_HEADER = "X-Messente-Signature"
@@ -141,6 +141,45 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
+def _viber_problems(content: Content, who: str) -> list[tuple[str, str]]:
+    """Messente's Viber combinations (messente-api-python Viber.image_url: "1) image_url, 2)
+    text, image_url, button_url, button_text"; button_url/button_text "must be specified along
+    with text"; ViberVideo: "video; video + text; video + text + button_text (button redirects
+    to video); video + text + button_text + button_url")."""
+    out: list[tuple[str, str]] = []
+    text = bool(content.text.strip())
+    kinds = {m.kind for m in content.media}
+    if "image" in kinds and text and not content.url_buttons:
+        out.append(("media.image", f"{who} sends an image alone, or with text and a URL button."))
+    if content.buttons and not text:
+        out.append(("buttons", f"{who} sends a button only with text."))
+    if content.quick_replies and "video" not in kinds:
+        out.append(("buttons", f"{who} takes a text-only button only with a video (it opens "
+                    'the video); give a URL button {"url": {"value", "title"}}.'))  # fmt: skip
+    return out
+
+
+def _viber_entry(message: OutboundMessage, entry: dict) -> None:
+    """Viber's fields (messente-api-python Viber, ViberVideo) into the channel entry."""
+    content = message.content
+    if message.body.strip():
+        entry["text"] = message.body
+    for media in content.media:
+        if media.kind == "image":
+            entry["image_url"] = media.url
+        elif media.kind == "video":
+            entry["video"] = {
+                "url": media.url,
+                "thumbnail": media.thumbnail,
+                "file_size": media.size,
+                "duration": media.duration,
+            }
+    for button in content.buttons:
+        entry["button_text"] = button.text
+        if button.kind == "url":  # without it, the button opens the video
+            entry["button_url"] = button.url
+
+
 def sign(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -168,9 +207,8 @@ class MessenteBackend(Backend):
     )
 
     # WhatsApp: one media item (by link or Messente's id) or a template; no location and no
-    # interactive buttons (the WhatsApp channel object has none). Viber: text, an image and one
-    # URL button, in Messente's combinations (Viber.image_url: "1) image_url, 2) text,
-    # image_url, button_url, button_text"). SMS: text only.
+    # interactive buttons (the WhatsApp channel object has none). Viber: text, one image or one
+    # video, one button, in Messente's combinations (content_problems). SMS: text only.
     capabilities = {
         "whatsapp": Capabilities(
             uncaptioned=frozenset({"audio", "sticker"}),
@@ -181,10 +219,13 @@ class MessenteBackend(Backend):
             template_header_media=frozenset({"image", "document", "video"}),
         ),
         "viber": Capabilities(
-            media_kinds=frozenset({"image"}),
+            media_kinds=frozenset({"image", "video"}),
             max_media=1,
             url_buttons=1,
+            quick_replies=1,  # a text-only button: only with a video (it opens the video)
+            max_buttons=1,
             url_button_title_required=True,
+            **VIBER_VIDEO,
         ),
     }
 
@@ -192,14 +233,7 @@ class MessenteBackend(Backend):
     def content_problems(cls, channel: str, content: Content) -> list[tuple[str, str]]:
         problems = super().content_problems(channel, content)
         if channel == "viber":
-            who = f"{cls.label} (viber)"
-            if content.media and not content.url_buttons:
-                problems.append(
-                    (
-                        "media.image",
-                        f"{who} sends an image with text only together with a URL button.",
-                    )
-                )
+            problems += _viber_problems(content, f"{cls.label} (viber)")
         return problems
 
     # --- sending ---------------------------------------------------------------------------
@@ -220,12 +254,7 @@ class MessenteBackend(Backend):
                 if message.payload.get(key):
                     entry[key] = str(message.payload[key])
         elif message.channel == "viber":
-            entry["text"] = message.body
-            if content.media:
-                entry["image_url"] = content.media[0].url
-            if content.url_buttons:
-                entry["button_url"] = content.url_buttons[0].url
-                entry["button_text"] = content.url_buttons[0].text
+            _viber_entry(message, entry)
         elif content.template is not None:
             entry["template"] = _template(content.template)
         elif content.media:

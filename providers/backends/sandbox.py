@@ -27,9 +27,11 @@ from .base import (
     WebhookRequest,
     register,
 )
-from .content import MEDIA_KINDS, Capabilities
+from .content import MEDIA_KINDS, RCS_CARDS, VIBER_VIDEO, Capabilities
 
 PHONE_CHANNELS = ("sms", "whatsapp", "viber", "rcs")
+# The limits of the channel itself, which the sandbox keeps as the real providers do.
+CHANNEL_LIMITS = {"viber": VIBER_VIDEO, "rcs": RCS_CARDS}
 REPORT_STATUSES = {
     "DELIVERED": st.DELIVERED_TO_HANDSET,
     "READ": st.DELIVERED_READ,
@@ -76,13 +78,16 @@ class SandboxBackend(Backend):
     max_concurrency = 1
     send_commits_with_record = True
     sms_udh = True  # kept in the outbox's payload, as a real provider's request carries it
-    # It carries whatever a real chat provider may, so apps can rehearse any content.
+    # It carries whatever a real chat provider may, so apps can rehearse any content, within
+    # the channel's own limits: Viber's video details, RCS's cards and suggestions.
     capabilities = {
         channel: Capabilities(
             media_kinds=frozenset(MEDIA_KINDS), max_media=10, media_by_id=True, location=True,
-            quick_replies=10, url_buttons=10, mixed_buttons=True, media_with_location=True,
-            templates=channel == "whatsapp",
+            quick_replies=11 if channel == "rcs" else 10,
+            url_buttons=11 if channel == "rcs" else 10, mixed_buttons=True,
+            media_with_location=True, templates=channel == "whatsapp",
             template_header_media=frozenset({*MEDIA_KINDS, "location"}),
+            **{"video_thumbnail": True, **CHANNEL_LIMITS.get(channel, {})},
         )
         for channel in ("whatsapp", "viber", "rcs")
     } | {"email": EMAIL_CAPABILITIES} | {
@@ -194,6 +199,11 @@ class SandboxBackend(Backend):
             self._window.append(entry)  # one INSERT for the window, in dispatch's transaction
         else:
             SandboxOutboxEntry.objects.create(**entry)
+
+    def rcs_capable(self, number: str) -> bool:
+        """The RCS capability check, as websms's: the magic no-account numbers (...0003) have
+        no RCS, every other number has."""
+        return outcome_for("rcs", number) != "no_account"
 
     def parse_status_webhook(self, request: WebhookRequest) -> list[StatusReport]:
         body = request.json()

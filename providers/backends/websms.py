@@ -1,4 +1,5 @@
-"""websms (LINK Mobility): SMS, WhatsApp (text, media, template) and RCS text.
+"""websms (LINK Mobility): SMS, WhatsApp (text, media, template) and RCS (text, media, rich
+card, carousel, with a capability check before each send).
 
 Two APIs with two kinds of authentication:
 
@@ -23,8 +24,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import mimetypes
 from datetime import datetime
+from urllib.parse import urlsplit
 
+import requests
 from django.core.cache import cache
 
 from core import http
@@ -46,7 +50,7 @@ from .base import (
     api_base_url_field,
     register,
 )
-from .content import Capabilities, Media
+from .content import RCS_CARDS, Button, Capabilities, Card, Media
 from .reference import our_ref
 
 # A media URL fetched for upload is read up to this (WhatsApp's largest media, video, is
@@ -136,6 +140,27 @@ WHATSAPP = Capabilities(
     template_buttons=False,
     note="websms's WhatsApp API sends text, one media item or a template.",
 )
+# RCS (seed 002: the body is the RCSMessage of the RCS MaaP Chatbot API 3.1.2.1): a text with
+# suggestions, one file (fileMessage: no caption, so no text with it), a standalone rich card
+# or a carousel; by URL only (fileUrl, mediaUrl).
+RCS = Capabilities(
+    media_kinds=frozenset({"image", "video", "document"}),
+    max_media=1,
+    uncaptioned=frozenset({"image", "video", "document"}),
+    quick_replies=11,
+    url_buttons=11,
+    mixed_buttons=True,
+    video_thumbnail=True,  # fileMessage.thumbnailUrl, a card media's thumbnailUrl
+    **RCS_CARDS,
+)
+# MaaP names for our card options; what a card gets when the request says nothing.
+CARD_HEIGHTS = {"short": "SHORT_HEIGHT", "medium": "MEDIUM_HEIGHT", "tall": "TALL_HEIGHT"}
+CARD_WIDTHS = {"small": "SMALL_WIDTH", "medium": "MEDIUM_WIDTH"}
+DEFAULT_HEIGHT, DEFAULT_WIDTH = "MEDIUM_HEIGHT", "MEDIUM_WIDTH"
+# How long a capability answer is trusted: RCS is switched on and off on a phone rarely.
+CAPABILITY_CACHE_SECONDS = 3600
+# The messaging API's "Entity not found": an RCS capability query for a number RCS cannot reach.
+NOT_FOUND = 4120
 
 
 def _digits(number: str) -> str:
@@ -163,7 +188,7 @@ class WebsmsBackend(Backend):
     care_window = True  # WhatsApp Business: free-form only inside the 24-hour window
     label = "websms (LINK Mobility)"
     channels = ("sms", "whatsapp", "rcs")
-    capabilities = {"whatsapp": WHATSAPP}  # SMS and RCS: text only
+    capabilities = {"whatsapp": WHATSAPP, "rcs": RCS}  # SMS: text only
     credential_fields = (
         CredentialField(
             "username",
@@ -198,6 +223,15 @@ class WebsmsBackend(Backend):
             kind=int,
             help="SMS: the highest priority (1-9) your websms account allows; high-priority "
             "messages are sent with it. Empty: no priority for them.",
+        ),
+        CredentialField(
+            "rcsCapabilityCheck",
+            required=False,
+            secret=False,
+            kind=bool,
+            default=True,
+            help="RCS: ask websms whether the recipient can receive RCS before each send, and "
+            "refuse it at once (REJECTED_NOT_ON_CHANNEL, so a scenario moves on) when not.",
         ),
         api_base_url_field(DEFAULT_API),
     )
@@ -321,6 +355,7 @@ class WebsmsBackend(Backend):
                     permanent=True,
                 )
             if message.channel == "rcs":
+                self._rcs_precheck(message, application)
                 path, body = f"/messaging/rcs/{application}/messages", self._rcs(message)
             else:
                 path, body = self._whatsapp(message, application)
@@ -406,11 +441,89 @@ class WebsmsBackend(Backend):
         raise self._error(response, data)
 
     def _rcs(self, message: OutboundMessage) -> dict:
-        # RCS MaaP Chatbot API 3.1.2.1: a text RCSMessage to a messageContact.
-        return {
-            "RCSMessage": {"msgId": message.id, "textMessage": message.body},
-            "messageContact": {"userContact": f"+{_digits(message.to)}"},
-        }
+        """RCS MaaP Chatbot API 3.1.2.1: an RCSMessage (text, file, rich card or carousel, and
+        the message's suggestions as its suggestedChipList) to a messageContact."""
+        content = message.content
+        rcs: dict = {"msgId": message.id}
+        if content.card is not None:
+            card = content.card
+            layout = {"cardOrientation": card.orientation.upper()}
+            if card.image_alignment:
+                layout["imageAlignment"] = card.image_alignment.upper()
+            general = {"layout": layout, "content": _card_content(card)}
+            rcs["richcardMessage"] = {"message": {"generalPurposeCard": general}}
+        elif content.carousel is not None:
+            carousel = content.carousel
+            width = CARD_WIDTHS.get(carousel.width, DEFAULT_WIDTH)
+            rcs["richcardMessage"] = {
+                "message": {
+                    "generalPurposeCardCarousel": {
+                        "layout": {"cardWidth": width},
+                        "content": [_card_content(c) for c in carousel.cards],
+                    }
+                }
+            }
+        elif content.media:
+            (item,) = content.media  # capabilities: one item, sent without text
+            rcs["fileMessage"] = _file_message(item)
+        else:
+            rcs["textMessage"] = message.body
+        if content.buttons:
+            rcs["suggestedChipList"] = {"suggestions": _suggestions(content.buttons)}
+        return {"RCSMessage": rcs, "messageContact": {"userContact": f"+{_digits(message.to)}"}}
+
+    # --- the RCS capability check -----------------------------------------------------------
+    def rcs_capable(self, number: str) -> bool | None:
+        """Whether `number` can receive RCS from our application (seed 002, "Check for RCS
+        capabilities": applicationId, `userContact`, an answer `{"capabilities": [...]}`):
+        True with a non-empty list, False with an empty one or when websms cannot find the
+        number (4120 ENTITY_NOT_FOUND), None when websms gives no verdict (an error, a bare
+        404, a timeout). Verdicts are cached for an hour, keyed by the number's hash."""
+        application = self.credentials.get("applicationId")
+        user = f"+{_digits(number)}"
+        key = f"websms:rcs:{self.provider_id}:{hashlib.sha256(user.encode()).hexdigest()[:32]}"
+        known = cache.get(key)
+        if known is not None:
+            return known
+        url = f"{self.base_url}/messaging/rcs/{application}/contactCapabilities"
+        try:
+            response = self.session.get(url, params={"userContact": user}, headers=self._auth())
+            if response.status_code == 401:
+                response = self.session.get(
+                    url, params={"userContact": user}, headers=self._auth(renew=True)
+                )
+        except requests.RequestException:
+            return None
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        code = data.get("statusCode") if isinstance(data, dict) else None
+        verdict: bool | None = None
+        if response.status_code == 200 and isinstance(data, dict):
+            listed = data.get("capabilities")
+            verdict = bool(listed) if isinstance(listed, list) else None
+        elif code == NOT_FOUND:
+            # Only websms's own "not found" (4120) is a verdict: a bare 404 may be a path this
+            # account does not have, and must not reject every RCS message.
+            verdict = False
+        if verdict is not None:
+            cache.set(key, verdict, timeout=CAPABILITY_CACHE_SECONDS)
+        return verdict
+
+    def _rcs_precheck(self, message: OutboundMessage, application: str) -> None:
+        """Refuse an RCS message to a number that cannot receive RCS before sending it, so the
+        next channel of a scenario is tried at once; without a verdict, send anyway."""
+        if self.credentials.get("rcsCapabilityCheck") is False:
+            return
+        if self.rcs_capable(message.to) is False:
+            raise SendError(
+                "WEBSMS_NOT_RCS_CAPABLE",
+                f"websms says {message.to} cannot receive RCS (capability check).",
+                permanent=True,
+                status=st.REJECTED_NOT_ON_CHANNEL,
+                raw={"capabilities": [], "userContact": f"+{_digits(message.to)}"},
+            )
 
     def _result(self, message: OutboundMessage, response, data) -> SendResult:
         if response.status_code < 300 and isinstance(data, dict):
@@ -522,6 +635,66 @@ class WebsmsBackend(Backend):
 
     def webhook_reply(self, kind: str, request: WebhookRequest, events: WebhookEvents):
         return WebhookReply(status=200, body=json.dumps(ACKNOWLEDGEMENT).encode())
+
+
+def _suggestions(buttons: tuple[Button, ...]) -> list[dict]:
+    """MaaP suggestions: a quick reply as a reply (its text is its postback), a URL button as
+    an openUrl action."""
+    out = []
+    for button in buttons:
+        if button.kind == "url":
+            action = {
+                "displayText": button.text,
+                "postback": {"data": button.url},
+                "urlAction": {"openUrl": {"url": button.url}},
+            }
+            out.append({"action": action})
+        else:
+            out.append({"reply": {"displayText": button.text, "postback": {"data": button.text}}})
+    return out
+
+
+def _content_type(media: Media) -> str:
+    """The file's MIME type, by its URL's extension ("" when it says nothing)."""
+    return mimetypes.guess_type(urlsplit(media.url).path)[0] or ""
+
+
+def _file_message(media: Media) -> dict:
+    """MaaP fileMessage: fileUrl, and what is known of the file."""
+    out: dict = {"fileUrl": media.url}
+    if _content_type(media):
+        out["fileMIMEType"] = _content_type(media)
+    if media.size:
+        out["fileSize"] = media.size
+    if media.filename:
+        out["fileName"] = media.filename
+    if media.thumbnail:
+        out["thumbnailUrl"] = media.thumbnail
+    return out
+
+
+def _card_content(card: Card) -> dict:
+    """A generalPurposeCard's content: media, title, description, suggestions (those given)."""
+    out: dict = {}
+    if card.media is not None:
+        media: dict = {
+            "mediaUrl": card.media.url,
+            "height": CARD_HEIGHTS.get(card.height, DEFAULT_HEIGHT),
+        }
+        if _content_type(card.media):
+            media["mediaContentType"] = _content_type(card.media)
+        if card.media.size:
+            media["mediaFileSize"] = card.media.size
+        if card.media.thumbnail:
+            media["thumbnailUrl"] = card.media.thumbnail
+        out["media"] = media
+    if card.title:
+        out["title"] = card.title
+    if card.description:
+        out["description"] = card.description
+    if card.buttons:
+        out["suggestions"] = _suggestions(card.buttons)
+    return out
 
 
 def _content_id(body: dict) -> str:

@@ -323,9 +323,8 @@ def test_what_messente_whatsapp_cannot_carry_is_a_400_naming_the_field(
 @pytest.mark.parametrize(
     ("payload", "source"),
     [
-        ({"media": {"image": {"url": "https://ex.com/a.jpg"}}}, "media.image"),  # no button
         ({"media": {"image": {"mediaId": "m-1"}}}, "media.image.mediaId"),
-        ({"media": {"video": {"url": "https://ex.com/v.mp4"}}}, "media.video"),
+        ({"media": {"video": {"url": "https://ex.com/v.mp4"}}}, "media.video.thumbnail"),
         ({"buttons": ["Yes"]}, "buttons"),
         ({"buttons": [{"url": {"value": "https://ex.com"}}]}, "buttons[0]"),
     ],
@@ -333,6 +332,7 @@ def test_what_messente_whatsapp_cannot_carry_is_a_400_naming_the_field(
 def test_what_messente_viber_cannot_carry_is_refused(payload, source):
     # Viber is no entry channel of POST /api/v1/messages: accept asks the same method.
     problems = MessenteBackend.content_problems("viber", content_parse(payload))
+    # (an image with text but no button: tests/providers/test_viber_rcs_content.py)
     assert source in [field for field, _ in problems]
 
 
