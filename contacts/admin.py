@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html_join
 
+from core.zones import zone, zone_problem
 from tenants.models import Role
 from tenants.scoping import TenantScopedAdmin
 
@@ -65,7 +66,7 @@ class ContactForm(forms.ModelForm):
 
     def clean_time_zone(self) -> str:
         name = (self.cleaned_data.get("time_zone") or "").strip()
-        if name and (problem := quiet.zone_problem(name)):
+        if name and (problem := zone_problem(name)):
             raise forms.ValidationError(problem)
         return name
 
@@ -135,7 +136,7 @@ class ContactAdmin(TenantScopedAdmin):
         if policy is None:
             return "None: the tenant's quiet hours are off."
         phones = [a.normalized for a in obj.addresses.all() if a.channel == "phone"]
-        if quiet.zone(obj.time_zone):
+        if zone(obj.time_zone):
             where = f"{obj.time_zone} (its own)"
         elif phones and (found := quiet.phone_zone(phones[0])):
             where = f"{found.key} (from {phones[0]})"

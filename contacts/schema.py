@@ -224,6 +224,8 @@ _CONTACT = {
     "email": ["ann@example.com"],
     "push": [],
     "attributes": {"tier": "gold"},
+    "timeZone": "America/Los_Angeles",
+    "quietHours": {"start": "22:00", "end": "07:00"},
     "careWindowUntil": None,
     "createdAt": "2026-11-25T09:00:00+00:00",
     "updatedAt": "2026-11-25T09:00:00+00:00",
@@ -255,7 +257,8 @@ CONTACT_IN = OpenApiExample(
     "A contact",
     request_only=True,
     value={"externalId": "u-1", "name": "Ann", "locale": "en", "phone": "(415) 555-0100",
-           "email": "Ann@Example.com", "attributes": {"tier": "gold"}},
+           "email": "Ann@Example.com", "attributes": {"tier": "gold"},
+           "timeZone": "America/Los_Angeles", "quietHours": {"start": "22:00", "end": "07:00"}},
 )  # fmt: skip
 CONTACT_PATCH = OpenApiExample(
     "Change an attribute, drop another",

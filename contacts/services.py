@@ -24,9 +24,9 @@ from core.addresses import email_checked
 from core.addresses import phone_e164 as core_phone_e164
 from core.errors import ApiError, ApiErrors
 from core.push import PushRecipientInvalid, push_recipient
+from core.zones import zone_problem
 from tenants.models import Tenant
 
-from . import quiet
 from .models import (
     CARE_WINDOW_HOURS,
     DEFAULT_START_KEYWORDS,
@@ -146,7 +146,7 @@ def _check(tenant: Tenant, body: Any, *, partial: bool) -> dict[str, Any]:
             value = "" if value is None else value
             if not isinstance(value, str):
                 errors.append(ApiError("invalid_type", "must be a string.", source=key))
-            elif value.strip() and (problem := quiet.zone_problem(value.strip())):
+            elif value.strip() and (problem := zone_problem(value.strip())):
                 errors.append(ApiError("invalid_time_zone", problem, source=key))
             else:
                 out[key] = value.strip()
@@ -224,14 +224,12 @@ def _save(contact: Contact, fields: dict[str, Any], *, merge_attributes: bool) -
     return contact
 
 
+CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])", re.ASCII)
+
+
 def _clock(value: Any, source: str) -> time:
-    if isinstance(value, str):
-        try:
-            hour, minute = value.strip().split(":")
-            if len(hour) == len(minute) == 2:
-                return time(int(hour), int(minute))
-        except ValueError:
-            pass
+    if isinstance(value, str) and (m := CLOCK.fullmatch(value.strip())):
+        return time(int(m[1]), int(m[2]))
     raise ApiError("invalid_time", "a local time as HH:MM (00:00 to 23:59).", source=source)
 
 

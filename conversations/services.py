@@ -349,7 +349,9 @@ def conversation_start(*, app: App, body: Any) -> Conversation:
             context=context,
             error_message=error_message,
             response_timeout=timeout,
-            expires_at=timezone.now() + timedelta(seconds=timeout),
+            # Deferred by quiet hours, the wait for a reply starts when the message may go.
+            expires_at=max(timezone.now(), first.scheduled_at or timezone.now())
+            + timedelta(seconds=timeout),
             message=first,
         )
         conversation.secrets = {
@@ -573,7 +575,8 @@ def _send_error_message(conversation: Conversation) -> tuple[str | None, str]:
         entry["from"] = conversation.message.sender
     try:
         with transaction.atomic():  # a refusal must not spoil the inbound's transaction
-            _, sent = message_accept(app=conversation.app, body={"whatsapp": [entry]})
+            # They have just written: a reply is no night-time surprise (no quiet hours).
+            _, sent = message_accept(app=conversation.app, body={"whatsapp": [entry]}, quiet=False)
     except ApiErrors as exc:
         return None, "; ".join(e.detail for e in exc.errors)
     except ApiError as exc:

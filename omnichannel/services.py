@@ -22,9 +22,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contacts.quiet import quiet_deferral
 from core import status as st
 from core.errors import ApiError, ApiErrors
-from messaging.models import Message
+from messaging.models import Message, Priority
 from messaging.queue import wake_on_commit
 from messaging.services.accept import MAX_VALIDITY_MINUTES, message_accept, phone_normalize
 from messaging.services.callbacks import webhook_enqueue
@@ -530,14 +531,22 @@ def _next_start(omni: OmniMessage, after: OmniStep, why: str, now: datetime) -> 
                 state=OmniStep.State.FAILED, ended_at=now, outcome=message.status
             )
             continue
-        deadline = now + timedelta(seconds=step.window_seconds)
+        # Quiet hours hold a failover released at night too: the step starts (its window,
+        # its message's validity) when the recipient's window ends.
+        deferral = quiet_deferral(
+            tenant=omni.tenant, channel=step.channel, address=message.to, at=now,
+            urgent=message.priority == Priority.HIGH,
+        )  # fmt: skip
+        start = deferral.until if deferral else now
+        deadline = start + timedelta(seconds=step.window_seconds)
+        said = f"Failover from {after.channel} ({why}): sent on {step.channel}."
         applied = messages_transition_bulk(
             changes=[
                 Change(
                     message,
-                    st.PENDING_ACCEPTED,
+                    st.PENDING_SCHEDULED if deferral else st.PENDING_ACCEPTED,
                     {"expires_at": deadline},
-                    description=f"Failover from {after.channel} ({why}): sent on {step.channel}.",
+                    description=f"{said} {deferral.description}" if deferral else said,
                 )
             ],
             source="omnichannel",
@@ -545,11 +554,13 @@ def _next_start(omni: OmniMessage, after: OmniStep, why: str, now: datetime) -> 
         )
         if not applied:
             continue
-        Message.objects.filter(pk=message.pk).update(expires_at=deadline)
+        waits = {"scheduled_at": start} if deferral else {}
+        Message.objects.filter(pk=message.pk).update(expires_at=deadline, **waits)
         OmniStep.objects.filter(pk=step.pk).update(
-            state=OmniStep.State.ACTIVE, started_at=now, deadline=deadline
+            state=OmniStep.State.ACTIVE, started_at=start, deadline=deadline
         )
-        wake_on_commit()
+        if not deferral:
+            wake_on_commit()
         return
     _settle(omni, OmniMessage.State.FAILED, now)
 
@@ -650,7 +661,7 @@ def messages_status_changed(messages: list[Message], at: datetime) -> int:
         return 0
     steps = list(
         OmniStep.objects.filter(message_id__in=list(by_id), state=OmniStep.State.ACTIVE)
-        .select_related("omnimessage__app")
+        .select_related("omnimessage__app", "omnimessage__tenant")
     )  # fmt: skip
     for step in steps:
         step.message = by_id[step.message_id]
@@ -677,7 +688,7 @@ def steps_due(now: datetime | None = None) -> dict[str, int]:
             | Q(message__status__in=[*failed, st.DELIVERED_READ])
             | Q(success_status=SUCCESS_DELIVERED, message__status__in=delivered)
         )
-        .select_related("omnimessage__app", "message__request")
+        .select_related("omnimessage__app", "omnimessage__tenant", "message__request")
         .order_by("deadline")[:500]
     )
     moved = 0

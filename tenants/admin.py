@@ -1,9 +1,9 @@
-from zoneinfo import available_timezones
-
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
+
+from core.zones import zone_problem
 
 from .models import QUIET_CHANNEL_CHOICES, WEEKDAYS, ApiKey, App, Membership, Role, Tenant
 from .scoping import ADMIN_ONLY, TenantScopedAdmin, tenant_ids
@@ -55,10 +55,8 @@ class TenantForm(forms.ModelForm):
 
     def clean_time_zone(self) -> str:
         name = (self.cleaned_data.get("time_zone") or "").strip()
-        if name not in available_timezones():
-            raise forms.ValidationError(
-                f"'{name}' is not an IANA time zone (e.g. Europe/Berlin, America/New_York)."
-            )
+        if problem := zone_problem(name):
+            raise forms.ValidationError(problem)
         return name
 
     def clean(self):

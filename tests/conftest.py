@@ -76,6 +76,30 @@ def run_tasks(django_capture_on_commit_callbacks):
     return run
 
 
+class Clock:
+    """The service's clock (django.utils.timezone.now), set and moved by a test."""
+
+    def __init__(self, at) -> None:
+        self.at = at
+
+    def now(self):
+        return self.at
+
+    def go(self, at) -> None:
+        self.at = at
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Stop the clock at the real now; `clock.go(at)` moves it (quiet hours: a night in
+    another time zone, whenever the suite runs)."""
+    import django.utils.timezone
+
+    c = Clock(django.utils.timezone.now())
+    monkeypatch.setattr(django.utils.timezone, "now", c.now)
+    return c
+
+
 @pytest.fixture
 def hook():
     """The loopback app at HOOK answers 200; read what it got with `received(hook, app)`."""

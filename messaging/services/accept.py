@@ -961,13 +961,19 @@ def _check_text_fields(entry: dict, keys: tuple[str, ...], path: str, errors: _E
 
 
 def message_accept(
-    *, app: App, body: Any, hold: bool = False, expires_in: timedelta | None = None
+    *,
+    app: App,
+    body: Any,
+    hold: bool = False,
+    expires_in: timedelta | None = None,
+    quiet: bool = True,
 ) -> tuple[MessageRequest, list[AcceptedMessage]]:
     """Validate, render and store a send request; enqueue its dispatch after commit.
 
     For the omnichannel app: `hold` stores the messages PENDING_FAILOVER (a later channel of
     an omnimessage, released only if the one before it fails), and `expires_in` replaces the
-    validity in minutes (a step's ttl is in seconds)."""
+    validity in minutes (a step's ttl is in seconds). `quiet=False` sends inside quiet hours
+    too: a reply to someone who has just written, an admin's test message."""
     if not isinstance(body, dict):
         raise ApiError("invalid_type", "The request body must be a JSON object.")
     errors = _Errors()
@@ -1033,7 +1039,7 @@ def message_accept(
         errors.add(code, detail, source)
     errors.raise_if_any()
     verdicts = _verdicts(app, planned)
-    deferrals = None if hold else _quiet_deferrals(app, opts, planned, now, verdicts)
+    deferrals = _quiet_deferrals(app, opts, planned, now, verdicts) if quiet and not hold else None
     return _persist(
         app=app, opts=opts, planned=planned, now=now, count=count, verdicts=verdicts,
         hold=hold, expires_in=expires_in, deferrals=deferrals,
