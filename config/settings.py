@@ -376,6 +376,15 @@ DISPATCH_TICK = env.float("DISPATCH_TICK", default=0.5)
 # A queued dispatch run older than this no longer stops another wake-up (a lost task).
 DISPATCH_WAKE_TTL = 5
 DISPATCH_MAX_ATTEMPTS = env.int("DISPATCH_MAX_ATTEMPTS", default=6)
+# Provider failover (providers.circuit, messaging.services.failover): this many outage-class
+# failures in a row (timeouts, connection errors, 5xx, 429) open a provider's circuit for
+# PROVIDER_CIRCUIT_COOLDOWN seconds, when dispatch does not call it; then one send tries it.
+PROVIDER_CIRCUIT_FAILURES = env.int("PROVIDER_CIRCUIT_FAILURES", default=5)
+PROVIDER_CIRCUIT_COOLDOWN = env.float("PROVIDER_CIRCUIT_COOLDOWN", default=30.0)
+# Attempts of one message on one provider, the last failing with an outage, before it moves
+# to the provider's backup for its channel (sooner when its attempts or validity would run
+# out first, or the provider's circuit opens).
+PROVIDER_FAILOVER_ATTEMPTS = env.int("PROVIDER_FAILOVER_ATTEMPTS", default=3)
 DEFAULT_VALIDITY_MINUTES = 2880
 CALLBACK_MAX_ATTEMPTS = env.int("CALLBACK_MAX_ATTEMPTS", default=12)
 # Seconds one task keeps delivering a batch of callbacks before handing the rest on.

@@ -202,6 +202,15 @@ class MessageAttempt(models.Model):
         Message, on_delete=models.CASCADE, related_name="send_attempts", db_index=False
     )
     number = models.PositiveSmallIntegerField()
+    # The provider this attempt went to: after a failover, a message's attempts name several.
+    provider = models.ForeignKey(
+        Provider,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # read through the message's attempts (attempt_message_number)
+    )
     started_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)

@@ -20,9 +20,16 @@ from tenants.models import Tenant
 from .backends import backend_types
 from .backends.base import CredentialField
 from .models import CHANNEL_LABELS, Provider
-from .services import provider_channels_check, provider_credentials_clean, provider_default_check
+from .services import (
+    provider_backup_names,
+    provider_backups_clean,
+    provider_channels_check,
+    provider_credentials_clean,
+    provider_default_check,
+)
 
 CREDENTIAL_PREFIX = "credential_"
+BACKUP_PREFIX = "backup_"
 CHOOSE_TYPE = "_choose_type"
 MASK = "••••••"
 ACRONYMS = {"api", "id", "url", "sid", "smtp", "ssl", "tls", "ip", "sms", "waba"}
@@ -118,6 +125,33 @@ class ProviderForm(forms.ModelForm):
                     field.help_text = "Write-only: never shown again after saving."
             elif self.instance.pk and spec.name in self.stored:
                 self.initial[CREDENTIAL_PREFIX + spec.name] = self.stored[spec.name]
+        self.backups: dict[str, str | None] = {}
+        self._backup_fields()
+
+    def _backup_fields(self) -> None:
+        """A backup per channel: the tenant's other providers serving it (a name to type when
+        the tenant is still to be chosen)."""
+        tenant = self.instance.tenant if self.instance.tenant_id else self.fixed_tenant
+        current = provider_backup_names(self.instance) if self.instance.pk else {}
+        others = (
+            list(Provider.objects.filter(tenant=tenant).exclude(pk=self.instance.pk))
+            if tenant is not None
+            else None
+        )
+        for key in [k for k in self.fields if k.startswith(BACKUP_PREFIX)]:
+            channel = key[len(BACKUP_PREFIX) :]
+            field = self.fields[key]
+            if others is None:
+                self.fields[key] = forms.CharField(
+                    required=False, label=field.label, help_text=field.help_text
+                )
+            else:
+                field.choices = [
+                    ("", "— none —"),
+                    *((p.name, str(p)) for p in others if channel in p.channels),
+                ]
+            if channel in current:
+                self.initial[key] = current[channel]
 
     # --- validation: the API's rules --------------------------------------------------------
     def _tenant(self) -> Tenant | None:
@@ -175,7 +209,31 @@ class ProviderForm(forms.ModelForm):
                 provider_default_check(tenant, channels, self.instance.pk)
             except ApiError as exc:
                 self.add_error("is_tenant_default", exc.detail)
+        self._clean_backups(tenant, name, channels or [])
         return data
+
+    def _clean_backups(self, tenant: Tenant | None, name: str | None, channels: list[str]):
+        """The API's rules for backups (providers.services.provider_backups_clean)."""
+        backups = {
+            key[len(BACKUP_PREFIX) :]: (self.cleaned_data.get(key) or None)
+            for key in self.fields
+            if key.startswith(BACKUP_PREFIX)
+        }
+        # A channel left unticked takes no backup (its field is then ignored).
+        backups = {ch: v for ch, v in backups.items() if ch in channels}
+        if tenant is None or not name or not backups:
+            self.backups = backups
+            return
+        try:
+            provider_backups_clean(
+                tenant=tenant, name=name, channels=channels, backups=backups,
+                pk=self.instance.pk,
+            )  # fmt: skip
+        except ApiErrors as exc:
+            self._add_api_errors(
+                exc, lambda source: BACKUP_PREFIX + (source or "").split(".", 1)[-1]
+            )
+        self.backups = backups
 
     def _credentials_entered(self) -> dict[str, Any] | None:
         """What to store: entered values, stored secrets where left blank. None when a
@@ -222,8 +280,20 @@ def provider_form_class(
         )
         for spec in attrs["credential_specs"]:
             attrs[CREDENTIAL_PREFIX + spec.name] = _credential_field(spec)
+        for channel in served:
+            attrs[BACKUP_PREFIX + channel] = forms.ChoiceField(
+                required=False,
+                label=f"Backup for {CHANNEL_LABELS.get(channel, channel)}",
+                help_text="Where its messages on this channel go when this provider is down "
+                "(timeouts, 5xx, 429 after retries, an open circuit).",
+            )
     name = f"ProviderForm_{provider_type or 'untyped'}"
     return type(name, (ProviderForm,), attrs)
+
+
+def backup_field_names(provider_type: str | None) -> list[str]:
+    backend = backend_types().get(provider_type or "")
+    return [BACKUP_PREFIX + c for c in backend.channels] if backend else []
 
 
 def credential_field_names(provider_type: str | None) -> list[str]:

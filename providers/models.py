@@ -41,6 +41,10 @@ class Provider(models.Model):
     # and then accept cannot know which templates are approved and lets them go.
     templates_synced_at = models.DateTimeField(null=True, blank=True, editable=False)
     templates_sync_error = models.TextField(blank=True, editable=False)
+    # {channel: provider id}: where a message of that channel goes when this provider is
+    # down (timeouts, 5xx, 429 after its retries, an open circuit). Ids, so a rename keeps
+    # it; a provider of the same tenant serving the channel (providers.services).
+    backups = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -80,6 +84,25 @@ class Provider(models.Model):
         return get_backend_class(self.provider_type)(
             self.credentials, default_sender=self.default_sender, provider_id=self.pk
         )
+
+
+class ProviderCircuit(models.Model):
+    """A provider's circuit breaker, shared by every worker (providers.circuit): closed
+    while `opened_until` is null; open until then; half-open once that time has passed, when
+    one send (the probe) may try it. Its own row, written by single UPDATE statements, so the
+    admin's save of the provider never overwrites it."""
+
+    provider = models.OneToOneField(
+        Provider, on_delete=models.CASCADE, primary_key=True, related_name="circuit"
+    )
+    # Outage-class failures (timeouts, connection errors, 5xx, 429) since the last success.
+    failures = models.PositiveIntegerField(default=0)
+    opened_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"circuit of provider {self.provider_id}"
 
 
 class SandboxOutboxEntry(models.Model):

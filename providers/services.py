@@ -78,6 +78,87 @@ def provider_default_check(tenant: Tenant, channels: list[str], exclude_pk: int 
             )
 
 
+def provider_backups_clean(
+    *,
+    tenant: Tenant,
+    name: str,
+    channels: list[str],
+    backups: Any,
+    pk: int | None = None,
+    current: dict[str, int] | None = None,
+) -> dict[str, int]:
+    """`{"sms": "<provider name>", ...}` (null removes one) merged into `current`, as the
+    stored `{channel: provider id}`. A backup is another provider of the same tenant that
+    serves the channel; a channel must be one this provider serves. Cycles are allowed
+    (dispatch never returns a message to a provider it tried)."""
+    if not isinstance(backups, dict):
+        raise ApiError(
+            "invalid_backups",
+            'backups must be an object of channel to provider name, e.g. {"sms": "backup"}.',
+            source="backups",
+        )
+    merged = {ch: pid for ch, pid in (current or {}).items() if ch in channels}
+    errors: list[ApiError] = []
+    wanted = {v for v in backups.values() if isinstance(v, str)}
+    by_name = {p.name: p for p in Provider.objects.filter(tenant=tenant, name__in=wanted)}
+    for channel, value in backups.items():
+        source = f"backups.{channel}"
+        if channel not in channels:
+            errors.append(
+                ApiError(
+                    "invalid_backup",
+                    f"'{name}' does not send on '{channel}' (it serves {', '.join(channels)}).",
+                    source=source,
+                )
+            )
+            continue
+        if value is None:
+            merged.pop(channel, None)
+            continue
+        if not isinstance(value, str) or not value:
+            errors.append(ApiError("invalid_backup", "A provider's name.", source=source))
+            continue
+        backup = by_name.get(value)
+        if backup is None:
+            errors.append(
+                ApiError("invalid_backup", f"There is no provider named '{value}'.", source=source)
+            )
+        elif value == name or (pk is not None and backup.pk == pk):
+            errors.append(
+                ApiError("invalid_backup", "A provider cannot be its own backup.", source=source)
+            )
+        elif channel not in backup.channels:
+            errors.append(
+                ApiError(
+                    "invalid_backup",
+                    f"Provider '{value}' does not send on '{channel}'.",
+                    source=source,
+                )
+            )
+        elif not backup.is_active:
+            errors.append(
+                ApiError("invalid_backup", f"Provider '{value}' is inactive.", source=source)
+            )
+        else:
+            merged[channel] = backup.pk
+    if errors:
+        raise ApiErrors(errors)
+    return merged
+
+
+def provider_backup_names(provider: Provider) -> dict[str, str]:
+    """The provider's backups by channel, as names (one query; none without backups)."""
+    stored = provider.backups or {}
+    if not stored:
+        return {}
+    names = dict(
+        Provider.objects.filter(tenant_id=provider.tenant_id, pk__in=stored.values()).values_list(
+            "pk", "name"
+        )
+    )
+    return {ch: names[pid] for ch, pid in stored.items() if pid in names}
+
+
 @transaction.atomic
 def provider_create(
     *,
@@ -89,9 +170,15 @@ def provider_create(
     default_sender: str = "",
     is_active: bool = True,
     is_tenant_default: bool = False,
+    backups: dict[str, Any] | None = None,
 ) -> Provider:
     channels = provider_channels_check(provider_type, channels)
     cleaned = provider_credentials_clean(provider_type, credentials)
+    stored_backups = (
+        provider_backups_clean(tenant=tenant, name=name, channels=channels, backups=backups)
+        if backups is not None
+        else {}
+    )
     if Provider.objects.filter(tenant=tenant, name=name).exists():
         raise ApiError(
             "duplicate_name", f"A provider named '{name}' exists.", source="name", status=409
@@ -106,6 +193,7 @@ def provider_create(
         default_sender=default_sender,
         is_active=is_active,
         is_tenant_default=is_tenant_default,
+        backups=stored_backups,
     )
     provider.credentials = cleaned
     try:
@@ -146,6 +234,16 @@ def provider_update(
     ):
         if field in changes:
             setattr(provider, attr, changes[field])
+    if "backups" in changes or "channels" in changes:
+        # A channel the provider no longer serves loses its backup.
+        provider.backups = provider_backups_clean(
+            tenant=provider.tenant,
+            name=provider.name,
+            channels=provider.channels,
+            backups=changes.get("backups", {}),
+            pk=provider.pk,
+            current=provider.backups,
+        )
     if provider.is_tenant_default:
         provider_default_check(provider.tenant, provider.channels, provider.pk)
     provider.save()
@@ -156,7 +254,13 @@ def provider_delete(*, provider: Provider) -> None:
     # Messages refer to their provider with on_delete=PROTECT: their history keeps it.
     try:
         with transaction.atomic():
+            pk = provider.pk
             provider.delete()
+            # Those that named it as a backup no longer do.
+            for other in Provider.objects.filter(tenant_id=provider.tenant_id):
+                kept = {ch: pid for ch, pid in (other.backups or {}).items() if pid != pk}
+                if kept != (other.backups or {}):
+                    Provider.objects.filter(pk=other.pk).update(backups=kept)
     except ProtectedError:
         raise ApiError(
             "provider_in_use",

@@ -23,6 +23,7 @@ from django.http import (
 )
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.timezone import localtime
@@ -31,15 +32,17 @@ from core.http import describe_error
 from providers.backends import backend_types
 from providers.backends.base import Backend, CredentialsInvalid, SendError
 from providers.catalogue import CatalogueError, catalogue_backend, catalogue_sync
+from providers.circuit import CLOSED, OPEN, circuit_of, circuit_state
 from providers.forms import (
     CHANNEL_LABELS,
     CHOOSE_TYPE,
     TestMessageForm,
+    backup_field_names,
     credential_field_names,
     provider_form_class,
 )
 from providers.models import Provider
-from providers.services import provider_create, provider_update
+from providers.services import provider_backup_names, provider_create, provider_update
 from tenants.models import App, Tenant
 from tenants.scoping import TenantScopedAdmin, user_tenants
 
@@ -132,6 +135,19 @@ class ProviderAdmin(TenantScopedAdmin):
             )
         else:
             main.append("credentials_note")
+        failover = backup_field_names(ptype) + (["failover_state"] if obj is not None else [])
+        if failover:
+            fieldsets.append(
+                (
+                    "Failover",
+                    {
+                        "fields": failover,
+                        "description": "When this provider is down (timeouts, 5xx, 429 after "
+                        "its retries, an open circuit), a message goes out through the backup "
+                        "of its channel. Permanent refusals never fail over.",
+                    },
+                )
+            )
         if obj is not None:
             fieldsets.append(
                 (
@@ -155,7 +171,7 @@ class ProviderAdmin(TenantScopedAdmin):
         if obj is not None:
             fields += [
                 "tenant", "type_label", "inbound_webhook", "status_webhook", "created_at",
-                "updated_at", "template_catalogue",
+                "updated_at", "template_catalogue", "failover_state",
             ]  # fmt: skip
         return fields
 
@@ -187,6 +203,34 @@ class ProviderAdmin(TenantScopedAdmin):
     @admin.display(description="Channels")
     def channel_list(self, obj: Provider) -> str:
         return ", ".join(CHANNEL_LABELS.get(c, c) for c in obj.channels)
+
+    @admin.display(description="Now")
+    def failover_state(self, obj: Provider) -> str:
+        """Its backups and its circuit breaker, as dispatch sees them."""
+        names = provider_backup_names(obj)
+        backups = (
+            "; ".join(f"{CHANNEL_LABELS.get(ch, ch)} → {name}" for ch, name in names.items())
+            if names
+            else "No backup: while it is down, its messages wait and are retried."
+        )
+        now = timezone.now()
+        state = circuit_state(obj, now)
+        circuit = circuit_of(obj)
+        if state == CLOSED:
+            failing = circuit.failures if circuit is not None else 0
+            text = "closed" + (f" ({failing} failures in a row)" if failing else "")
+        elif state == OPEN:
+            text = format_html(
+                "<strong>open</strong> until {} after {} failures in a row — not called; "
+                "messages go to the backup or wait",
+                date_format(localtime(circuit.opened_until), "DATETIME_FORMAT"),
+                circuit.failures,
+            )
+        else:
+            text = "half-open: the next message tries it"
+        if circuit is not None and circuit.last_error and state != CLOSED:
+            text = format_html("{} (last error: {})", text, circuit.last_error)
+        return format_html("Backups: {}<br>Circuit: {}", backups, text)
 
     @admin.display(description="Credentials")
     def credentials_note(self, obj: Provider | None) -> str:
@@ -267,6 +311,7 @@ class ProviderAdmin(TenantScopedAdmin):
                 default_sender=obj.default_sender,
                 is_active=obj.is_active,
                 is_tenant_default=obj.is_tenant_default,
+                backups=form.backups,
             )
             obj.pk = created.pk
             obj.refresh_from_db()
@@ -280,6 +325,7 @@ class ProviderAdmin(TenantScopedAdmin):
                 "defaultSender": obj.default_sender,
                 "isActive": obj.is_active,
                 "isTenantDefault": obj.is_tenant_default,
+                "backups": form.backups,
             },
             # The form holds every credential (kept secrets included): a cleared optional
             # value must go, not be merged back.

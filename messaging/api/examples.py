@@ -9,6 +9,7 @@ _PROVIDER = {
     "defaultSender": "ACME",
     "isActive": True,
     "isTenantDefault": True,
+    "backups": {"sms": "twilio-backup"},
     "inboundWebhookUrl": "https://msg.example.com/webhooks/providers/Zk3q.../inbound",
     "statusWebhookUrl": "https://msg.example.com/webhooks/providers/Zk3q.../status",
     "createdAt": "2026-11-25T09:00:00+00:00",
@@ -116,6 +117,13 @@ PROVIDER_CHANGED = [
         409,
         "Provider 'tfn' is already the default for sms; unset it first.",
         "isTenantDefault",
+    ),
+    _error(
+        "Bad backup",
+        "invalid_backup",
+        400,
+        "Provider 'mail' does not send on 'sms'.",
+        "backups.sms",
     ),
 ]
 TEMPLATE_LIST = [_ok("Templates", _page(_TEMPLATE)), UNAUTHORIZED]

@@ -52,6 +52,10 @@ class ProviderSerializer(serializers.Serializer):
     defaultSender = serializers.CharField(allow_blank=True)
     isActive = serializers.BooleanField()
     isTenantDefault = serializers.BooleanField()
+    backups = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="{channel: provider name}: where its messages go when it is down.",
+    )
     inboundWebhookUrl = serializers.URLField()
     statusWebhookUrl = serializers.URLField()
     createdAt = serializers.DateTimeField()
@@ -234,6 +238,13 @@ class ProviderInSerializer(Closed):
     defaultSender = serializers.CharField(required=False, allow_blank=True)
     isActive = serializers.BooleanField(required=False)
     isTenantDefault = serializers.BooleanField(required=False)
+    backups = serializers.DictField(
+        child=serializers.CharField(allow_null=True),
+        required=False,
+        help_text="{channel: provider name}: the backup for that channel when this provider is "
+        "down (timeouts, 5xx, 429 after retries, an open circuit); another provider of the "
+        "tenant serving the channel. On PATCH, merged; null removes one.",
+    )
 
 
 class ProviderChangeSerializer(ProviderInSerializer):

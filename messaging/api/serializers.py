@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from providers.models import Provider
+from providers.services import provider_backup_names
 
 from ..models import Message, MessageEvent, Template
 
@@ -17,6 +18,7 @@ def provider_data(p: Provider) -> dict[str, Any]:
         "defaultSender": p.default_sender,
         "isActive": p.is_active,
         "isTenantDefault": p.is_tenant_default,
+        "backups": provider_backup_names(p),
         "inboundWebhookUrl": p.inbound_webhook_url,
         "statusWebhookUrl": p.status_webhook_url,
         "createdAt": p.created_at.isoformat(),

@@ -37,6 +37,7 @@ PROVIDER_FIELDS = {
     "defaultSender": (str, False),
     "isActive": (bool, False),
     "isTenantDefault": (bool, False),
+    "backups": (dict, False),
 }
 PROVIDER_EXAMPLE = OpenApiExample(
     "Sandbox provider",
@@ -53,6 +54,7 @@ PROVIDER_TWILIO_EXAMPLE = OpenApiExample(
         "defaultSender": "+18005551234",
         "isActive": True,
         "isTenantDefault": False,
+        "backups": {"sms": "sandbox"},
     },
     request_only=True,
 )
@@ -66,6 +68,7 @@ PROVIDER_RESPONSE_EXAMPLE = OpenApiExample(
             "defaultSender": "",
             "isActive": True,
             "isTenantDefault": True,
+            "backups": {},
             "inboundWebhookUrl": "https://msg.example.com/webhooks/providers/Zk3.../inbound",
             "statusWebhookUrl": "https://msg.example.com/webhooks/providers/Zk3.../status",
         }
@@ -126,6 +129,7 @@ class ProviderListView(TenantScoped):
             default_sender=body.get("defaultSender", ""),
             is_active=body.get("isActive", True),
             is_tenant_default=body.get("isTenantDefault", False),
+            backups=body.get("backups"),
         )
         return Response({"data": s.provider_data(provider)}, status=status.HTTP_201_CREATED)
 

@@ -15,7 +15,9 @@
    after commit, one wake-up for the window's callbacks and one for the sandbox's reports.
 
 A transient failure waits for its backoff time (the ticker wakes dispatch when it is due);
-a permanent one, or a validity that passes, is final.
+a permanent one, or a validity that passes, is final. A provider that is down (its circuit
+breaker, providers.circuit) is not called: its messages go to its backup or wait
+(services.failover).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ from core import bulk
 from core import status as st
 from core.http import BlockedAddress, describe_error
 from providers.backends import OutboundMessage, SendError, SendResult
+from providers.circuit import HALF_OPEN, OPEN, circuit_failures, circuit_record, circuit_state
+from providers.circuit import circuit_probe_take as _probe_take
 from providers.models import DeadRecipient, Provider
 
 from ..models import (
@@ -58,6 +62,7 @@ from ..models import (
     Priority,
 )
 from ..queue import SANDBOX_REPORTS, enqueue, wake_dispatchers, wake_on_commit
+from .failover import failover_moves_apply, failover_plan
 from .status import (
     Change,
     early_reports_apply,
@@ -74,7 +79,7 @@ logger = logging.getLogger(__name__)
 RESPONSE_EXCERPT_CHARS = 4000
 ATTEMPT_COLUMNS = [
     "message_id", "number", "started_at", "duration_ms", "outcome", "provider_message_id",
-    "error_code", "error_description", "provider_response",
+    "error_code", "error_description", "provider_response", "provider_id",
 ]  # fmt: skip
 
 
@@ -153,7 +158,13 @@ def _claim(token: uuid.UUID, limit: int, only_ids: list[str] | None = None) -> l
     claimed = list(Message.objects.raw(f"{sql} RETURNING {columns}", head + params))
     if not claimed:
         return []
-    providers = {p.pk: p for p in Provider.objects.filter(pk__in={m.provider_id for m in claimed})}
+    # With their circuits (a join, not a statement more): dispatch does not call one that is open.
+    providers = {
+        p.pk: p
+        for p in Provider.objects.filter(pk__in={m.provider_id for m in claimed}).select_related(
+            "circuit"
+        )
+    }
     requests_ = {
         r.pk: r for r in MessageRequest.objects.filter(pk__in={m.request_id for m in claimed})
     }
@@ -223,6 +234,37 @@ class _Send:
     # The request left but no answer came (a read timeout, a connection dropped after
     # sending): the provider may have the message, so it is reconciled, not resent blindly.
     unknown: str = ""
+    breaker: _Breaker | None = None
+    # Not sent: its provider's circuit opened during the window (failures before it).
+    held: bool = False
+
+
+class _Breaker:
+    """A provider's circuit within one window (threads share it): after the failures in a
+    row that open the circuit, the window's remaining sends to it are held, not waited out
+    in timeouts; what it counted is written to the shared circuit once, after the record."""
+
+    def __init__(self, provider: Provider, failures: int) -> None:
+        self.provider = provider
+        self.lock = threading.Lock()
+        self.in_a_row = failures
+        self.failures = 0  # outage-class, this window
+        self.answers = 0  # successes and refusals: the provider is up
+        self.last_error = ""
+
+    @property
+    def tripped(self) -> bool:
+        return self.in_a_row >= settings.PROVIDER_CIRCUIT_FAILURES
+
+    def note(self, item: _Send) -> None:
+        with self.lock:
+            if item.unknown or (item.error is not None and item.error.outage):
+                self.failures += 1
+                self.in_a_row += 1
+                self.last_error = item.unknown or f"{item.error.code}: {item.error.description}"
+            else:
+                self.answers += 1
+                self.in_a_row = 0
 
 
 def _maybe_sent(exc: requests.RequestException) -> bool:
@@ -240,6 +282,9 @@ def _maybe_sent(exc: requests.RequestException) -> bool:
 
 
 def _send_one(backend, send, item: _Send) -> None:
+    if item.breaker is not None and item.breaker.tripped:
+        item.held = True
+        return
     item.started_at = timezone.now()
     clock = time.monotonic()
     try:
@@ -250,7 +295,9 @@ def _send_one(backend, send, item: _Send) -> None:
     except BlockedAddress as exc:  # refused before connecting: nothing left, never will
         item.error = SendError("PRIVATE_URL", describe_error(exc), permanent=True)
     except requests.RequestException as exc:
-        item.error = SendError("NETWORK_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
+        item.error = SendError(
+            "NETWORK_ERROR", f"{type(exc).__name__}: {exc}", permanent=False, outage=True
+        )
         if _maybe_sent(exc):
             item.unknown = f"{type(exc).__name__}: {exc}"[:500]
     except Exception as exc:  # a bug in an adapter must not strand the rest of the window
@@ -260,6 +307,8 @@ def _send_one(backend, send, item: _Send) -> None:
         item.error = SendError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
     item.duration_ms = int((time.monotonic() - clock) * 1000)
     _outcome_scrub(item)
+    if item.breaker is not None:
+        item.breaker.note(item)
 
 
 def _outcome_scrub(item: _Send) -> None:
@@ -373,6 +422,17 @@ def _mark_handed_over(token: uuid.UUID, items: list[_Send]) -> None:
         Message.objects.filter(pk__in=ids, claim_token=token).update(handed_over_at=timezone.now())
 
 
+def _gate(provider: Provider, now: datetime) -> str:
+    """Whether the window sends to `provider`: closed circuit, yes; open, no; half-open, one
+    message if this worker takes the probe."""
+    state = circuit_state(provider, now)
+    if state == OPEN:
+        return "hold"
+    if state == HALF_OPEN:
+        return "probe" if _probe_take(provider, now) else "hold"
+    return "send"
+
+
 def _renew_lease(token: uuid.UUID) -> None:
     Message.objects.filter(claim_token=token, status=st.PENDING_PROCESSING).update(
         claimed_until=timezone.now() + timedelta(seconds=lease_seconds())
@@ -437,6 +497,9 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
         (m.tenant_id, m.channel, m.to) for m in messages if m.scheduled_at or m.attempts > 1
     )
     sends: list[_Send] = []
+    held: list[Message] = []  # not sent: their provider's circuit is open
+    gates: dict[int, str] = {}  # per provider: "send", "probe" (one send), or "hold"
+    breakers: dict[int, _Breaker] = {}
     for message in messages:
         if now >= message.expires_at:
             changes.append(
@@ -477,9 +540,20 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
             )
             counts["failed"] += 1
             continue
+        gate = gates.get(message.provider_id)
+        if gate is None:
+            gate = gates[message.provider_id] = _gate(message.provider, now)
+        if gate == "hold":
+            held.append(message)
+            continue
+        if gate == "probe":  # a half-open circuit: this one message tries the provider
+            gates[message.provider_id] = "hold"
         if message.provider_id not in backends:
             backends[message.provider_id] = message.provider.backend()
-        sends.append(_Send(message, outbound_for(message)))
+            # A probe is the provider's one send: its count starts afresh, or it would be held.
+            failures = 0 if gate == "probe" else circuit_failures(message.provider)
+            breakers[message.provider_id] = _Breaker(message.provider, failures)
+        sends.append(_Send(message, outbound_for(message), breaker=breakers[message.provider_id]))
 
     lanes_of = {provider_id: _Lanes(backend) for provider_id, backend in backends.items()}
     for backend in backends.values():
@@ -546,12 +620,20 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
                 renew_if_due()
         rest = [s.message for s in sends[position:]]
 
+        outages: list[tuple[Message, SendError]] = []
         for item in done:
             message = item.message
+            if item.held:
+                held.append(message)
+                continue
             if item.unknown:
                 changes.append(_unknown_change(message, item))
                 attempts.append(_attempt(item))
                 counts["unknown"] += 1
+                continue
+            if item.error is not None and item.error.outage and message.provider.backups:
+                attempts.append(_attempt(item))  # with the provider it went to
+                outages.append((message, item.error))  # fail over, or retry: decided below
                 continue
             if item.error is not None:
                 change, final = _failure_change(message, item.error)
@@ -572,9 +654,25 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
                     result.follow_up_report
                 )
 
+        plan = None
+        if held or outages:
+            plan, decided = failover_plan(
+                held=held,
+                failed=outages,
+                failure_change=_failure_change,
+                now=now,
+                tripped={pid for pid, b in breakers.items() if b.tripped},
+            )
+            changes += plan.changes
+            counts["retry"] += decided["failover"] + decided["held"] + decided["retry"]
+            counts["failed"] += decided["failed"]
+
         with transaction.atomic():
             for backend in backends.values():
                 backend.window_end()  # the sandbox writes its outbox here, with the record
+            if plan is not None and plan.moves:
+                failover_moves_apply(plan, token)
+                wake_on_commit()  # due now, through the backup
             applied = messages_transition_bulk(
                 changes=changes,
                 source="dispatch",
@@ -613,6 +711,16 @@ def dispatch_window(*, limit: int | None = None, only_ids: list[str] | None = No
             lanes.close()
         for backend in backends.values():
             backend.window_close()
+    # What the window learnt of its providers, for every worker to see (nothing to write
+    # when nothing failed and no circuit was open).
+    for breaker in breakers.values():
+        circuit_record(
+            breaker.provider,
+            failures=breaker.failures,
+            successes=breaker.answers,
+            error=breaker.last_error,
+            now=timezone.now(),
+        )
     for provider, ref in early:
         early_reports_apply(provider=provider, provider_message_id=ref)
     return counts
@@ -754,12 +862,12 @@ def _attempt(item: _Send) -> tuple:
         )
         return (
             message.pk, message.attempts, item.started_at, item.duration_ms, outcome, "",
-            error.code, error.description, response_excerpt(error.raw),
+            error.code, error.description, response_excerpt(error.raw), message.provider_id,
         )  # fmt: skip
     return (
         message.pk, message.attempts, item.started_at, item.duration_ms,
         MessageAttempt.Outcome.SENT, item.result.provider_message_id[:128], "", "",
-        response_excerpt(item.result.raw),
+        response_excerpt(item.result.raw), message.provider_id,
     )  # fmt: skip
 
 

@@ -363,7 +363,7 @@ def send_error_for(exc: AnymailError) -> SendError:
                          raw=response)  # fmt: skip
     http_status = exc.status_code
     if http_status is None:  # no answer at all: a connection error or timeout
-        return SendError("NETWORK_ERROR", description, permanent=False)
+        return SendError("NETWORK_ERROR", description, permanent=False, outage=True)
     status, permanent = _by_http_status(http_status)
     raw = getattr(response, "text", None)
     return SendError(
@@ -373,6 +373,7 @@ def send_error_for(exc: AnymailError) -> SendError:
         status=status,
         retry_after=None if permanent else _retry_after(response),
         raw=raw,
+        outage=http_status >= 500 or http_status == 429,
     )
 
 

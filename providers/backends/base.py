@@ -95,6 +95,7 @@ class SendError(Exception):
         retry_after: float | None = None,
         raw: Any = None,
         recipient_dead: bool = False,
+        outage: bool = False,
     ) -> None:
         super().__init__(description)
         self.code = code
@@ -106,6 +107,9 @@ class SendError(Exception):
         # The recipient is gone for good (an uninstalled app's push token): never send to it
         # through this provider again.
         self.recipient_dead = recipient_dead
+        # The provider itself is down, not this message refused (a timeout, a connection
+        # error, a 5xx, a 429): counts toward its circuit breaker and may fail over to a backup.
+        self.outage = outage and not permanent
 
 
 # A provider template's approval state, in one vocabulary for all providers (Meta's own
@@ -263,7 +267,9 @@ def http_send_error(
         retry_after = retry_after_seconds(headers.get("Retry-After"))
         if retry_after is None and http_status == 429:
             retry_after = default_retry_after
-        return SendError(code, description, permanent=False, retry_after=retry_after, raw=raw)
+        return SendError(
+            code, description, permanent=False, retry_after=retry_after, raw=raw, outage=True
+        )
     status, permanent = table.get(code, (REJECTED_PROVIDER, True))
     return SendError(code, description, permanent=permanent, status=status, raw=raw)
 

@@ -316,6 +316,7 @@ class MessenteBackend(Backend):
             status=status,
             retry_after=_retry_after(response),
             raw=data if data is not None else response.text,
+            outage=response.status_code in TRANSIENT_HTTP,
         )
 
     # --- webhooks --------------------------------------------------------------------------

@@ -411,6 +411,7 @@ class MetaWhatsAppBackend(Backend):
                 permanent=permanent,
                 retry_after=_retry_after(response),
                 raw=data,
+                outage=not permanent,
             )
         code = error.get("code")
         code = int(code) if isinstance(code, int | str) and str(code).isdigit() else None
@@ -434,6 +435,7 @@ class MetaWhatsAppBackend(Backend):
             status=status,
             retry_after=None if permanent else (_retry_after(response) or retry_after),
             raw=data,
+            outage=response.status_code >= 500 or response.status_code == 429,
         )
 
     def test_connection(self) -> str:
