@@ -246,7 +246,7 @@ class AwsSmsBackend(Backend):
             raise self._error(exc) from exc
         except BotoCoreError as exc:  # connection failures and timeouts: try again later
             raise SendError(
-                "NETWORK_ERROR", f"{type(exc).__name__}: {exc}", permanent=False
+                "NETWORK_ERROR", f"{type(exc).__name__}: {exc}", permanent=False, outage=True
             ) from exc
         message_id = response.get("MessageId")
         if not message_id:
@@ -274,6 +274,9 @@ class AwsSmsBackend(Backend):
             status=status,
             retry_after=retry_after,
             raw=raw,
+            # AWS down or throttling us (ThrottlingException is a 400): a backup may take over.
+            outage=code == "ThrottlingException"
+            or (http_status is not None and (http_status >= 500 or http_status == 429)),
         )
 
     def test_connection(self) -> str:

@@ -272,6 +272,7 @@ class FcmBackend(Backend):
                 permanent=False,
                 retry_after=retry_after_seconds(response.headers.get("Retry-After")),
                 raw=body,
+                outage=True,
             )
         detail = body if isinstance(body, dict) else {}
         reason = detail.get("error_description") or detail.get("error") or response.reason
@@ -401,6 +402,7 @@ class FcmBackend(Backend):
             retry_after=None if permanent else retry_after,
             raw=answer,
             recipient_dead=dead,
+            outage=response.status_code >= 500 or response.status_code == 429,
         )
 
     @staticmethod

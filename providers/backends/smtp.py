@@ -110,6 +110,7 @@ def smtp_send_error(exc: Exception) -> SendError:
             permanent=code >= 500,
             status=status,
             raw={"code": code, "reply": reply},
+            outage=code == 421,  # "service not available": the server, not this message
         )
     for cls in type(exc).__mro__:
         if cls in SMTP_ERRORS:
@@ -120,7 +121,8 @@ def smtp_send_error(exc: Exception) -> SendError:
                 permanent=permanent,
                 status=status,
             )
-    return SendError("SMTP_ERROR", f"{type(exc).__name__}: {exc}", permanent=False)
+    # No SMTP answer at all (refused, reset, DNS): the server is unreachable.
+    return SendError("SMTP_ERROR", f"{type(exc).__name__}: {exc}", permanent=False, outage=True)
 
 
 @register

@@ -206,6 +206,7 @@ class VonageBackend(Backend):
                 permanent=False,
                 retry_after=_retry_after(response),
                 raw=response.text,
+                outage=True,  # the provider is down or throttling: its backup may take over
             )
         try:
             body = response.json()

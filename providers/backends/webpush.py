@@ -292,4 +292,5 @@ class WebPushBackend(Backend):
             retry_after=None if permanent else retry_after_seconds(headers.get("Retry-After")),
             raw={"status": status_code, "body": text},
             recipient_dead=code == "SUBSCRIPTION_GONE",
+            outage=status_code >= 500 or status_code == 429,
         )

@@ -555,6 +555,7 @@ class WebsmsBackend(Backend):
             status=status,
             retry_after=retry_after,
             raw=data if data is not None else response.text,
+            outage=response.status_code in TRANSIENT_HTTP,
         )
 
     def test_connection(self) -> str:
