@@ -6,19 +6,28 @@ follow HOST and PORT."""
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import os
+import re
 import secrets
+import shlex
+import signal
 import subprocess
 import sys
+import tomllib
+from itertools import groupby
 from pathlib import Path
 
 import pytest
+import yaml
 from django.contrib.staticfiles.storage import staticfiles_storage
+from django.core.management import CommandError, get_commands, load_command_class
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from config.settings import SECURE_REDIRECT_EXEMPT, derive_public_base_url
+from core import status
 from tests.helpers import assert_error
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -301,3 +310,159 @@ def test_port_moves_the_webhook_urls_handed_to_providers(tmp_path):
     assert r.stdout.strip() == "http://127.0.0.1:8300"
     env["PUBLIC_BASE_URL"] = "https://msg.example.com"
     assert run(["-c", code], env).stdout.strip() == "https://msg.example.com"
+
+
+# --- several machines: the Procfile, Dockerfile, compose.yaml and docs/deploy.md ----------------
+
+DEPLOY_MD = ROOT / "docs" / "deploy.md"
+# Variables the deploy files name that are not the service's: they configure another image.
+FOREIGN_VARIABLES = {"POSTGRES_PASSWORD": "compose.yaml"}
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*(?:_\*)?")
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text(encoding="utf-8").splitlines()
+    return dict(line.split(":", 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
+def deploy_commands() -> dict[str, list[list[str]]]:
+    """Every command the Procfile, the Dockerfile's CMD and compose.yaml's services run, each
+    split into words (a `&&` chain into its commands)."""
+    found: dict[str, list[list[str]]] = {}
+    for name, line in procfile().items():
+        words = shlex.split(line)
+        found[f"Procfile {name}"] = [
+            list(group) for is_and, group in groupby(words, lambda w: w == "&&") if not is_and
+        ]
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    (cmd,) = re.findall(r"^CMD (\[.*?\])\s*$", dockerfile.replace("\\\n", " "), re.M)
+    found["Dockerfile CMD"] = [json.loads(cmd)]
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    for name, service in compose["services"].items():
+        if "command" in service:
+            found[f"compose {name}"] = [service["command"]]
+    return found
+
+
+def check_command(words: list[str]) -> str | None:
+    """Why `words` would not start what it names here; None if it would."""
+    if words[0] == "gunicorn":
+        app = next(w for w in words[1:] if not w.startswith("-") and "." in w)
+        module, _, attr = app.partition(":")
+        try:
+            wsgi = importlib.import_module(module)
+        except ImportError as exc:
+            return f"{app}: {exc}"
+        if not callable(getattr(wsgi, attr or "application", None)):
+            return f"{app}: no WSGI application"
+        return None
+    if words[:2] != ["python", "manage.py"]:
+        return f"{words}: neither gunicorn nor manage.py"
+    name, args = words[2], words[3:]
+    commands = get_commands()
+    if name not in commands:
+        return f"manage.py {name}: no such command"
+    if name == "qcluster" and commands[name] != "messaging.workers":
+        return "qcluster is django-q2's, not ours with the ticker"
+    try:
+        load_command_class(commands[name], name).create_parser("manage.py", name).parse_args(args)
+    except CommandError as exc:
+        return f"manage.py {name} {' '.join(args)}: {exc}"
+    return None
+
+
+def test_the_deploy_files_run_real_entry_points():
+    commands = deploy_commands()
+    assert set(procfile()) == {"release", "web", "worker"}
+    problems = [
+        f"{where}: {p}" for where, cmds in commands.items() for c in cmds if (p := check_command(c))
+    ]
+    assert not problems, "\n".join(problems)
+    names = {
+        where: [c[2] if c[0] == "python" else c[0] for c in cmds]
+        for where, cmds in commands.items()
+    }
+    assert names["Procfile release"] == ["migrate", "collectstatic"]
+    assert names["Procfile web"] == names["Dockerfile CMD"] == ["gunicorn"]
+    assert names["Procfile worker"] == names["compose worker"] == ["qcluster"]
+    assert names["compose migrate"] == ["migrate"]
+    web = procfile()["web"]
+    assert "--bind 0.0.0.0:$PORT" in web and "--workers ${WEB_CONCURRENCY" in web
+    # gunicorn is no dependency of the tests, but the service names it: it must install.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert any(d.startswith("gunicorn") for d in pyproject["project"]["dependencies"])
+
+
+def test_deploy_md_names_only_real_commands():
+    spans = re.findall(r"`(python manage\.py [^`]+)`", DEPLOY_MD.read_text(encoding="utf-8"))
+    assert len(spans) >= 5  # migrate, collectstatic, qcluster, qinfo, qmonitor ...
+    problems = [p for span in spans if (p := check_command(shlex.split(span)))]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_entry_point_check_can_fail():
+    assert "no WSGI application" in check_command(["gunicorn", "config.urls"])
+    assert "No module named" in check_command(["gunicorn", "config.wsgy"])
+    assert "no such command" in check_command(["python", "manage.py", "qclusters"])
+    assert "unrecognized arguments" in check_command(["python", "manage.py", "migrate", "--nope"])
+    assert check_command(["python", "manage.py", "qcluster", "--no-ticker"]) is None
+
+
+def known_variables() -> set[str]:
+    """What the service reads from the environment: config/settings.py's env(...) calls and
+    the names in README's Configuration table (`AWS_*` stands for its prefix)."""
+    settings_py = (ROOT / "config" / "settings.py").read_text(encoding="utf-8")
+    known = set(re.findall(r"\benv(?:\.\w+)?\(\s*\"([A-Z][A-Z0-9_]*)\"", settings_py))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    for row in re.findall(r"^\| ([^|]+) \|", table, re.M):
+        known.update(re.findall(r"`([A-Z][A-Z0-9_]*(?:_\*)?)`", row))
+    return known
+
+
+def variables_named(markdown: str) -> set[str]:
+    """The environment variables a page names in code spans (`NAME`, `NAME=value`, `$NAME`),
+    not message statuses (`PENDING_UNKNOWN`) or signals (`SIGTERM`)."""
+    statuses = {v for k, v in vars(status).items() if k.isupper() and isinstance(v, str)}
+    prose = re.sub(r"^```.*?^```", "", markdown, flags=re.S | re.M)
+    names = set()
+    for span in re.findall(r"`([^`\n]+)`", prose):
+        head = span.lstrip("$").split("=", 1)[0]
+        if _ENV_NAME.fullmatch(head) and head not in statuses | set(signal.Signals.__members__):
+            names.add(head)
+    return names
+
+
+def unknown_variables(names: set[str], known: set[str]) -> set[str]:
+    prefixes = tuple(k[:-1] for k in known if k.endswith("*"))  # AWS_* covers AWS_LOCATION
+    return {n for n in names if n not in known and not n.startswith(prefixes)}
+
+
+def test_deploy_md_names_only_variables_the_service_reads():
+    """The page cannot drift: a variable it tells an operator to set is read by the settings
+    or documented in README's table (or is another image's, used by compose.yaml)."""
+    known = known_variables()
+    named = variables_named(DEPLOY_MD.read_text(encoding="utf-8"))
+    for variable, where in FOREIGN_VARIABLES.items():
+        assert variable in (ROOT / where).read_text(encoding="utf-8")
+    assert {"SECRET_KEY", "CREDENTIALS_KEY", "PUBLIC_BASE_URL", "WEB_CONCURRENCY"} <= named
+    assert not unknown_variables(named - set(FOREIGN_VARIABLES), known)
+    # The variables the Procfile and compose.yaml expand, too.
+    expanded = set()
+    for name in ("Procfile", "compose.yaml"):
+        text = (ROOT / name).read_text(encoding="utf-8")
+        expanded.update(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text))
+    assert {"PORT", "WEB_CONCURRENCY", "POSTGRES_PASSWORD"} <= expanded
+    assert not unknown_variables(expanded - set(FOREIGN_VARIABLES), known)
+
+
+def test_the_variable_check_can_fail():
+    known = known_variables()
+    assert "DISPATCH_WINDOW_SIZE" in known and "AWS_*" in known
+    named = variables_named(
+        "Set `SECRET_KEY=...`, `$PORT`, `AWS_S3_REGION_NAME` and `DISPATCH_WAVE_SIZE`; "
+        "not `PENDING_UNKNOWN` on `SIGTERM`.\n```\nIN_A_BLOCK=1\n```\n"
+    )
+    assert named == {"SECRET_KEY", "PORT", "AWS_S3_REGION_NAME", "DISPATCH_WAVE_SIZE"}
+    # DISPATCH_WAVE_SIZE is a setting, not read from the environment: an operator cannot set it.
+    assert unknown_variables(named, known) == {"DISPATCH_WAVE_SIZE"}
