@@ -1,8 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
+from core.addresses import region_choices
 from core.zones import zone_problem
 
 from .models import QUIET_CHANNEL_CHOICES, WEEKDAYS, ApiKey, App, Membership, Role, Tenant
@@ -40,13 +42,26 @@ class TenantForm(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
         help_text="Email is left out by default: it waits in an inbox without waking anyone.",
     )
+    sms_countries = forms.MultipleChoiceField(
+        choices=region_choices,
+        required=False,
+        widget=FilteredSelectMultiple("countries", is_stacked=False),
+        label="SMS countries",
+        help_text="SMS go only to numbers of these countries; a recipient elsewhere ends "
+        "REJECTED_DESTINATION (country_not_allowed) while the rest of its request goes on. "
+        "None chosen: every country (the default).",
+        error_messages={
+            "invalid_choice": "%(value)s is not a country code phonenumbers knows: give "
+            "ISO 3166-1 alpha-2 codes such as US or DE."
+        },
+    )
 
     class Meta:
         model = Tenant
         fields = (
             "slug", "name", "default_country", "placeholders", "unknown_outcome_policy",
             "time_zone", "quiet_hours_enabled", "quiet_start", "quiet_end", "quiet_days",
-            "quiet_channels",
+            "quiet_channels", "sms_countries",
         )  # fmt: skip
         widgets = {
             "quiet_start": forms.TimeInput(format="%H:%M"),
@@ -58,6 +73,9 @@ class TenantForm(forms.ModelForm):
         if problem := zone_problem(name):
             raise forms.ValidationError(problem)
         return name
+
+    def clean_sms_countries(self) -> list[str]:
+        return sorted(set(self.cleaned_data.get("sms_countries") or []))
 
     def clean(self):
         data = super().clean()
@@ -77,6 +95,14 @@ class TenantAdmin(TenantScopedAdmin):
     fieldsets = (
         (None, {"fields": ("slug", "name", "default_country", "placeholders")}),
         ("Delivery", {"fields": ("unknown_outcome_policy",)}),
+        (
+            "Abuse guards",
+            {
+                "fields": ("sms_countries",),
+                "description": "Against SMS pumping fraud (traffic run up to premium "
+                "destinations): allow only the countries you send SMS to.",
+            },
+        ),
         (
             "Quiet hours",
             {

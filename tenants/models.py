@@ -73,6 +73,15 @@ class Tenant(models.Model):
         blank=True,
         help_text="The channels quiet hours defer (by default all but email).",
     )
+    # The defence against SMS pumping: SMS only to these regions; others end
+    # REJECTED_DESTINATION per recipient at accept. Empty: every country.
+    sms_countries = models.JSONField(
+        "SMS countries",
+        default=list,
+        blank=True,
+        help_text="ISO 3166-1 alpha-2 regions (US, DE) SMS may go to; a recipient elsewhere is "
+        "refused (REJECTED_DESTINATION, country_not_allowed). None chosen: every country.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import phonenumbers
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -21,7 +22,7 @@ from django.utils import timezone
 from contacts import services as contact_services
 from contacts.quiet import Deferral, QuietHours
 from core import status as st
-from core.addresses import email_checked, phone_e164
+from core.addresses import e164_of, email_checked, phone_parsed, region_name
 from core.channels import CHANNEL_KEYS
 from core.netsafe import host_is_private
 from core.push import KIND_LABELS as PUSH_KIND_LABELS
@@ -199,7 +200,9 @@ Verdict = tuple[str, str, str]  # (status, error code, description) of a message
 
 def _verdicts(app: App, planned: list[_Planned]) -> list[Verdict | None]:
     """Per message, in the order they are stored: None to send, or why it ends REJECTED at
-    once (suppressed; free-form WhatsApp outside the care window). Two queries at most."""
+    once (an SMS to a country the tenant does not allow; suppressed; free-form WhatsApp
+    outside the care window). Two queries at most."""
+    allowed = set(app.tenant.sms_countries or ())
     pairs = {(p.channel, to) for p in planned for to in p.recipients}
     suppressed = contact_services.suppressed_pairs(tenant=app.tenant, pairs=pairs)
     enforces: dict[int, bool] = {}
@@ -221,7 +224,10 @@ def _verdicts(app: App, planned: list[_Planned]) -> list[Verdict | None]:
     for p in planned:
         needs = windowed(p)
         for to in p.recipients:
-            if (p.channel, contact_services.suppression_key(p.channel, to)) in suppressed:
+            # Regions were read when the numbers were parsed (_entry), only with a list set.
+            if p.regions is not None and (code := p.regions.get(to)) not in allowed:
+                out.append(_country_refusal(to, code))
+            elif (p.channel, contact_services.suppression_key(p.channel, to)) in suppressed:
                 out.append(
                     (
                         st.REJECTED_SUPPRESSED,
@@ -241,6 +247,18 @@ def _verdicts(app: App, planned: list[_Planned]) -> list[Verdict | None]:
             else:
                 out.append(None)
     return out
+
+
+def _country_refusal(to: str, code: str | None) -> Verdict:
+    if code in phonenumbers.SUPPORTED_REGIONS:
+        where = f"{code} ({region_name(code)})"
+    else:  # "001" (+800 and other numbers of no country) or a code no region owns
+        where = f"{to} (a number of no country)"
+    return (
+        st.REJECTED_DESTINATION,
+        "country_not_allowed",
+        f"SMS to {where} is not allowed for this tenant; not sent.",
+    )
 
 
 def _refused_reject(
@@ -278,6 +296,11 @@ def _refused_reject(
 def phone_normalize(value: Any, region: str) -> str:
     """A recipient as E.164: "+14155550100", "0412 345 678" (tenant's country) or
     {"countryCode": "1", "number": "5551234567"}. Raises ValueError with the reason."""
+    return e164_of(phone_parse(value, region))
+
+
+def phone_parse(value: Any, region: str) -> phonenumbers.PhoneNumber:
+    """phone_normalize's parsed number, for what else the number tells (its region)."""
     if isinstance(value, dict):
         cc = str(value.get("countryCode") or "").strip().lstrip("+")
         number = str(value.get("number") or "").strip()
@@ -288,7 +311,14 @@ def phone_normalize(value: Any, region: str) -> str:
         text = value.strip()
     else:
         raise ValueError("must be a phone number string or {countryCode, number}")
-    return phone_e164(text, region)
+    return phone_parsed(text, region)
+
+
+def _region_of(e164: str, region: str) -> str | None:
+    try:
+        return phonenumbers.region_code_for_number(phone_parsed(e164, region))
+    except ValueError:
+        return None
 
 
 def email_normalize(value: Any) -> str:
@@ -404,6 +434,8 @@ class _Planned:
     html: str
     content: dict[str, Any] | None
     contact_id: str | None = None  # the contact these recipients are (quiet hours)
+    # E.164 -> region code (None: no country), only for SMS of a tenant with sms_countries.
+    regions: dict[str, str | None] | None = None
 
 
 def _count_messages(body: dict[str, Any]) -> int:
@@ -536,6 +568,11 @@ def _entry(
 
     # Recipients.
     region = app.tenant.default_country
+    # Destination countries (abuse guard): read off the number parsed here, SMS only; no
+    # list, no work.
+    regions: dict[str, str | None] | None = (
+        {} if channel == "sms" and app.tenant.sms_countries else None
+    )
     recipients: list[str] = []
     recipient_contacts: list[contact_services.ContactInfo | None] = []
     email_contact = None
@@ -589,6 +626,8 @@ def _entry(
                 if address is not None:
                     recipients.append(address)
                     recipient_contacts.append(info)
+                    if regions is not None:  # stored as E.164: parsed here only
+                        regions[address] = _region_of(address, region)
                 continue
             if isinstance(value, dict):
                 for key in value:
@@ -599,8 +638,12 @@ def _entry(
                             f"{path}.to[{j}].{key}",
                         )
             try:
-                recipients.append(phone_normalize(value, region))
+                parsed = phone_parse(value, region)
+                e164 = e164_of(parsed)
+                recipients.append(e164)
                 recipient_contacts.append(None)
+                if regions is not None:
+                    regions[e164] = phonenumbers.region_code_for_number(parsed)
             except ValueError as exc:
                 source = f"{path}.to[{j}]" + (".number" if isinstance(value, dict) else "")
                 errors.add("invalid_recipient", str(exc), source)
@@ -715,6 +758,7 @@ def _entry(
             html=rendered.get("html", ""),
             content=content or None,
             contact_id=contact.id if contact is not None else None,
+            regions=regions,
         )
 
     if channel == "email":
