@@ -270,6 +270,9 @@ CONTENT_SECURITY_POLICY = {
 
 # The API refuses bodies over 5 MB itself (413); Django's own limit must not fire first.
 API_MAX_BODY_BYTES = 5 * 1024 * 1024
+# Proxies of our own in front of the web processes whose X-Forwarded-For entries are
+# trusted to name the caller (apps' allowed IP ranges); 0: REMOTE_ADDR is the caller.
+API_TRUSTED_PROXY_HOPS = env.int("API_TRUSTED_PROXY_HOPS", default=0)
 API_MAX_MESSAGES = 10_000
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES + 1024 * 1024
 # POST /api/v1/media: the largest document plus room for the multipart envelope.

@@ -7,7 +7,16 @@ from django.urls import reverse
 from core.addresses import region_choices
 from core.zones import zone_problem
 
-from .models import QUIET_CHANNEL_CHOICES, WEEKDAYS, ApiKey, App, Membership, Role, Tenant
+from .models import (
+    QUIET_CHANNEL_CHOICES,
+    WEEKDAYS,
+    ApiKey,
+    App,
+    Membership,
+    Role,
+    Tenant,
+    networks_of,
+)
 from .scoping import ADMIN_ONLY, TenantScopedAdmin, tenant_ids
 
 DEVELOPERS = frozenset({Role.TENANT_ADMIN, Role.DEVELOPER})
@@ -139,8 +148,37 @@ class TenantAdmin(TenantScopedAdmin):
         return f"{obj.quiet_start:%H:%M}–{obj.quiet_end:%H:%M}"
 
 
+class AppForm(forms.ModelForm):
+    allowed_ips = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Allowed source IPs",
+        help_text="One address or CIDR range per line (203.0.113.0/24, 2001:db8::/32); API "
+        "calls from elsewhere get 403 ip_not_allowed. Empty: from anywhere.",
+    )
+
+    class Meta:
+        model = App
+        fields = ("tenant", "name", "placeholders", "is_active", "allowed_ips")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["allowed_ips"] = "\n".join(self.instance.allowed_ips or [])
+
+    def clean_allowed_ips(self) -> list[str]:
+        lines = [line.strip() for line in self.cleaned_data["allowed_ips"].splitlines()]
+        values = [line for line in lines if line]
+        try:
+            networks = networks_of(values)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return [str(n) for n in networks]
+
+
 @admin.register(App)
 class AppAdmin(TenantScopedAdmin):
+    form = AppForm
     list_display = ("name", "tenant", "is_active", "created_at")
     list_filter = ("tenant", "is_active")
     search_fields = ("name",)

@@ -1,15 +1,17 @@
 """`X-API-Key` authentication: the key names one app of one tenant."""
 
+import ipaddress
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.settings import api_settings
 
-from .models import ApiKey, App, Tenant, hash_key
+from .models import ApiKey, App, Tenant, hash_key, networks_of
 
 # Recording every use would turn each API read into a write; once a minute is enough.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -48,6 +50,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("The API key is unknown or has been revoked.")
         if not key.app.is_active:
             raise exceptions.AuthenticationFailed("The app of this API key is disabled.")
+        if key.app.allowed_ips:
+            ip_check(key.app, client_ip(request))
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
@@ -57,6 +61,38 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate_header(self, request) -> str:
         # A non-empty value makes DRF answer 401 rather than 403.
         return 'ApiKey header="X-API-Key"'
+
+
+class IpNotAllowed(exceptions.APIException):
+    status_code = 403
+    default_code = "ip_not_allowed"
+
+
+def client_ip(request) -> str:
+    """The caller's address: REMOTE_ADDR, or with API_TRUSTED_PROXY_HOPS = N (N proxies of
+    our own in front) the Nth address from the right of X-Forwarded-For, which our nearest
+    proxy appended; what a client writes further left is not trusted."""
+    hops = settings.API_TRUSTED_PROXY_HOPS
+    if hops:
+        chain = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        chain = [a for a in chain if a]
+        if len(chain) >= hops:
+            return chain[-hops]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def ip_check(app: App, ip: str) -> None:
+    """403 ip_not_allowed unless `ip` is in one of the app's ranges."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        address = None
+    if address is not None and address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address is None or not any(address in n for n in networks_of(app.allowed_ips)):
+        raise IpNotAllowed(
+            f"Requests from {ip or 'an unknown address'} are not allowed for this app."
+        )
 
 
 class IsApp(permissions.BasePermission):

@@ -1,7 +1,9 @@
 import hashlib
+import ipaddress
 import secrets
 from datetime import time
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -88,6 +90,27 @@ class Tenant(models.Model):
         return self.slug
 
 
+def networks_of(values: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """CIDR ranges ("203.0.113.0/24", "2001:db8::/32", or one address); ValueError names the
+    first bad one."""
+    out = []
+    for value in values:
+        try:
+            out.append(ipaddress.ip_network(str(value).strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address or CIDR range.") from None
+    return out
+
+
+def validate_networks(value) -> None:
+    if not isinstance(value, list):
+        raise ValidationError("A list of IP addresses or CIDR ranges.")
+    try:
+        networks_of(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class App(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="apps")
     name = models.CharField(max_length=100)
@@ -100,6 +123,9 @@ class App(models.Model):
         default=dict, blank=True, help_text="Values that override the tenant's placeholders."
     )
     is_active = models.BooleanField(default=True)
+    # Source address ranges this app's API calls may come from (websms's UNAUTHORIZED_IP);
+    # empty: anywhere. CIDR strings, IPv4 or IPv6.
+    allowed_ips = models.JSONField(default=list, blank=True, validators=[validate_networks])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
